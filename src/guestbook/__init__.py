@@ -1,0 +1,60 @@
+"""Guestbook: the Flask lecture app on cookies, sessions and `g`, rewritten on Quart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Quart
+from quart_auth import QuartAuth
+
+from . import countdown, db, errors, filters, mail, passwords, ratelimit, security
+from .config import Settings
+
+
+def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
+    """The app factory. `config` is a `Settings`, or overrides on top of the
+    environment's settings (tests pass a dict); nothing is read at import time."""
+    if isinstance(config, Settings):
+        settings = config.checked()
+    else:
+        settings = Settings.from_env().with_overrides(**(config or {}))
+
+    app = Quart(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.app_ctx_globals_class = db.RequestGlobals  # gives `g.db`
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        # Flask's signed-cookie session, and quart-auth's login cookie: both HttpOnly,
+        # SameSite=Lax, and Secure in production.
+        SESSION_COOKIE_NAME="gb_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        QUART_AUTH_COOKIE_NAME="gb_login",
+        QUART_AUTH_COOKIE_SECURE=settings.cookie_secure,
+        QUART_AUTH_COOKIE_SAMESITE="Lax",
+        QUART_AUTH_DURATION=int(settings.session_absolute.total_seconds()),
+        QUART_AUTH_SALT="guestbook login",
+    )
+    QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
+
+    # Order matters: before_request hooks run in registration order, so a request
+    # goes CSRF check -> g.request_id -> g.user -> g.countdown -> view.
+    db.init_app(app, settings)
+    security.init_app(app, settings)
+    passwords.init_app(app, settings)
+    ratelimit.init_app(app, settings)
+    mail.init_app(app, settings)
+    errors.init_app(app)
+    filters.init_app(app)
+
+    from . import account, auth, messages, ops, users
+
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(auth.bp)
+    countdown.init_app(app)
+    app.register_blueprint(messages.bp)
+    app.register_blueprint(users.bp)
+    app.register_blueprint(account.bp)
+    return app

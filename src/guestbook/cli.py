@@ -1,0 +1,154 @@
+"""The `guestbook` command: serve, db upgrade, create-user.
+
+Errors print one line and exit non-zero; a traceback is for bugs, not for a wrong
+setting or a taken username.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from pathlib import Path
+
+from .config import ConfigError, Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class CommandError(Exception):
+    """A failure the user can fix; str() is the line to print."""
+
+
+def _alembic_config(settings: Settings):
+    from alembic.config import Config
+
+    ini = PROJECT_ROOT / "alembic.ini"
+    if not ini.exists():
+        raise CommandError(
+            f"alembic.ini not found at {ini}; run from a checkout (pip install -e .)"
+        )
+    config = Config(str(ini))
+    config.attributes["database_url"] = settings.database_url
+    return config
+
+
+def db_upgrade(settings: Settings, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(settings), revision)
+
+
+async def _create_user(settings: Settings, username: str, email: str, password: str) -> None:
+    from sqlalchemy import func, or_, select
+
+    from . import create_app, db, forms, passwords
+    from .models import User
+
+    try:
+        username = forms.check_username(username)
+        email = forms.check_email(email)
+        password = forms.check_new_password(password, password)
+    except forms.FieldError as err:
+        raise CommandError(f"{err.field}: {err.message}") from None
+    app = create_app(settings)
+    async with app.app_context():
+        await app.startup()
+        try:
+            async with db.sessionmaker(app)() as session:
+                taken = await session.scalar(
+                    select(func.count()).where(
+                        or_(
+                            func.lower(User.username) == username.lower(),
+                            func.lower(User.email) == email.lower(),
+                        )
+                    )
+                )
+                if taken:
+                    raise CommandError("a user with that username or email already exists")
+                session.add(
+                    User(
+                        username=username,
+                        email=email,
+                        password_hash=await passwords.hash_password(password),
+                    )
+                )
+                await session.commit()
+        finally:
+            await app.shutdown()
+
+
+def serve(args: argparse.Namespace) -> None:
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    config = Config.from_toml(args.config) if args.config else Config()
+    if args.bind:
+        config.bind = args.bind
+    elif not args.config:
+        config.bind = ["127.0.0.1:5000"]
+    if args.workers is not None:
+        config.workers = args.workers
+    config.application_path = "guestbook.asgi:app"
+    if not args.config:
+        config.accesslog = "-"
+        config.errorlog = "-"
+        config.graceful_timeout = 10
+    # Check the settings (and migrate a dev SQLite database) before forking workers,
+    # so a bad setting is one line here, not a traceback per worker.
+    settings = Settings.from_env()
+    if settings.is_sqlite and not settings.is_production:
+        db_upgrade(settings)
+    print(f"Guestbook ({settings.env}) on http://{config.bind[0]}", file=sys.stderr)
+    sys.exit(run(config))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="guestbook", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_serve = sub.add_parser("serve", help="serve the app with hypercorn")
+    p_serve.add_argument("--bind", "-b", action="append", help="address (default 127.0.0.1:5000)")
+    p_serve.add_argument("--workers", "-w", type=int, help="worker processes (default 1)")
+    p_serve.add_argument("--config", "-c", help="a hypercorn TOML file, e.g. hypercorn.toml")
+
+    p_db = sub.add_parser("db", help="database migrations")
+    db_sub = p_db.add_subparsers(dest="db_command", required=True)
+    p_up = db_sub.add_parser("upgrade", help="migrate to the newest schema (alembic upgrade)")
+    p_up.add_argument("revision", nargs="?", default="head")
+
+    p_user = sub.add_parser("create-user", help="add a member")
+    p_user.add_argument("username")
+    p_user.add_argument("email")
+    p_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            serve(args)
+        settings = Settings.from_env()
+        if args.command == "db":
+            db_upgrade(settings, args.revision)
+            print(f"database at {args.revision}: {_redacted(settings.database_url)}")
+        elif args.command == "create-user":
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                password = getpass.getpass("Password: ")
+            asyncio.run(_create_user(settings, args.username, args.email, password))
+            print(f"created user {args.username}")
+    except (ConfigError, CommandError) as err:
+        sys.exit(f"guestbook: {err}")
+    except OSError as err:
+        sys.exit(f"guestbook: {err.strerror or err}")
+    except Exception as err:  # a database that refuses us, say: one line, not a traceback
+        sys.exit(f"guestbook: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

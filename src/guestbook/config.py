@@ -1,0 +1,219 @@
+"""Settings from GUESTBOOK_* environment variables, checked once at start.
+
+Every setting has a development default that needs no set-up; production refuses
+to start on a setting that would be unsafe there, with one line saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "production", "testing")
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """A setting that stops the start; str() is the one-line explanation."""
+
+
+def _next_new_year(now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    return datetime(now.year + 1, 1, 1, tzinfo=UTC)
+
+
+def parse_countdown_date(text: str) -> datetime:
+    """An ISO date ("2027-01-01", midnight UTC) or datetime with zone."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"GUESTBOOK_COUNTDOWN_DATE={text!r} is not an ISO date or datetime"
+        ) from None
+    if when.tzinfo is None:
+        if "T" in text or " " in text.strip():
+            raise ConfigError(
+                f"GUESTBOOK_COUNTDOWN_DATE={text!r} needs a time zone, e.g. {text}+09:00"
+            )
+        when = when.replace(tzinfo=UTC)
+    return when
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(text)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the app reads. `from_env()` builds it; tests pass overrides to `create_app`."""
+
+    env: str = "development"
+    secret_key: str = ""
+    database_url: str = ""
+    allow_sqlite: bool = False
+    instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
+    base_url: str = "http://127.0.0.1:5000"
+    redis_url: str = ""
+    proxy_hops: int = 0
+    # Database pool (ignored for SQLite, which uses one connection per process).
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 10.0
+    db_connect_timeout: float = 5.0
+    db_statement_timeout_ms: int = 15_000
+    # Login sessions.
+    session_idle_days: int = 14
+    session_absolute_days: int = 30
+    # Rate limits: attempts per window.
+    login_limit: int = 10
+    login_window_seconds: int = 60
+    signup_limit: int = 10
+    signup_window_seconds: int = 3600
+    forgot_limit: int = 5
+    forgot_window_seconds: int = 3600
+    # Requests.
+    max_body_bytes: int = 64 * 1024
+    csrf_enabled: bool = True
+    page_size: int = 20
+    # Countdown on g.
+    countdown_date: datetime = field(default_factory=_next_new_year)
+    countdown_label: str = "New Year"
+    # Mail.
+    mail_backend: str = "console"
+    mail_from: str = "Guestbook <guestbook@localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = 10.0
+    mail_max_attempts: int = 8
+    mail_poll_seconds: float = 2.0
+    reset_token_seconds: int = 3600
+    # Password hashing (argon2id); tests lower the cost.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.is_production
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        return replace(self, **overrides).checked()
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            key = "GUESTBOOK_" + f.name.upper()
+            if key not in environ:
+                continue
+            raw = environ[key]
+            try:
+                values[f.name] = _convert(f.name, f.type, raw)
+            except (ValueError, TypeError):
+                raise ConfigError(f"{key}={raw!r} is not a valid {f.type}") from None
+        return cls(**values).checked()  # type: ignore[arg-type]
+
+    def checked(self) -> Settings:
+        """Fill development defaults and refuse unsafe production settings."""
+        if self.env not in ENVIRONMENTS:
+            raise ConfigError(
+                f"GUESTBOOK_ENV={self.env!r}: expected one of {', '.join(ENVIRONMENTS)}"
+            )
+        settings = self
+        if not settings.database_url:
+            db_file = settings.instance_path / "guestbook.sqlite3"
+            settings = replace(settings, database_url=f"sqlite+aiosqlite:///{db_file}")
+        if settings.is_production:
+            if len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    "GUESTBOOK_SECRET_KEY must be set to at least 32 bytes in production "
+                    '(make one with: python -c "import secrets; print(secrets.token_hex(32))")'
+                )
+            if settings.is_sqlite and not settings.allow_sqlite:
+                raise ConfigError(
+                    "GUESTBOOK_DATABASE_URL is SQLite in production; use PostgreSQL, or set "
+                    "GUESTBOOK_ALLOW_SQLITE=1 for a single-process, single-machine deploy"
+                )
+            if not settings.csrf_enabled:
+                raise ConfigError("GUESTBOOK_CSRF_ENABLED=0 is refused in production")
+        elif not settings.secret_key:
+            settings = replace(settings, secret_key=_development_key(settings))
+        if settings.mail_backend not in ("console", "smtp", "null"):
+            raise ConfigError(
+                f"GUESTBOOK_MAIL_BACKEND={settings.mail_backend!r}: expected console, smtp or null"
+            )
+        if settings.proxy_hops < 0:
+            raise ConfigError("GUESTBOOK_PROXY_HOPS must be 0 or more")
+        if settings.smtp_ssl and settings.smtp_starttls:
+            raise ConfigError("GUESTBOOK_SMTP_SSL and GUESTBOOK_SMTP_STARTTLS exclude each other")
+        if (
+            settings.database_url.startswith("postgresql")
+            and "+asyncpg" not in settings.database_url
+        ):
+            raise ConfigError(
+                "GUESTBOOK_DATABASE_URL for PostgreSQL must use the async driver: "
+                "postgresql+asyncpg://..."
+            )
+        return settings
+
+    @property
+    def session_idle(self) -> timedelta:
+        return timedelta(days=self.session_idle_days)
+
+    @property
+    def session_absolute(self) -> timedelta:
+        return timedelta(days=self.session_absolute_days)
+
+
+def _development_key(settings: Settings) -> str:
+    """Development: a random key kept in instance/secret_key, so logins survive a
+    restart and every worker signs alike. Testing: a fresh key per app."""
+    if settings.env == "testing":
+        return secrets.token_hex(32)
+    key_file = settings.instance_path / "secret_key"
+    if not key_file.exists():
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+        draft = key_file.with_name(f"secret_key.{os.getpid()}")
+        draft.write_text(secrets.token_hex(32))
+        draft.chmod(0o600)
+        # link() is atomic and fails if the file exists: of two workers starting at
+        # once, one key wins and both read it.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, key_file)
+        draft.unlink()
+    return key_file.read_text().strip()
+
+
+def _convert(name: str, type_name: object, raw: str) -> object:
+    if type_name in ("bool", bool):
+        return _bool(raw)
+    if type_name in ("int", int):
+        return int(raw)
+    if type_name in ("float", float):
+        return float(raw)
+    if type_name in ("Path", Path):
+        return Path(raw)
+    if type_name in ("datetime", datetime):
+        return parse_countdown_date(raw)
+    return raw

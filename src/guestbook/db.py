@@ -1,0 +1,115 @@
+"""The engine and sessionmaker of one app, and `g.db`: one AsyncSession per request.
+
+Flask-SQLAlchemy gives you `db.session`, scoped to the request behind your back.
+Here the scope is visible: `g.db` is made on first use in a request and closed in
+`teardown_request`, rolled back if the request failed. Work outside a request
+(the mail sender, the CLI) opens its own session with `sessionmaker(app)()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Quart, current_app, g
+from quart.ctx import _AppCtxGlobals
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from .config import Settings
+
+_EXT = "guestbook.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    if settings.is_sqlite:
+        return _sqlite_engine(settings.database_url)
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        # A connection that died while the database was away is replaced, not reused,
+        # so the app recovers without a restart.
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)},
+        },
+    )
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    # One connection per process: SQLite allows one writer at a time anyway, and a
+    # pool of connections only turns waiting in line into "database is locked"
+    # retries (see bench/RESULTS.md). Requests queue for it in the pool instead.
+    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if ":memory:" not in url:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, far fewer fsyncs
+        cursor.close()
+
+    return engine
+
+
+def init_app(app: Quart, settings: Settings) -> None:
+    """Make the engine when the app starts serving, dispose of it when it stops."""
+
+    @app.before_serving
+    async def _open_engine() -> None:
+        if settings.is_sqlite:
+            settings.instance_path.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings)
+        app.extensions[_EXT] = (engine, async_sessionmaker(engine, expire_on_commit=False))
+
+    @app.after_serving
+    async def _dispose_engine() -> None:
+        engine, _ = app.extensions.pop(_EXT)
+        await engine.dispose()
+
+    @app.teardown_request
+    async def _close_request_session(exc: BaseException | None) -> None:
+        session: AsyncSession | None = g.__dict__.pop("_db", None)
+        if session is None:
+            return
+        if exc is not None:
+            await session.rollback()
+        await session.close()
+
+
+def engine(app: Quart | None = None) -> AsyncEngine:
+    return (app or current_app).extensions[_EXT][0]
+
+
+def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
+    """For work outside a request: `async with sessionmaker(app)() as session: ...`."""
+    return (app or current_app).extensions[_EXT][1]
+
+
+async def ping(app: Quart | None = None) -> None:
+    """Raise if the database does not answer (for /readyz)."""
+    async with engine(app).connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+class RequestGlobals(_AppCtxGlobals):
+    """Quart's `g`, with `g.db` made on first use: a page that never touches the
+    database never takes a connection."""
+
+    @property
+    def db(self) -> AsyncSession:
+        session = self.__dict__.get("_db")
+        if session is None:
+            session = self.__dict__["_db"] = sessionmaker()()
+        return session

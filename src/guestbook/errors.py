@@ -1,0 +1,80 @@
+"""Error pages: every failure answers a page in the site's style, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, render_template
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "Bad request",
+    401: "Please log in",
+    403: "Not yours",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Too large",
+    429: "Slow down",
+    500: "Something broke",
+    503: "Down for a moment",
+}
+
+
+async def _page(error: HTTPException):
+    html = await render_template(
+        "errors/error.html",
+        code=error.code,
+        title=TITLES.get(error.code or 500, error.name),
+        description=error.description,
+    )
+    # Keep Retry-After (429, 503) and Allow (405); the body is ours.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    return html, error.code, headers
+
+
+def init_app(app: Quart) -> None:
+    app.register_error_handler(HTTPException, _page)
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeout)
+    @app.errorhandler(OSError)
+    async def _database_unavailable(error: Exception):
+        # A lost or refused database connection is an outage, not a bug: 503, and the
+        # request's transaction is rolled back by teardown, so nothing half-written stays.
+        if isinstance(error, DBAPIError) and not (
+            error.connection_invalidated or _is_connection_error(error)
+        ):
+            return await _internal(error)
+        log.warning("database unavailable: %s", error)
+        return await _page(
+            ServiceUnavailable(
+                "The guestbook cannot reach its database. Please try again shortly.",
+                retry_after=5,
+            )
+        )
+
+    @app.errorhandler(Exception)
+    async def _internal(error: Exception):
+        log.exception("unhandled error", exc_info=error)
+        return await _page(
+            InternalServerError("Sorry, that went wrong on our side. It has been logged.")
+        )
+
+
+def _is_connection_error(error: DBAPIError) -> bool:
+    text = str(error.orig).lower()
+    return any(
+        hint in text
+        for hint in (
+            "connection",
+            "connect",
+            "unable to open database",
+            "terminating",
+            "closed",
+            "locked",
+        )
+    )

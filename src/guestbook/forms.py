@@ -1,0 +1,102 @@
+"""Reading and checking form fields: every field's rule in one place.
+
+Each `check_*` returns the cleaned value or raises `FieldError` with the message
+shown next to the field. The limits come from `models`, so a form can never accept
+what the table would not hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .models import (
+    BODY_MAX,
+    EMAIL_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    USERNAME_MAX,
+    USERNAME_MIN,
+    USERNAME_RE,
+)
+
+# local@domain.tld, no spaces or angle brackets: a syntax check, not a deliverability check.
+EMAIL_RE = re.compile(r"[^@\s<>\"',;]{1,64}@(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}")
+# Control characters other than tab and newline have no place in text people type;
+# NUL in particular cannot be stored by PostgreSQL.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+class FieldError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class Errors(dict[str, str]):
+    """field -> message, filled by `collect`."""
+
+    def collect(self, check: object, *args: object) -> object:
+        try:
+            return check(*args)  # type: ignore[operator]
+        except FieldError as err:
+            self.setdefault(err.field, err.message)
+            return None
+
+
+def text(data: Mapping[str, str], name: str) -> str:
+    """One field as text: missing is empty; a repeated field counts once (the first)."""
+    value = data.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def _no_control(field: str, value: str) -> None:
+    if _CONTROL_RE.search(value):
+        raise FieldError(field, "Contains characters that cannot be stored.")
+
+
+def check_username(value: str, field: str = "username") -> str:
+    value = value.strip()
+    if not value:
+        raise FieldError(field, "Choose a username.")
+    _no_control(field, value)
+    if not USERNAME_RE.fullmatch(value):
+        raise FieldError(
+            field,
+            f"{USERNAME_MIN}–{USERNAME_MAX} characters: letters, digits, _ and - only.",
+        )
+    return value
+
+
+def check_email(value: str, field: str = "email") -> str:
+    value = value.strip()
+    if not value:
+        raise FieldError(field, "Enter your email address.")
+    _no_control(field, value)
+    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
+        raise FieldError(field, "Enter a valid email address, like name@example.com.")
+    local, domain = value.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+def check_new_password(password: str, confirm: str) -> str:
+    if len(password) < PASSWORD_MIN:
+        raise FieldError("password", f"Use at least {PASSWORD_MIN} characters.")
+    if len(password) > PASSWORD_MAX:
+        raise FieldError("password", f"Use at most {PASSWORD_MAX} characters.")
+    _no_control("password", password)
+    if password != confirm:
+        raise FieldError("password_confirm", "The two passwords do not match.")
+    return password
+
+
+def check_body(value: str) -> str:
+    # Normalise line ends so the 1000-character limit counts what the reader sees.
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not value:
+        raise FieldError("body", "Write something first.")
+    if len(value) > BODY_MAX:
+        raise FieldError("body", f"At most {BODY_MAX} characters (this is {len(value)}).")
+    _no_control("body", value)
+    return value

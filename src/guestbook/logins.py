@@ -1,0 +1,118 @@
+"""Server-side login sessions: the lecture's "session id -> data" table, made real.
+
+quart-auth signs and sets the login cookie; what it carries (`auth_id`) is a random
+256-bit token, never the user id. The database keeps only the token's sha256, so a
+leaked table cannot be replayed, and deleting a row ends that login everywhere at
+once: logout, "sign out other sessions" and a password change all do that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from quart import current_app, g, request, session
+from quart_auth import AuthUser, current_user, login_user, logout_user
+from sqlalchemy import delete, select
+
+from .config import Settings
+from .models import USER_AGENT_MAX, LoginSession, User, utcnow
+from .security import new_csrf_token
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+async def start(user: User, remember: bool) -> None:
+    """Log `user` in: a new row, a new cookie, and a fresh Flask-style session."""
+    token = secrets.token_urlsafe(32)
+    g.db.add(
+        LoginSession(
+            token_hash=_hash(token),
+            user_id=user.id,
+            remember=remember,
+            user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_MAX],
+            ip=request.remote_addr or "",
+        )
+    )
+    await g.db.commit()
+    # No session fixation: whatever the signed session held before login is dropped
+    # and the CSRF token changes with it.
+    session.clear()
+    new_csrf_token()
+    login_user(AuthUser(token), remember=remember)
+    g.user = user
+
+
+async def resolve() -> tuple[User, LoginSession] | None:
+    """The user behind this request's login cookie, with one query; None if the
+    cookie is missing, forged, or its row was deleted or timed out (the stale
+    cookie is then cleared)."""
+    token = current_user.auth_id
+    if token is None:
+        return None
+    row = (
+        await g.db.execute(select(LoginSession).where(LoginSession.token_hash == _hash(token)))
+    ).scalar_one_or_none()
+    now = utcnow()
+    settings = _settings()
+    if row is not None and (
+        now - row.created_at > settings.session_absolute
+        or now - row.last_seen_at > settings.session_idle
+    ):
+        await g.db.delete(row)
+        await g.db.commit()
+        row = None
+    if row is None:
+        logout_user()
+        return None
+    if now - row.last_seen_at > TOUCH_EVERY:
+        row.last_seen_at = now
+        await g.db.commit()
+    return row.user, row
+
+
+async def end_current() -> None:
+    """Log out: delete this login's row, so a copy of the cookie is dead too."""
+    login: LoginSession | None = g.get("login_session")
+    if login is not None:
+        await g.db.execute(delete(LoginSession).where(LoginSession.id == login.id))
+        await g.db.commit()
+    logout_user()
+    session.clear()
+    g.user = g.login_session = None
+
+
+async def revoke(user: User, login_id: int) -> bool:
+    result = await g.db.execute(
+        delete(LoginSession).where(LoginSession.id == login_id, LoginSession.user_id == user.id)
+    )
+    await g.db.commit()
+    return result.rowcount > 0
+
+
+async def revoke_all(user: User, keep: LoginSession | None = None) -> int:
+    """End every login of `user`, but `keep` (the one making the request) if given."""
+    stmt = delete(LoginSession).where(LoginSession.user_id == user.id)
+    if keep is not None:
+        stmt = stmt.where(LoginSession.id != keep.id)
+    result = await g.db.execute(stmt)
+    await g.db.commit()
+    return result.rowcount
+
+
+async def of_user(user: User) -> list[LoginSession]:
+    result = await g.db.execute(
+        select(LoginSession)
+        .where(LoginSession.user_id == user.id)
+        .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
+    )
+    return list(result.scalars())

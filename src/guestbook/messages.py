@@ -1,0 +1,111 @@
+"""The main page, writing, editing and deleting messages, and the popup cookie."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import Forbidden, NotFound
+
+from . import pagination
+from .auth import login_required
+from .forms import FieldError, check_body, text
+from .models import Message, utcnow
+from .security import safe_next
+
+bp = Blueprint("messages", __name__)
+
+POPUP_COOKIE = "popup_skip"
+ONE_YEAR = 365 * 24 * 3600
+
+
+async def _render_index(body: str = "", error: str | None = None, status: int = 200):
+    page = await pagination.page_of(
+        g.db, select(Message), request.args.get("before"), current_app.config["SETTINGS"].page_size
+    )
+    html = await render_template(
+        "index.html",
+        page=page,
+        body=body,
+        error=error,
+        # The lecture's cookie read: a missing cookie is the normal case, not an error.
+        show_popup=request.cookies.get(POPUP_COOKIE) != "yes",
+    )
+    return html, status
+
+
+@bp.get("/")
+async def index():
+    return await _render_index()
+
+
+@bp.post("/messages")
+@login_required
+async def post():
+    raw = text(await request.form, "body")
+    try:
+        body = check_body(raw)
+    except FieldError as err:
+        return await _render_index(body=raw, error=err.message, status=400)
+    # The writer is whoever is logged in; a `writer_id` in the form is never read.
+    g.db.add(Message(body=body, writer_id=g.user.id))
+    await g.db.commit()
+    await flash("Posted.")
+    return redirect(url_for("messages.index"))
+
+
+async def _own_message(message_id: int) -> Message:
+    message = await g.db.get(Message, message_id)
+    if message is None:
+        raise NotFound("There is no such message.")
+    if message.writer_id != g.user.id:
+        raise Forbidden("You can only change your own messages.")
+    return message
+
+
+@bp.route("/messages/<int:message_id>/edit", methods=["GET", "POST"])
+@login_required
+async def edit(message_id: int):
+    message = await _own_message(message_id)
+    if request.method == "GET":
+        return await render_template(
+            "messages/edit.html", message=message, body=message.body, error=None
+        )
+    raw = text(await request.form, "body")
+    try:
+        body = check_body(raw)
+    except FieldError as err:
+        return await render_template(
+            "messages/edit.html", message=message, body=raw, error=err.message
+        ), 400
+    if body != message.body:
+        message.body = body
+        message.updated_at = utcnow()
+        await g.db.commit()
+    await flash("Saved.")
+    return redirect(url_for("messages.index"))
+
+
+@bp.post("/messages/<int:message_id>/delete")
+@login_required
+async def delete(message_id: int):
+    message = await _own_message(message_id)
+    await g.db.delete(message)
+    await g.db.commit()
+    await flash("Deleted.")
+    return redirect(safe_next(text(await request.form, "next"), url_for("messages.index")))
+
+
+@bp.post("/popup/skip")
+async def skip_popup():
+    """The lecture's cookie write: `response.set_cookie`, then back where you were."""
+    response = redirect(safe_next(text(await request.form, "next")))
+    response.set_cookie(
+        POPUP_COOKIE,
+        "yes",
+        max_age=ONE_YEAR,
+        path="/",
+        samesite="Lax",
+        httponly=False,  # on purpose: popup.js reads and writes it too (document.cookie)
+        secure=current_app.config["SETTINGS"].cookie_secure,
+    )
+    return response

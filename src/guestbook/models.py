@@ -1,0 +1,139 @@
+"""The tables: users, their messages, their login sessions and the mail outbox.
+
+Imports only SQLAlchemy. The rules a row must obey (lengths, username shape) live
+here once, so forms, the CLI and the fuzz tests all check against the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    func,
+)
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+
+USERNAME_MIN, USERNAME_MAX = 3, 30
+USERNAME_RE = re.compile(rf"[A-Za-z0-9_-]{{{USERNAME_MIN},{USERNAME_MAX}}}")
+EMAIL_MAX = 254
+BODY_MAX = 1000
+PASSWORD_MIN, PASSWORD_MAX = 8, 1024
+USER_AGENT_MAX = 300
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend.
+
+    SQLite has no time zones, so values are stored as naive UTC there and made aware
+    again on the way out; PostgreSQL stores timestamptz. Always storing UTC also keeps
+    SQLite's text comparison (used by keyset pagination) in time order.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use guestbook.models.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value  # type: ignore[attr-defined]
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    # Named constraints, so alembic's batch mode on SQLite can find and alter them.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Flask's `db.relationship(lazy='dynamic')`, async-safe: a query you await, never
+    # a list loaded behind your back.
+    messages: WriteOnlyMapped[Message] = relationship(
+        back_populates="writer", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # Case-insensitive uniqueness: "Alice" and "alice" are one name.
+        Index("uq_users_username_lower", func.lower(username), unique=True),
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username!r}>"
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    writer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
+    writer: Mapped[User] = relationship(back_populates="messages", lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        Index("ix_messages_created_at_id", "created_at", "id"),
+        Index("ix_messages_writer_id_created_at_id", "writer_id", "created_at", "id"),
+    )
+
+    @property
+    def edited(self) -> bool:
+        return self.updated_at is not None
+
+    def __repr__(self) -> str:
+        return f"<Message {self.id} by {self.writer_id}>"
+
+
+class LoginSession(Base):
+    """The lecture's server-side session: hash of the cookie's token -> user."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remember: Mapped[bool] = mapped_column(default=False)
+    user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX), default="")
+    ip: Mapped[str] = mapped_column(String(45), default="")
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)

@@ -1,0 +1,53 @@
+"""Operations: liveness and readiness probes, and a request id on every request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+from quart import Blueprint, Response, g, request
+
+from . import db, ratelimit
+
+bp = Blueprint("ops", __name__)
+log = logging.getLogger("guestbook.request")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@bp.before_app_request
+async def assign_request_id() -> None:
+    # Keep a well-formed id from the proxy so one id follows the request through logs.
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else secrets.token_hex(8)
+
+
+@bp.after_app_request
+async def tag_response(response: Response) -> Response:
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    return response
+
+
+@bp.get("/healthz")
+async def healthz():
+    """200 while the process runs."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+async def readyz():
+    """200 when the database answers (and Redis, when configured); 503 otherwise."""
+    checks: dict[str, str] = {}
+    try:
+        await db.ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready
+        log.warning("readyz: database: %s", exc)
+        checks["database"] = "unavailable"
+    store = ratelimit.store()
+    if isinstance(store, ratelimit.RedisStore):
+        checks["redis"] = "ok" if await store.ping() else "unavailable (rate limits per-process)"
+    ready = checks["database"] == "ok"
+    return {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503

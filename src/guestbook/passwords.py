@@ -1,0 +1,50 @@
+"""Password hashing with argon2id, always off the event loop.
+
+A hash costs tens of milliseconds of CPU on purpose; run on the loop it would stall
+every other visitor for that long, so each call goes through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from quart import Quart, current_app
+
+from .config import Settings
+
+_EXT = "guestbook.passwords"
+
+
+def init_app(app: Quart, settings: Settings) -> None:
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
+    )
+    # A real hash to verify against when the account does not exist, so a wrong
+    # username costs the same time as a wrong password (no enumeration by timing).
+    app.extensions[_EXT] = (hasher, hasher.hash("not anybody's password"))
+
+
+def _hasher() -> PasswordHasher:
+    return current_app.extensions[_EXT][0]
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher().hash, password)
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return await asyncio.to_thread(_hasher().verify, password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with weaker parameters than today's settings."""
+    return _hasher().check_needs_rehash(password_hash)
+
+
+async def dummy_verify(password: str) -> None:
+    await verify_password(current_app.extensions[_EXT][1], password)

@@ -1,0 +1,147 @@
+"""Fixed-window rate limits behind a small interface: in memory, or Redis.
+
+In memory suits one process. With several processes or hosts the counts must be
+shared, so `GUESTBOOK_REDIS_URL` puts them in Redis. If Redis goes away the app
+keeps serving on per-process counts and logs a warning; `/readyz` reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from quart import Quart, current_app
+from werkzeug.exceptions import TooManyRequests
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+_EXT = "guestbook.ratelimit"
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    count: int
+    seconds: int
+
+
+class Store(Protocol):
+    async def incr(self, key: str, seconds: int) -> int: ...
+    async def get(self, key: str) -> int: ...
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    async def incr(self, key: str, seconds: int) -> int:
+        now = time.monotonic()
+        count, expires = self._counts.get(key, (0, now + seconds))
+        if expires <= now:
+            count, expires = 0, now + seconds
+        self._counts[key] = (count + 1, expires)
+        if len(self._counts) > 100_000:
+            self._sweep(now)
+        return count + 1
+
+    async def get(self, key: str) -> int:
+        count, expires = self._counts.get(key, (0, 0.0))
+        return count if expires > time.monotonic() else 0
+
+    def _sweep(self, now: float) -> None:
+        self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+
+
+class RedisStore:
+    """Counts in Redis; on any Redis error, counts in memory until Redis is back."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis  # optional dependency: guestbook[redis]
+
+        self.client = redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.fallback = MemoryStore()
+        self.healthy = True
+
+    def _failed(self, exc: Exception) -> None:
+        if self.healthy:
+            log.warning("Redis unreachable (%s); rate limits are per-process until it is back", exc)
+        self.healthy = False
+
+    def _recovered(self) -> None:
+        if not self.healthy:
+            log.warning("Redis is back; rate limits are shared again")
+        self.healthy = True
+
+    async def incr(self, key: str, seconds: int) -> int:
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                count, _ = await pipe.incr(key).expire(key, seconds, nx=True).execute()
+        except Exception as exc:  # any Redis failure: keep serving
+            self._failed(exc)
+            return await self.fallback.incr(key, seconds)
+        self._recovered()
+        return int(count)
+
+    async def get(self, key: str) -> int:
+        try:
+            value = await self.client.get(key)
+        except Exception as exc:
+            self._failed(exc)
+            return await self.fallback.get(key)
+        self._recovered()
+        return int(value or 0)
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.ping()
+        except Exception as exc:
+            self._failed(exc)
+            return False
+        self._recovered()
+        return True
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _key(limit: Limit, subject: str) -> tuple[str, int]:
+    window = int(time.time() // limit.seconds)
+    retry_after = math.ceil((window + 1) * limit.seconds - time.time())
+    return f"gb:rl:{limit.name}:{window}:{subject}", max(retry_after, 1)
+
+
+def store(app: Quart | None = None) -> Store:
+    return (app or current_app).extensions[_EXT]
+
+
+def _too_many(retry_after: int) -> TooManyRequests:
+    return TooManyRequests(
+        "Too many attempts. Please wait a little and try again.", retry_after=retry_after
+    )
+
+
+async def check(limit: Limit, subject: str) -> None:
+    """Raise 429 if `subject` has used up `limit` in this window (without counting)."""
+    key, retry_after = _key(limit, subject)
+    if await store().get(key) >= limit.count:
+        raise _too_many(retry_after)
+
+
+async def hit(limit: Limit, subject: str) -> None:
+    """Count one use; raise 429 if this one goes over the limit."""
+    key, retry_after = _key(limit, subject)
+    if await store().incr(key, limit.seconds) > limit.count:
+        raise _too_many(retry_after)
+
+
+def init_app(app: Quart, settings: Settings) -> None:
+    if settings.redis_url:
+        redis_store = RedisStore(settings.redis_url)
+        app.extensions[_EXT] = redis_store
+        app.after_serving(redis_store.close)
+    else:
+        app.extensions[_EXT] = MemoryStore()

@@ -1,0 +1,97 @@
+"""CSRF, security headers and safe redirects: the parts of Flask-WTF and Talisman
+this app needs, written for Quart (no maintained extension supports Quart 0.22)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from quart import Quart, Response, current_app, request, session
+from werkzeug.exceptions import BadRequest
+
+from .config import Settings
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRFToken"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",  # no inline scripts: popup.js is a static file
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class CSRFError(BadRequest):
+    description = (
+        "This form has expired or did not come from this site. Reload the page and try again."
+    )
+
+
+def csrf_token() -> str:
+    """The token for this visitor's forms, kept in Flask-style signed `session`."""
+    token = session.get(CSRF_FIELD)
+    if not token:
+        token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return token
+
+
+def new_csrf_token() -> str:
+    session.pop(CSRF_FIELD, None)
+    return csrf_token()
+
+
+async def _check_csrf() -> None:
+    if request.method not in UNSAFE_METHODS or not current_app.config["CSRF_ENABLED"]:
+        return
+    expected = session.get(CSRF_FIELD)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        sent = (await request.form).get(CSRF_FIELD)
+    if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
+        raise CSRFError()
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """`target` if it is a path on this site, else `default` (no open redirects).
+
+    Browsers read `//host`, `/\\host` and `https:host`-like forms as other sites,
+    so only a plain absolute path with no backslash or control character passes.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def init_app(app: Quart, settings: Settings) -> None:
+    app.config["CSRF_ENABLED"] = settings.csrf_enabled
+    app.before_request(_check_csrf)
+    app.add_template_global(csrf_token)
+
+    @app.after_request
+    async def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if settings.is_production:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if response.mimetype == "text/html":
+            # Pages show per-visitor state (menu, CSRF token): never cache them in shared caches.
+            headers.setdefault("Cache-Control", "private, no-cache")
+        return response

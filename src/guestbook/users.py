@@ -1,0 +1,29 @@
+"""Profiles: a member and what they wrote, through the `User.messages` relationship."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, g, render_template, request
+from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
+
+from . import pagination
+from .models import User
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+@bp.get("/<username>")
+async def profile(username: str):
+    user = (
+        await g.db.execute(select(User).where(func.lower(User.username) == username.lower()))
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"There is no member called {username!r}.")
+    # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
+    # write-only collection hands back a select to run, never an implicit load.
+    messages = user.messages.select()
+    count = await g.db.scalar(select(func.count()).select_from(messages.subquery()))
+    page = await pagination.page_of(
+        g.db, messages, request.args.get("before"), current_app.config["SETTINGS"].page_size
+    )
+    return await render_template("users/profile.html", user=user, count=count, page=page)

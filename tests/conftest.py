@@ -1,0 +1,173 @@
+"""Fixtures in the shape of Flask's tutorial: `app`, `client` and an `auth` helper.
+
+Every test gets a fresh database: a new SQLite file, or (with
+GUESTBOOK_TEST_DATABASE=postgres) a PostgreSQL database made for this test run
+and emptied before each test. The app runs inside `async with app.test_app()` so
+its startup and shutdown hooks run as under a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.testing import QuartClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from guestbook import create_app, db
+from guestbook.models import Base
+
+PG_ADMIN_URL = os.environ.get(
+    "GUESTBOOK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+ON_POSTGRES = os.environ.get("GUESTBOOK_TEST_DATABASE", "sqlite") == "postgres"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Cheap hashing in tests: the cost is a setting, the code path is the same.
+FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+
+
+def pytest_report_header() -> str:
+    return f"guestbook test database: {'postgresql' if ON_POSTGRES else 'sqlite'}"
+
+
+class CSRFClient(QuartClient):
+    """A test client that puts the session's CSRF token into every form it posts,
+    as a browser submitting our forms would. `csrf=False` sends none."""
+
+    async def csrf_token(self) -> str:
+        async with self.session_transaction() as session:
+            return session.setdefault("csrf_token", uuid.uuid4().hex)
+
+    async def post(self, *args: Any, csrf: bool = True, **kwargs: Any):
+        if csrf and "form" in kwargs and "csrf_token" not in kwargs["form"]:
+            kwargs["form"] = {**kwargs["form"], "csrf_token": await self.csrf_token()}
+        return await super().post(*args, **kwargs)
+
+
+async def _create_pg_database(name: str) -> None:
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
+async def _drop_pg_database(name: str) -> None:
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
+
+
+def pg_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database for this test run, dropped at the end. In CI a missing
+    server fails the run; on a developer's machine the PostgreSQL tests skip."""
+    name = f"guestbook_test_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_create_pg_database(name))
+    except OSError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    try:
+        yield pg_url(name)
+    finally:
+        asyncio.run(_drop_pg_database(name))
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if ON_POSTGRES:
+        return request.getfixturevalue("pg_database")
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
+
+
+@pytest.fixture
+def settings_overrides(database_url: str, tmp_path) -> dict[str, Any]:
+    """What `app` passes to create_app; a test module may override this fixture."""
+    return {
+        "env": "testing",
+        "database_url": database_url,
+        "instance_path": tmp_path / "instance",
+        "mail_backend": "null",
+        **FAST_HASHING,
+    }
+
+
+async def reset_schema(app: Quart) -> None:
+    async with db.engine(app).begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+
+
+@pytest.fixture
+async def app(settings_overrides: dict[str, Any]) -> AsyncIterator[Quart]:
+    app = create_app(settings_overrides)
+    app.test_client_class = CSRFClient
+    async with app.test_app():
+        await reset_schema(app)
+        yield app
+
+
+@pytest.fixture
+def client(app: Quart) -> CSRFClient:
+    return app.test_client()
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+class AuthActions:
+    """flaskr's `auth` fixture: sign up, log in and log out through the real forms."""
+
+    def __init__(self, client: CSRFClient) -> None:
+        self.client = client
+
+    async def signup(
+        self, username: str = "alice", password: str = "correct horse", email: str | None = None
+    ):
+        return await self.client.post(
+            "/auth/signup",
+            form={
+                "username": username,
+                "email": email or f"{username}@example.com",
+                "password": password,
+                "password_confirm": password,
+            },
+        )
+
+    async def login(self, username: str = "alice", password: str = "correct horse", **extra: str):
+        return await self.client.post(
+            "/auth/login", form={"username": username, "password": password, **extra}
+        )
+
+    async def logout(self):
+        return await self.client.post("/auth/logout", form={})
+
+
+@pytest.fixture
+def auth(client: CSRFClient) -> AuthActions:
+    return AuthActions(client)
+
+
+async def page_text(response) -> str:
+    return await response.get_data(as_text=True)
