@@ -17,7 +17,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     if isinstance(config, Settings):
         settings = config.checked()
     else:
-        settings = Settings.from_env().with_overrides(**(config or {}))
+        settings = Settings.from_env(**(config or {}))
 
     app = Quart(__name__, instance_path=str(settings.instance_path.resolve()))
     app.app_ctx_globals_class = db.RequestGlobals  # gives `g.db`

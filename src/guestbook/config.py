@@ -120,7 +120,8 @@ class Settings:
         return replace(self, **overrides).checked()
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from `environ` (default: os.environ), then `overrides` on top."""
         environ = dict(os.environ if environ is None else environ)
         values: dict[str, object] = {}
         for f in fields(cls):
@@ -132,7 +133,7 @@ class Settings:
                 values[f.name] = _convert(f.name, f.type, raw)
             except (ValueError, TypeError):
                 raise ConfigError(f"{key}={raw!r} is not a valid {f.type}") from None
-        return cls(**values).checked()  # type: ignore[arg-type]
+        return cls(**{**values, **overrides}).checked()  # type: ignore[arg-type]
 
     def checked(self) -> Settings:
         """Fill development defaults and refuse unsafe production settings."""
@@ -157,8 +158,6 @@ class Settings:
                 )
             if not settings.csrf_enabled:
                 raise ConfigError("GUESTBOOK_CSRF_ENABLED=0 is refused in production")
-        elif not settings.secret_key:
-            settings = replace(settings, secret_key=_development_key(settings))
         if settings.mail_backend not in ("console", "smtp", "null"):
             raise ConfigError(
                 f"GUESTBOOK_MAIL_BACKEND={settings.mail_backend!r}: expected console, smtp or null"
@@ -175,6 +174,8 @@ class Settings:
                 "GUESTBOOK_DATABASE_URL for PostgreSQL must use the async driver: "
                 "postgresql+asyncpg://..."
             )
+        if not settings.secret_key and not settings.is_production:
+            settings = replace(settings, secret_key=_development_key(settings))
         return settings
 
     @property

@@ -1,0 +1,118 @@
+"""The `guestbook` command, run as a user runs it: a real process, real exit codes."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+GUESTBOOK = str(Path(sys.executable).with_name("guestbook"))
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str = ""):  # noqa: ANN201
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GUESTBOOK_")}
+    return subprocess.run(
+        [GUESTBOOK, *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(result, expected: str) -> None:  # noqa: ANN001
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith("guestbook: "), result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_then_create_user_on_the_dev_defaults(tmp_path: Path) -> None:
+    upgraded = run(["db", "upgrade"], tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (tmp_path / "instance" / "guestbook.sqlite3").exists()
+
+    created = run(
+        ["create-user", "alice", "alice@example.com", "--password-stdin"],
+        tmp_path,
+        stdin="correct horse\n",
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created user alice" in created.stdout
+
+    again = run(
+        ["create-user", "ALICE", "new@example.com", "--password-stdin"],
+        tmp_path,
+        stdin="correct horse\n",
+    )
+    assert_one_line_error(again, "already exists")
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "expected"),
+    [
+        (["create-user", "a b", "x@example.com", "--password-stdin"], "long enough\n", "username"),
+        (["create-user", "alice", "not-an-email", "--password-stdin"], "long enough\n", "email"),
+        (["create-user", "alice", "a@example.com", "--password-stdin"], "short\n", "password"),
+    ],
+)
+def test_create_user_checks_fields_like_the_signup_form(
+    tmp_path: Path, args: list[str], stdin: str, expected: str
+) -> None:
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    assert_one_line_error(run(args, tmp_path, stdin=stdin), expected)
+
+
+def test_production_without_a_secret_key_refuses_to_start(tmp_path: Path) -> None:
+    env = {"GUESTBOOK_ENV": "production", "GUESTBOOK_DATABASE_URL": "postgresql+asyncpg://h/db"}
+    for args in (["db", "upgrade"], ["serve"]):
+        assert_one_line_error(run(args, tmp_path, env), "GUESTBOOK_SECRET_KEY")
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    env = {"GUESTBOOK_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}
+    assert_one_line_error(run(["db", "upgrade"], tmp_path, env), "guestbook: ")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_runs_on_the_dev_defaults_with_no_setup(tmp_path: Path) -> None:
+    port = _free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GUESTBOOK_")}
+    server = subprocess.Popen(
+        [GUESTBOOK, "serve", "--bind", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    page = response.read().decode()
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "server did not answer"
+                time.sleep(0.2)
+        assert "<title>Messages · Guestbook</title>" in page
+        assert "Sign up" in page
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == 0

@@ -1,0 +1,138 @@
+"""Settings from GUESTBOOK_* variables: development defaults, production refusals."""
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from guestbook import create_app
+from guestbook.config import ConfigError, Settings, parse_countdown_date
+
+STRONG_KEY = "k" * 32
+
+
+def test_development_defaults_need_no_setup(tmp_path: Path) -> None:
+    settings = Settings.from_env({"GUESTBOOK_INSTANCE_PATH": str(tmp_path)})
+    assert settings.env == "development"
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'guestbook.sqlite3'}"
+    assert len(settings.secret_key) >= 32
+    assert not settings.cookie_secure  # the README's http://127.0.0.1 run works in a browser
+
+
+def test_development_key_is_kept_so_restarts_and_workers_agree(tmp_path: Path) -> None:
+    env = {"GUESTBOOK_INSTANCE_PATH": str(tmp_path)}
+    first = Settings.from_env(env).secret_key
+    assert Settings.from_env(env).secret_key == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0  # private to its owner
+
+
+def test_testing_gets_a_fresh_key_each_time(tmp_path: Path) -> None:
+    env = {"GUESTBOOK_ENV": "testing", "GUESTBOOK_INSTANCE_PATH": str(tmp_path)}
+    assert Settings.from_env(env).secret_key != Settings.from_env(env).secret_key
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_values_are_parsed_by_type(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "GUESTBOOK_INSTANCE_PATH": str(tmp_path),
+            "GUESTBOOK_PAGE_SIZE": "5",
+            "GUESTBOOK_SMTP_STARTTLS": "yes",
+            "GUESTBOOK_DB_POOL_TIMEOUT": "2.5",
+            "GUESTBOOK_COUNTDOWN_DATE": "2027-03-01T09:00:00+09:00",
+        }
+    )
+    assert settings.page_size == 5
+    assert settings.smtp_starttls is True
+    assert settings.db_pool_timeout == 2.5
+    assert settings.countdown_date == datetime(2027, 3, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GUESTBOOK_ENV": "staging"}, "GUESTBOOK_ENV='staging'"),
+        ({"GUESTBOOK_PAGE_SIZE": "many"}, "GUESTBOOK_PAGE_SIZE='many' is not a valid int"),
+        ({"GUESTBOOK_CSRF_ENABLED": "maybe"}, "GUESTBOOK_CSRF_ENABLED"),
+        ({"GUESTBOOK_MAIL_BACKEND": "pigeon"}, "GUESTBOOK_MAIL_BACKEND='pigeon'"),
+        ({"GUESTBOOK_DATABASE_URL": "postgresql://x/y"}, "postgresql+asyncpg"),
+        ({"GUESTBOOK_COUNTDOWN_DATE": "soon"}, "not an ISO date"),
+        ({"GUESTBOOK_COUNTDOWN_DATE": "2027-01-01T00:00"}, "needs a time zone"),
+    ],
+)
+def test_bad_values_stop_the_start_with_one_line(
+    env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({**env, "GUESTBOOK_INSTANCE_PATH": str(tmp_path)})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+PRODUCTION = {"GUESTBOOK_ENV": "production", "GUESTBOOK_DATABASE_URL": "postgresql+asyncpg://h/db"}
+
+
+@pytest.mark.parametrize("key", [None, "", "short", "x" * 31])
+def test_production_refuses_a_missing_or_short_secret_key(key: str | None) -> None:
+    env = dict(PRODUCTION)
+    if key is not None:
+        env["GUESTBOOK_SECRET_KEY"] = key
+    with pytest.raises(ConfigError, match="GUESTBOOK_SECRET_KEY must be set to at least 32 bytes"):
+        Settings.from_env(env)
+
+
+def test_production_accepts_a_strong_key_and_makes_cookies_secure() -> None:
+    settings = Settings.from_env({**PRODUCTION, "GUESTBOOK_SECRET_KEY": STRONG_KEY})
+    assert settings.cookie_secure
+    app = create_app(settings)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["QUART_AUTH_COOKIE_SECURE"] is True
+
+
+def test_production_refuses_sqlite_unless_allowed(tmp_path: Path) -> None:
+    env = {
+        "GUESTBOOK_ENV": "production",
+        "GUESTBOOK_SECRET_KEY": STRONG_KEY,
+        "GUESTBOOK_INSTANCE_PATH": str(tmp_path),
+    }
+    with pytest.raises(ConfigError, match="GUESTBOOK_ALLOW_SQLITE=1"):
+        Settings.from_env(env)
+    assert Settings.from_env({**env, "GUESTBOOK_ALLOW_SQLITE": "1"}).is_sqlite
+
+
+def test_production_refuses_csrf_off() -> None:
+    env = {**PRODUCTION, "GUESTBOOK_SECRET_KEY": STRONG_KEY, "GUESTBOOK_CSRF_ENABLED": "0"}
+    with pytest.raises(ConfigError, match="CSRF"):
+        Settings.from_env(env)
+
+
+def test_create_app_takes_overrides_on_top_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GUESTBOOK_PAGE_SIZE", "7")
+    monkeypatch.setenv("GUESTBOOK_INSTANCE_PATH", str(tmp_path))
+    app = create_app({"env": "testing", "countdown_label": "Party"})
+    settings = app.config["SETTINGS"]
+    assert (settings.page_size, settings.countdown_label) == (7, "Party")
+
+
+def test_two_apps_keep_their_own_settings(tmp_path: Path) -> None:
+    one = create_app({"env": "testing", "instance_path": tmp_path, "page_size": 3})
+    two = create_app({"env": "testing", "instance_path": tmp_path, "page_size": 9})
+    assert one.config["SETTINGS"].page_size == 3
+    assert two.config["SETTINGS"].page_size == 9
+    assert one.secret_key != two.secret_key
+
+
+def test_countdown_date_forms() -> None:
+    assert parse_countdown_date("2027-01-01") == datetime(2027, 1, 1, tzinfo=UTC)
+    seoul = parse_countdown_date("2027-01-01T00:00:00+09:00")
+    assert seoul.utcoffset() == timedelta(hours=9)
+    assert seoul == datetime(2026, 12, 31, 15, tzinfo=timezone.utc)  # noqa: UP017
+
+
+def test_default_countdown_is_the_next_new_year() -> None:
+    target = Settings().countdown_date
+    now = datetime.now(UTC)
+    assert (target.month, target.day, target.hour) == (1, 1, 0)
+    assert target.year == now.year + 1
