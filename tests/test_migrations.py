@@ -14,10 +14,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import ON_POSTGRES, _create_pg_database, _drop_pg_database, pg_url
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from conftest import ON_POSTGRES, _create_pg_database, _drop_pg_database, pg_url
 from guestbook.cli import _alembic_config
 from guestbook.config import Settings
 from guestbook.models import Base
