@@ -20,6 +20,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 node_modules/axe-core/axe.min.js: package.json
 	npm install --no-audit --no-fund --silent
+	touch $@
 
 ## Serve on SQLite at http://127.0.0.1:5000 (migrates first).
 run: $(VENV)/.installed
@@ -33,11 +34,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/bandit -q -c pyproject.toml -r src
 
-test-sqlite: $(VENV)/.installed-dev
+test-sqlite: $(VENV)/.installed-dev node_modules/axe-core/axe.min.js
 	$(BIN)/pytest
 
+# The browser tests (tests/browser) run once, in the SQLite pass: they test what the
+# browser sees, against their own live server, whatever the suite's database.
 test-postgres: $(VENV)/.installed-dev
-	GUESTBOOK_TEST_DATABASE=postgres $(BIN)/pytest -m "not sqlite_only"
+	GUESTBOOK_TEST_DATABASE=postgres $(BIN)/pytest -m "not sqlite_only and not browser"
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

@@ -171,3 +171,92 @@ def auth(client: CSRFClient) -> AuthActions:
 
 async def page_text(response) -> str:
     return await response.get_data(as_text=True)
+
+
+# --- a real SMTP server for the mail tests (and the browser tests) ------------------
+# (Imports here rather than at the top: this section was appended to a shared file.)
+
+import email.policy  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from email.message import EmailMessage  # noqa: E402
+
+from aiosmtpd.controller import Controller  # noqa: E402
+
+
+class SMTPTestServer:
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives.
+
+    It runs in a thread with its own event loop, so it serves sync tests, async tests
+    and apps served by hypercorn in another thread or process alike. Point an app at it
+    with the settings `{"mail_backend": "smtp", "smtp_host": server.host,
+    "smtp_port": server.port}`.
+
+    - `messages`: the delivered mails as `email.message.EmailMessage`, in arrival
+      order; `envelopes`: the matching `(mail_from, rcpt_tos)` of each.
+    - `wait(count, timeout=10)`: block until at least `count` mails have arrived and
+      return them. For sync tests; it blocks the calling thread.
+    - `await wait_async(count, timeout=10)`: the same for async tests, without blocking
+      the event loop (an app under test in this loop sends from it).
+    - `stop()` / `start()`: take the server down (connections are refused) and bring it
+      back on the same port, for "SMTP is down" tests. Received mails are kept.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self._arrived = threading.Condition()
+        self._controller: Controller | None = None
+        with socket.socket() as probe:
+            probe.bind((self.host, 0))
+            self.port: int = probe.getsockname()[1]
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self._arrived:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        assert self._controller is None, "already running"
+        # A new controller each time: a stopped one has closed its event loop.
+        self._controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=30)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def wait(self, count: int, timeout: float = 10) -> list[EmailMessage]:
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.messages) >= count, timeout):
+                raise AssertionError(self._short(count, timeout))
+            return list(self.messages)
+
+    async def wait_async(self, count: int, timeout: float = 10) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(self._short(count, timeout))
+            await asyncio.sleep(0.02)
+        return list(self.messages)
+
+    def _short(self, count: int, timeout: float) -> str:
+        return f"expected {count} mail(s) within {timeout} s, got {len(self.messages)}"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPTestServer]:
+    """A running `SMTPTestServer`, stopped after the test (see the class for its use)."""
+    server = SMTPTestServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
@@ -38,9 +41,17 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         QUART_AUTH_SALT="guestbook login",
     )
     QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
+    # quart-auth's template context processor is a plain function, which Quart runs in a
+    # worker thread on every render: a thread round trip per page to read a cookie.
+    app.template_context_processors[None] = [
+        _inline(processor) for processor in app.template_context_processors[None]
+    ]
 
     # Order matters: before_request hooks run in registration order, so a request
-    # goes CSRF check -> g.request_id -> g.user -> g.countdown -> view.
+    # goes g.countdown -> CSRF check -> g.request_id -> g.user -> view. The countdown
+    # needs nothing from the request, so it comes first: a refused request's error page
+    # shows it in the header like every other page.
+    countdown.init_app(app)
     db.init_app(app, settings)
     security.init_app(app, settings)
     passwords.init_app(app, settings)
@@ -53,8 +64,26 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
-    countdown.init_app(app)
     app.register_blueprint(messages.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(account.bp)
+
+    if settings.proxy_hops:
+        # Behind N proxies of ours, the client's address, scheme and host are the Nth-last
+        # X-Forwarded-For/-Proto/-Host values (request.remote_addr, .scheme, .host).
+        # Without the setting those headers are ignored: any client can send them.
+        app.asgi_app = ProxyFixMiddleware(  # type: ignore[method-assign]
+            app.asgi_app, mode="legacy", trusted_hops=settings.proxy_hops
+        )
     return app
+
+
+def _inline(function: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    """`function` as a coroutine function that runs it on the event loop."""
+    if inspect.iscoroutinefunction(function):
+        return function
+
+    async def inline() -> Any:
+        return function()
+
+    return inline

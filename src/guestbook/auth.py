@@ -6,18 +6,21 @@ the app and sets `g.user`, and `login_required` sits beside it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+from itsdangerous import BadData, URLSafeTimedSerializer
 from quart import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import Unauthorized
 
 from . import logins, mail, passwords, ratelimit
 from .config import Settings
-from .forms import Errors, check_email, check_new_password, check_username, text
+from .forms import FieldError, check_email, check_new_password, check_username, repeated, text
 from .models import User
 from .security import safe_next
 
@@ -37,12 +40,12 @@ async def load_logged_in_user() -> None:
 
 def login_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """Pages send anonymous visitors to the login form (and back after); requests
-    that want JSON get a plain 401."""
+    that send or want JSON get a plain 401."""
 
     @wraps(view)
     async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
         if g.user is None:
-            if request.accept_mimetypes.best == "application/json":
+            if request.is_json or request.accept_mimetypes.best == "application/json":
                 raise Unauthorized()
             back = request.full_path.rstrip("?") if request.method == "GET" else "/"
             return redirect(url_for("auth.login", next=back))  # type: ignore[return-value]
@@ -57,6 +60,7 @@ def _limits() -> dict[str, ratelimit.Limit]:
         "login_ip": ratelimit.Limit("login-ip", s.login_limit, s.login_window_seconds),
         "login_account": ratelimit.Limit("login-account", s.login_limit, s.login_window_seconds),
         "signup_ip": ratelimit.Limit("signup-ip", s.signup_limit, s.signup_window_seconds),
+        "forgot_ip": ratelimit.Limit("forgot-ip", s.forgot_limit, s.forgot_window_seconds),
     }
 
 
@@ -71,13 +75,26 @@ async def _user_by(*, username: str | None = None, email: str | None = None) -> 
     return list((await g.db.execute(select(User).where(or_(*conditions)))).scalars())
 
 
+async def _account(ident: str) -> User | None:
+    """The user a login form names by username or email. Text that could not have
+    signed up is not looked up (PostgreSQL cannot even compare a NUL character)."""
+    try:
+        if "@" in ident:
+            found = await _user_by(email=check_email(ident))
+        else:
+            found = await _user_by(username=check_username(ident))
+    except FieldError:
+        return None
+    return found[0] if found else None
+
+
 @bp.route("/signup", methods=["GET", "POST"])
 async def signup():
     if request.method == "GET":
         return await render_template("auth/signup.html", values={}, errors={})
     data = await request.form
     values = {"username": text(data, "username").strip(), "email": text(data, "email").strip()}
-    errors = Errors()
+    errors = repeated(data, "username", "email", "password", "password_confirm")
     username = errors.collect(check_username, values["username"])
     email = errors.collect(check_email, values["email"])
     password = errors.collect(
@@ -93,6 +110,9 @@ async def signup():
     if errors:
         return await render_template("auth/signup.html", values=values, errors=errors), 400
 
+    # End the read before hashing: a hash takes a while, and must not hold the
+    # database connection meanwhile (SQLite has just one).
+    await g.db.commit()
     user = User(
         username=username, email=email, password_hash=await passwords.hash_password(password)
     )
@@ -123,12 +143,12 @@ async def login():
     limits = _limits()
     ip = request.remote_addr or ""
     await ratelimit.check(limits["login_ip"], ip)
-    await ratelimit.check(limits["login_account"], ident.lower())
+    user = await _account(ident)
+    # Failures count per account, whether it is named by username or by email.
+    account = f"id:{user.id}" if user else f"name:{ident.lower()}"
+    await ratelimit.check(limits["login_account"], account)
 
-    user = None
-    if ident and len(ident) <= 254:
-        found = await _user_by(email=ident) if "@" in ident else await _user_by(username=ident)
-        user = found[0] if found else None
+    await g.db.commit()  # no connection held while the hash runs (see signup)
     if user is None:
         await passwords.dummy_verify(password)
         ok = False
@@ -136,7 +156,7 @@ async def login():
         ok = await passwords.verify_password(user.password_hash, password)
     if not ok:
         await ratelimit.hit(limits["login_ip"], ip)
-        await ratelimit.hit(limits["login_account"], ident.lower())
+        await ratelimit.hit(limits["login_account"], account)
         return await render_template(
             "auth/login.html",
             next_url=next_url,
@@ -155,4 +175,96 @@ async def login():
 async def logout():
     await logins.end_current()
     await flash("Logged out.")
+    return redirect(url_for("messages.index"))
+
+
+# Password reset by mail. The link's token is signed with the app's secret and holds
+# the user id and a fingerprint of the current password hash: it expires on its own,
+# and dies the moment the password changes, so it works once.
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="guestbook password reset")
+
+
+def _password_fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def reset_token(user: User) -> str:
+    return _reset_serializer().dumps([user.id, _password_fingerprint(user)])
+
+
+async def _user_from_reset_token(token: str) -> User | None:
+    """The user a reset link was made for; None if forged, expired or already used."""
+    s: Settings = current_app.config["SETTINGS"]
+    try:
+        user_id, fingerprint = _reset_serializer().loads(token, max_age=s.reset_token_seconds)
+    except (BadData, TypeError, ValueError):
+        return None
+    user = await g.db.get(User, user_id)
+    if user is None or not hmac.compare_digest(_password_fingerprint(user), fingerprint):
+        return None
+    return user
+
+
+def _reset_minutes() -> int:
+    return current_app.config["SETTINGS"].reset_token_seconds // 60
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+async def forgot():
+    if request.method == "GET":
+        return await render_template("auth/forgot.html", values={}, errors={}, sent=False)
+    data = await request.form
+    values = {"email": text(data, "email").strip()}
+    errors = repeated(data, "email")
+    email = errors.collect(check_email, values["email"])
+    if errors:
+        return await render_template("auth/forgot.html", values=values, errors=errors), 400
+    await ratelimit.hit(_limits()["forgot_ip"], request.remote_addr or "")
+    # The same page and status whatever the address, so it tells no one who has an
+    # account; both paths run the same query and commit.
+    found = await _user_by(email=email)
+    if found:
+        path = url_for("auth.reset", token=reset_token(found[0]))
+        await mail.queue_password_reset(g.db, found[0], path)
+    await g.db.commit()
+    return await render_template(
+        "auth/forgot.html", values=values, errors={}, sent=True, minutes=_reset_minutes()
+    )
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+async def reset(token: str):
+    user = await _user_from_reset_token(token)
+    if user is None:
+        return await render_template("auth/reset.html", user=None, minutes=_reset_minutes()), 400
+    if request.method == "GET":
+        return await render_template("auth/reset.html", user=user, errors={})
+    data = await request.form
+    errors = repeated(data, "password", "password_confirm")
+    password = errors.collect(
+        check_new_password, text(data, "password"), text(data, "password_confirm")
+    )
+    if errors:
+        return await render_template("auth/reset.html", user=user, errors=errors), 400
+
+    await g.db.commit()  # no connection held while the hash runs
+    new_hash = await passwords.hash_password(password)
+    # Only if the password is still the one the link was made for: of two submissions
+    # of one link (or a reset racing a password change), one wins.
+    changed = await g.db.execute(
+        update(User)
+        .where(User.id == user.id, User.password_hash == user.password_hash)
+        .values(password_hash=new_hash)
+    )
+    if changed.rowcount != 1:
+        await g.db.rollback()
+        return await render_template("auth/reset.html", user=None, minutes=_reset_minutes()), 400
+    if g.login_session is not None:
+        await logins.end_current()  # someone's login in this browser ends here
+    await logins.revoke_all(user)  # commits the new password with it
+    await logins.start(user, remember=False)
+    await flash("Your password is reset and you are logged in. Every other session was signed out.")
     return redirect(url_for("messages.index"))

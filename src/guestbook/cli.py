@@ -9,10 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib.util
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config as HypercornConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,9 +84,11 @@ async def _create_user(settings: Settings, username: str, email: str, password: 
             await app.shutdown()
 
 
-def serve(args: argparse.Namespace) -> None:
+def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
+    """Hypercorn's settings: the TOML file if given, then the command line."""
     from hypercorn.config import Config
-    from hypercorn.run import run
+
+    from .ops import LOGGING
 
     config = Config.from_toml(args.config) if args.config else Config()
     if args.bind:
@@ -95,6 +102,22 @@ def serve(args: argparse.Namespace) -> None:
         config.accesslog = "-"
         config.errorlog = "-"
         config.graceful_timeout = 10
+    if config.worker_class == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        # The sample hypercorn.toml asks for uvloop; without the `speed` extra, run anyway.
+        print(
+            "guestbook: uvloop is not installed (pip install 'guestbook[speed]'); using asyncio",
+            file=sys.stderr,
+        )
+        config.worker_class = "asyncio"
+    if config.logconfig is None and config.logconfig_dict is None:
+        config.logconfig_dict = LOGGING  # app log lines carry the request id
+    return config
+
+
+def serve(args: argparse.Namespace) -> None:
+    from hypercorn.run import run
+
+    config = hypercorn_config(args)
     # Check the settings (and migrate a dev SQLite database) before forking workers,
     # so a bad setting is one line here, not a traceback per worker.
     settings = Settings.from_env()
@@ -143,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, CommandError) as err:
         sys.exit(f"guestbook: {err}")
     except OSError as err:
-        sys.exit(f"guestbook: {err.strerror or err}")
+        where = f"{err.filename}: " if err.filename else ""
+        sys.exit(f"guestbook: {where}{err.strerror or err}")
     except Exception as err:  # a database that refuses us, say: one line, not a traceback
         sys.exit(f"guestbook: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
 

@@ -99,6 +99,7 @@ class Settings:
     smtp_timeout: float = 10.0
     mail_max_attempts: int = 8
     mail_poll_seconds: float = 2.0
+    mail_retry_seconds: float = 60.0  # the first retry's delay; each next one doubles
     reset_token_seconds: int = 3600
     # Password hashing (argon2id); tests lower the cost.
     argon2_time_cost: int = 3
@@ -162,6 +163,10 @@ class Settings:
             raise ConfigError(
                 f"GUESTBOOK_MAIL_BACKEND={settings.mail_backend!r}: expected console, smtp or null"
             )
+        if settings.mail_poll_seconds <= 0 or settings.mail_retry_seconds <= 0:
+            raise ConfigError("GUESTBOOK_MAIL_POLL_SECONDS and _RETRY_SECONDS must be above 0")
+        if settings.mail_max_attempts < 1:
+            raise ConfigError("GUESTBOOK_MAIL_MAX_ATTEMPTS must be 1 or more")
         if settings.proxy_hops < 0:
             raise ConfigError("GUESTBOOK_PROXY_HOPS must be 0 or more")
         if settings.smtp_ssl and settings.smtp_starttls:

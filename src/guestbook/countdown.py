@@ -14,22 +14,18 @@ from quart import Quart, current_app, g
 from .models import utcnow
 
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
 class Countdown:
     label: str
-    days: int  # before: days left, counting a part day as a day; after: whole days since
-    hours: int  # the hours and minutes beyond whole days, before or after
+    badge: str  # "D-12" before the day, "D-day" for the 24 hours from the target, "D+3" after
+    days: int  # the exact time to (or since) the target: whole days, then hours and minutes
+    hours: int
     minutes: int
     passed: bool
-
-    @property
-    def badge(self) -> str:
-        """ "D-12" before the day, "D-day" for the 24 hours from the target, "D+3" after."""
-        if not self.passed:
-            return f"D-{self.days}"
-        return f"D+{self.days}" if self.days else "D-day"
 
 
 def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
@@ -39,16 +35,10 @@ def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
         raise ValueError("countdown needs aware datetimes")
     delta = target - now
     passed = delta <= timedelta(0)
-    span = -delta if passed else delta
-    days = span // DAY if passed else -(-span // DAY)  # after: floor; before: ceiling
-    rest = span % DAY
-    return Countdown(
-        label=label,
-        days=days,
-        hours=rest // timedelta(hours=1),
-        minutes=rest % timedelta(hours=1) // timedelta(minutes=1),
-        passed=passed,
-    )
+    days, rest = divmod(abs(delta), DAY)
+    # Before, a part day counts as a day (one second before is D-1); after, whole days.
+    badge = (f"D+{days}" if days else "D-day") if passed else f"D-{-(-delta // DAY)}"
+    return Countdown(label, badge, days, rest // HOUR, rest % HOUR // MINUTE, passed)
 
 
 def init_app(app: Quart) -> None:

@@ -13,14 +13,18 @@ from typing import Any
 from quart import Quart, current_app, g
 from quart.ctx import _AppCtxGlobals
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from werkzeug.routing import IntegerConverter, Map
 
+from . import sqlite
 from .config import Settings
+from .models import ID_MAX
 
 _EXT = "guestbook.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -48,7 +52,14 @@ def _sqlite_engine(url: str) -> AsyncEngine:
     # One connection per process: SQLite allows one writer at a time anyway, and a
     # pool of connections only turns waiting in line into "database is locked"
     # retries (see bench/RESULTS.md). Requests queue for it in the pool instead.
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
+    # The connection is aiosqlite's, made to cross to its thread once per statement.
+    engine = create_async_engine(
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=30,
+        async_creator=sqlite.connector(make_url(url).database or ":memory:"),
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,8 +74,18 @@ def _sqlite_engine(url: str) -> AsyncEngine:
     return engine
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in this app's routes: only numbers an id column can hold match, so
+    /messages/99999999999999999999/edit is a 404, not an overflow error in the driver."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", ID_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Quart, settings: Settings) -> None:
     """Make the engine when the app starts serving, dispose of it when it stops."""
+    app.url_map.converters["int"] = RowIdConverter  # before any blueprint adds a route
 
     @app.before_serving
     async def _open_engine() -> None:
@@ -97,10 +118,11 @@ def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
     return (app or current_app).extensions[_EXT][1]
 
 
-async def ping(app: Quart | None = None) -> None:
-    """Raise if the database does not answer (for /readyz)."""
-    async with engine(app).connect() as conn:
-        await conn.execute(text("SELECT 1"))
+async def ping() -> None:
+    """Raise if the database does not answer (for /readyz). Asked on the request's own
+    `g.db`: SQLite has one connection, which this request may already hold (the login
+    cookie was looked up), so a second connection would wait for it until the timeout."""
+    await g.db.execute(text("SELECT 1"))
 
 
 class RequestGlobals(_AppCtxGlobals):

@@ -7,7 +7,12 @@ import logging
 from quart import Quart, render_template
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    NotFound,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,6 @@ def init_app(app: Quart) -> None:
 
     @app.errorhandler(DBAPIError)
     @app.errorhandler(PoolTimeout)
-    @app.errorhandler(OSError)
     async def _database_unavailable(error: Exception):
         # A lost or refused database connection is an outage, not a bug: 503, and the
         # request's transaction is rolled back by teardown, so nothing half-written stays.
@@ -56,6 +60,15 @@ def init_app(app: Quart) -> None:
                 retry_after=5,
             )
         )
+
+    @app.errorhandler(OSError)
+    async def _os_error(error: OSError):
+        # A refused or unreachable database raises a bare OSError from the driver. One
+        # that names a file is the filesystem's: Quart's static files raise for a name
+        # it refuses (too long, say) where Flask's answer 404, and so do we.
+        if error.filename is not None:
+            return await _page(NotFound())
+        return await _database_unavailable(error)
 
     @app.errorhandler(Exception)
     async def _internal(error: Exception):

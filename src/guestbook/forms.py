@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from werkzeug.datastructures import MultiDict
+
 from .models import (
     BODY_MAX,
     EMAIL_MAX,
@@ -49,6 +51,18 @@ def text(data: Mapping[str, str], name: str) -> str:
     """One field as text: missing is empty; a repeated field counts once (the first)."""
     value = data.get(name, "")
     return value if isinstance(value, str) else ""
+
+
+def repeated(data: MultiDict[str, str], *names: str) -> Errors:
+    """Errors for fields sent more than once. No form of ours does that, so say so
+    next to the field rather than guess which value was meant."""
+    return Errors({name: "Sent more than once." for name in names if len(data.getlist(name)) > 1})
+
+
+def printable(value: str) -> str:
+    """`value` without the control characters a field may not hold: for text we store
+    but never asked for, like the User-Agent header (HTTP/1.1 lets most of them through)."""
+    return _CONTROL_RE.sub("", value)
 
 
 def _no_control(field: str, value: str) -> None:

@@ -17,7 +17,8 @@ from quart_auth import AuthUser, current_user, login_user, logout_user
 from sqlalchemy import delete, select
 
 from .config import Settings
-from .models import USER_AGENT_MAX, LoginSession, User, utcnow
+from .forms import printable
+from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
@@ -39,8 +40,10 @@ async def start(user: User, remember: bool) -> None:
             token_hash=_hash(token),
             user_id=user.id,
             remember=remember,
-            user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_MAX],
-            ip=request.remote_addr or "",
+            user_agent=printable(request.headers.get("User-Agent", ""))[:USER_AGENT_MAX],
+            # Only a misconfigured GUESTBOOK_PROXY_HOPS lets a client choose this; still,
+            # it must fit its column.
+            ip=printable(request.remote_addr or "")[:IP_MAX],
         )
     )
     await g.db.commit()
@@ -69,14 +72,15 @@ async def resolve() -> tuple[User, LoginSession] | None:
         or now - row.last_seen_at > settings.session_idle
     ):
         await g.db.delete(row)
-        await g.db.commit()
         row = None
+    elif row is not None and now - row.last_seen_at > TOUCH_EVERY:
+        row.last_seen_at = now
+    # Saves the delete or the touch, and ends the read: this hook must not keep the
+    # request's database connection (SQLite has just one) for the rest of the request.
+    await g.db.commit()
     if row is None:
         logout_user()
         return None
-    if now - row.last_seen_at > TOUCH_EVERY:
-        row.last_seen_at = now
-        await g.db.commit()
     return row.user, row
 
 

@@ -6,7 +6,7 @@ from quart import Blueprint, current_app, flash, g, redirect, render_template, r
 from sqlalchemy import select
 from werkzeug.exceptions import Forbidden, NotFound
 
-from . import pagination
+from . import list_cache, pagination
 from .auth import login_required
 from .forms import FieldError, check_body, text
 from .models import Message, utcnow
@@ -25,6 +25,8 @@ async def _render_index(body: str = "", error: str | None = None, status: int = 
     html = await render_template(
         "index.html",
         page=page,
+        # Rendered once per distinct list, not once per visit (see list_cache).
+        message_list=await list_cache.message_list(page),
         body=body,
         error=error,
         # The lecture's cookie read: a missing cookie is the normal case, not an error.
@@ -88,11 +90,14 @@ async def edit(message_id: int):
 @bp.post("/messages/<int:message_id>/delete")
 @login_required
 async def delete(message_id: int):
+    # Read the whole request before writing: a body that turns out too large (413)
+    # must not have deleted anything.
+    back = safe_next(text(await request.form, "next"), url_for("messages.index"))
     message = await _own_message(message_id)
     await g.db.delete(message)
     await g.db.commit()
     await flash("Deleted.")
-    return redirect(safe_next(text(await request.form, "next"), url_for("messages.index")))
+    return redirect(back)
 
 
 @bp.post("/popup/skip")

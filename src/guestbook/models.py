@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -29,6 +30,9 @@ EMAIL_MAX = 254
 BODY_MAX = 1000
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
 USER_AGENT_MAX = 300
+IP_MAX = 45  # the longest IPv6 text form
+ID_MAX = 2**31 - 1  # Integer ids are 32-bit on PostgreSQL; larger numbers match no row
+SUBJECT_MAX = 200
 
 
 def utcnow() -> datetime:
@@ -134,6 +138,36 @@ class LoginSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     remember: Mapped[bool] = mapped_column(default=False)
     user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX), default="")
-    ip: Mapped[str] = mapped_column(String(45), default="")
+    ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class Outbox(Base):
+    """A mail the app promised, written in the same transaction as its cause and
+    delivered later by `mail.py`'s sender (which explains the claim columns)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    subject: Mapped[str] = mapped_column(String(SUBJECT_MAX))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        # The sender's question: which pending mail is due?
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Outbox {self.id} to {self.recipient!r} {self.status}>"

@@ -1,4 +1,5 @@
-"""Operations: liveness and readiness probes, and a request id on every request."""
+"""Operations: liveness and readiness probes, a request id on every request, and the
+log format that carries it."""
 
 from __future__ import annotations
 
@@ -6,13 +7,45 @@ import logging
 import re
 import secrets
 
-from quart import Blueprint, Response, g, request
+from quart import Blueprint, Response, g, has_app_context, request
 
 from . import db, ratelimit
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger("guestbook.request")
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on each record as `request_id` ("-" outside a
+    request), so an app log line can be matched with its access log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = (g.get("request_id") if has_app_context() else None) or "-"
+        return True
+
+
+# The `logging.config.dictConfig` that `guestbook serve` hands hypercorn (each worker
+# applies it) unless the hypercorn TOML file brings its own `logconfig` or `logconfig_dict`.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": RequestIdFilter}},
+    "formatters": {
+        "app": {
+            "format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s "
+            "request_id=%(request_id)s %(message)s",
+        }
+    },
+    "handlers": {
+        "app": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "app",
+        }
+    },
+    "loggers": {"guestbook": {"level": "INFO", "handlers": ["app"], "propagate": False}},
+}
 
 
 @bp.before_app_request

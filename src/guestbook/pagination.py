@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import Row, Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import BadRequest
 
-from .models import Message, UTCDateTime
+from .models import ID_MAX, Message, User, UTCDateTime
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -38,34 +39,60 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
+        if len(text) > 64:
+            raise BadCursor()
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+            padded = text + "=" * (-len(text) % 4)
+            raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
             micros, ident = (int(part) for part in raw.split("."))
             created = EPOCH + micros * MICROSECOND
         except (ValueError, binascii.Error, OverflowError, OSError, UnicodeError):
             raise BadCursor() from None
-        if ident < 0 or len(text) > 64:
+        if not 0 <= ident <= ID_MAX:
             raise BadCursor()
         return cls(created, ident)
 
 
+# What a message list shows, one joined row per message. Plain rows, not ORM
+# entities: building entities (and their identity map) cost more than the query, and
+# rows are hashable, so a page can key the rendered-list cache (`list_cache`).
+LISTED = (
+    Message.id,
+    Message.body,
+    Message.created_at,
+    Message.updated_at,
+    Message.writer_id,
+    User.username.label("writer_name"),
+)
+
+
 @dataclass(frozen=True)
 class Page:
-    messages: list[Message]
+    messages: tuple[Row, ...]  # LISTED rows, newest first
     older: str | None  # cursor of the next (older) page, None on the last page
 
+    @classmethod
+    def of(cls, rows: Sequence[Row], size: int) -> Page:
+        """The page from `keyset`'s rows: one more than fits means an older page."""
+        if len(rows) <= size:
+            return cls(tuple(rows), None)
+        last = rows[size - 1]
+        return cls(tuple(rows[:size]), Cursor(last.created_at, last.id).encode())
 
-async def page_of(db: AsyncSession, query: Select, before: str | None, size: int) -> Page:
-    """One page of `query` (a select of Message) older than cursor `before`."""
+
+def keyset(query: Select, before: str | None, size: int) -> Select:
+    """`query` (a select of Message) as the LISTED rows of one page older than cursor
+    `before`, plus one row that tells whether an older page exists."""
+    query = query.with_only_columns(*LISTED).join(Message.writer)
     if before:
         cursor = Cursor.decode(before)
         query = query.where(
             tuple_(Message.created_at, Message.id)
             < tuple_(literal(cursor.created_at, UTCDateTime), literal(cursor.id))
         )
-    query = query.order_by(Message.created_at.desc(), Message.id.desc()).limit(size + 1)
-    rows = list((await db.execute(query)).scalars())
-    if len(rows) <= size:
-        return Page(rows, None)
-    last = rows[size - 1]
-    return Page(rows[:size], Cursor(last.created_at, last.id).encode())
+    return query.order_by(Message.created_at.desc(), Message.id.desc()).limit(size + 1)
+
+
+async def page_of(db: AsyncSession, query: Select, before: str | None, size: int) -> Page:
+    """One page of `query` (a select of Message) older than cursor `before`."""
+    return Page.of((await db.execute(keyset(query, before, size))).all(), size)

@@ -1,0 +1,134 @@
+"""What the benchmark asks of each app, and the logged-in cookies it asks with.
+
+Both apps serve the same URLs and form fields, so one scenario is one request
+replayed against either; only the cookies and CSRF tokens differ, and they come from
+logging in through each app's real login form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import httpx
+
+from .load import Request
+from .seed import PASSWORD, PROFILED, READER, WRITER, Seeded
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """A browser's state, frozen: the Cookie header and the CSRF token of its session."""
+
+    cookie: str
+    csrf: str
+
+
+@dataclass(frozen=True)
+class Visitors:
+    anonymous: Visitor  # has a session (for the login form's token), no login
+    reader: Visitor
+    writer: Visitor
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    label: str
+    connections: int
+    request: Callable[[Visitors, Seeded], Request]
+    # Versus the hello route of the same server (pages), or versus the ceiling
+    # connections / wait (the slow page).
+    page: bool = True
+
+
+POST_BODY = "Hello from the benchmark: a message of ordinary length, posted again and again."
+WAIT_SECONDS = 0.05
+
+
+def _post(path: str, visitor: Visitor, **fields: str) -> Request:
+    """A form post as the browser sends it, with the session's CSRF token."""
+    headers = {"Cookie": visitor.cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    return Request("POST", path, headers, urlencode({**fields, "csrf_token": visitor.csrf}))
+
+
+SCENARIOS = [
+    Scenario("index", "main page, anonymous", 32, lambda v, s: Request("GET", "/")),
+    Scenario(
+        "index_member",
+        "main page, logged in",
+        32,
+        lambda v, s: Request("GET", "/", {"Cookie": v.reader.cookie + "; popup_skip=yes"}),
+    ),
+    Scenario("profile", "a profile page", 32, lambda v, s: Request("GET", f"/users/{PROFILED}")),
+    Scenario(
+        "page500",
+        "page 500 (cursor)",
+        32,
+        lambda v, s: Request("GET", f"/?before={s.page_cursor}" if s.page_cursor else "/"),
+    ),
+    Scenario(
+        "post", "POST a message", 16, lambda v, s: _post("/messages", v.writer, body=POST_BODY)
+    ),
+    Scenario(
+        "login",
+        "log in",
+        4,  # each login is a deliberately slow argon2 hash; more would only queue
+        lambda v, s: _post("/auth/login", v.anonymous, username=READER, password=PASSWORD),
+    ),
+    Scenario(
+        "wait", "page awaiting 50 ms", 64, lambda v, s: Request("GET", "/bench/wait"), page=False
+    ),
+]
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
+
+
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Browser:
+    """Just enough of a browser to log in: it keeps cookies itself, because the
+    production settings mark them Secure and httpx would not send those over http."""
+
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=30)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        response = self.client.request(method, path, headers={"Cookie": self.cookie}, **kwargs)
+        self.cookies.update(response.cookies)
+        self.client.cookies.clear()
+        return response
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def visitor(self, path: str = "/auth/login") -> Visitor:
+        """The state after a visit to `path`, which must hold a form."""
+        page = self.request("GET", path)
+        match = _CSRF_RE.search(page.text)
+        if page.status_code != 200 or not match:
+            raise RuntimeError(f"no form at {self.client.base_url}{path}: {page.status_code}")
+        return Visitor(self.cookie, match.group(1))
+
+    def log_in(self, username: str) -> Visitor:
+        response = self.request(
+            "POST",
+            "/auth/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": self.visitor().csrf},
+        )
+        if response.status_code not in (302, 303):
+            raise RuntimeError(f"login as {username} failed: {response.status_code}")
+        # Logging in renews the session and its CSRF token; the main page shows the new one.
+        return self.visitor("/")
+
+
+def visitors(url: str) -> Visitors:
+    return Visitors(
+        anonymous=Browser(url).visitor(),
+        reader=Browser(url).log_in(READER),
+        writer=Browser(url).log_in(WRITER),
+    )

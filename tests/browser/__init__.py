@@ -1,0 +1,1 @@
+"""Real-browser tests: Playwright driving chromium against a live hypercorn."""

@@ -1,0 +1,83 @@
+"""Accessibility: axe-core finds nothing serious on any main page, every input has a
+label, and a keyboard alone can sign up and post."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from .visitor import MainPage, new_name
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
+
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+async def test_axe_finds_nothing_serious_and_every_input_is_labelled(
+    main_page: MainPage, opened_page: Page, axe_source: str
+) -> None:
+    page = opened_page
+    # evaluate() is not subject to the page's Content-Security-Policy, so the CSP stays
+    # as served (a <script> tag would need it switched off).
+    await page.evaluate(axe_source)
+    results = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    blocking = [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} "
+        f"at {[node['target'] for node in violation['nodes']]}"
+        for violation in results["violations"]
+        if violation["impact"] in BLOCKING_IMPACTS
+    ]
+    assert blocking == [], f"{main_page.name}: axe-core reports\n" + "\n".join(blocking)
+
+    unlabelled = await page.evaluate(
+        """() => [...document.querySelectorAll("input:not([type=hidden]), textarea, select")]
+            .filter((el) => ![...el.labels].some((label) => label.textContent.trim()))
+            .map((el) => el.outerHTML)"""
+    )
+    assert unlabelled == [], f"{main_page.name}: inputs without a label"
+
+
+async def tab_to(page: Page, selector: str, limit: int = 20) -> None:
+    """Presses Tab until `selector` has the focus; every stop must show a focus ring."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        focused, ring = await page.evaluate(
+            """(selector) => [document.activeElement.matches(selector),
+                              getComputedStyle(document.activeElement).outlineStyle]""",
+            selector,
+        )
+        assert ring != "none", (
+            f"no visible focus on {await page.evaluate('document.activeElement.outerHTML')}"
+        )
+        if focused:
+            return
+    raise AssertionError(f"{limit} Tabs never reached {selector}")
+
+
+async def test_keyboard_alone_signs_up_and_posts(page: Page) -> None:
+    name = new_name("keys")
+    await page.goto("/auth/signup")
+    # The first Tab reaches "Skip to content", which jumps past the menu to the form.
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    await page.keyboard.press("Enter")
+    for label, typed in [
+        ("Username", name),
+        ("Email", f"{name}@example.com"),
+        ("Password", "typed by keys only"),
+        ("Password again", "typed by keys only"),
+    ]:
+        await page.keyboard.press("Tab")
+        await expect(page.get_by_label(label, exact=True)).to_be_focused()
+        await page.keyboard.type(typed)
+    await page.keyboard.press("Enter")
+    await expect(page.locator("p.welcome")).to_contain_text(f"Welcome, {name}!")
+
+    await tab_to(page, "#popup-skip")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#popup")).to_be_hidden()
+    await tab_to(page, "textarea#body")
+    await page.keyboard.type("Written without a mouse.")
+    await tab_to(page, "form.write button[type=submit]", limit=1)
+    await page.keyboard.press("Enter")
+    await expect(page.locator("li.message", has_text="Written without a mouse.")).to_have_count(1)

@@ -1,0 +1,738 @@
+"""Deployment: production refusals, proxy headers, the hypercorn config, the sample nginx
+site and systemd unit, and real hypercorn processes: two instances sharing PostgreSQL
+and Redis, one with Redis down, and SIGTERM in the middle of a request.
+
+The two instances need PostgreSQL (whatever this run's test database: they share a fresh
+one of their own, migrated with `guestbook db upgrade`) and `redis-server` (they get their
+own); the sample files need nginx, openssl and systemd-analyze. On a developer's machine
+without one, its tests skip with the reason; in CI (CI=true) they fail. The Redis-down and
+SIGTERM tests run one instance on this run's database: SQLite (production with
+GUESTBOOK_ALLOW_SQLITE=1) or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tomllib
+import uuid
+from collections.abc import Iterator
+from dataclasses import fields
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import pytest
+import redis
+from hypercorn.config import Config as HypercornConfig
+from quart import Quart, request, url_for
+from sqlalchemy import select
+
+from conftest import (
+    FAST_HASHING,
+    IN_CI,
+    ON_POSTGRES,
+    PG_ADMIN_URL,
+    _create_pg_database,
+    _drop_pg_database,
+    csrf_from,
+    pg_url,
+)
+from guestbook import cli, db
+from guestbook.config import ConfigError, Settings
+from guestbook.models import LoginSession
+from guestbook.ops import LOGGING, RequestIdFilter
+from live import (
+    GUESTBOOK,
+    HYPERCORN_TOML,
+    ROOT,
+    LiveServer,
+    child_env,
+    free_port,
+    migrate,
+    serving,
+    wait_until,
+)
+
+DEPLOY = ROOT / "deploy"
+SLOW_APP = Path(__file__).with_name("slow_asgi.py")
+LETSENCRYPT = "/etc/letsencrypt/live/guestbook.example.org/"
+SECRET_KEY = secrets.token_hex(32)
+PASSWORD = "correct horse"
+LOGIN_LIMIT = 3
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(f"needed in CI: {reason}")
+    pytest.skip(reason)
+
+
+def production_env(database_url: str, **extra: str) -> dict[str, str]:
+    """GUESTBOOK_* settings for a production process (cheap hashing, no mail)."""
+    return {
+        "GUESTBOOK_ENV": "production",
+        "GUESTBOOK_SECRET_KEY": SECRET_KEY,
+        "GUESTBOOK_DATABASE_URL": database_url,
+        "GUESTBOOK_MAIL_BACKEND": "null",
+        "GUESTBOOK_SIGNUP_LIMIT": "1000",
+        **{f"GUESTBOOK_{name.upper()}": str(value) for name, value in FAST_HASHING.items()},
+        **extra,
+    }
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, f"expected {old!r} once in the sample file"
+    return text.replace(old, new)
+
+
+# --- Production settings: each refusal is one line, from Settings and from the CLI ---
+
+GOOD_PRODUCTION = production_env("postgresql+asyncpg://guestbook@db.example.org/guestbook")
+REFUSALS = {
+    "missing secret key": (
+        {"GUESTBOOK_SECRET_KEY": None},
+        "GUESTBOOK_SECRET_KEY must be set to at least 32 bytes in production",
+    ),
+    "short secret key": (
+        {"GUESTBOOK_SECRET_KEY": "x" * 31},
+        "GUESTBOOK_SECRET_KEY must be set to at least 32 bytes in production",
+    ),
+    "SQLite without GUESTBOOK_ALLOW_SQLITE": (
+        {"GUESTBOOK_DATABASE_URL": "sqlite+aiosqlite:////srv/guestbook/guestbook.sqlite3"},
+        "GUESTBOOK_DATABASE_URL is SQLite in production",
+    ),
+    "PostgreSQL without asyncpg": (
+        {"GUESTBOOK_DATABASE_URL": "postgresql://guestbook@db.example.org/guestbook"},
+        "must use the async driver: postgresql+asyncpg://",
+    ),
+}
+
+
+def refused_env(changes: dict[str, str | None]) -> dict[str, str]:
+    env = {**GOOD_PRODUCTION, **changes}
+    return {key: value for key, value in env.items() if value is not None}
+
+
+def test_production_refusals_are_one_line_from_settings_and_from_the_cli(tmp_path: Path) -> None:
+    Settings.from_env(GOOD_PRODUCTION)  # the baseline passes; each case changes one thing
+    for case, (changes, expected) in REFUSALS.items():
+        with pytest.raises(ConfigError) as refused:
+            Settings.from_env(refused_env(changes))
+        assert expected in str(refused.value), case
+        assert "\n" not in str(refused.value), case
+
+    # The same settings through `guestbook serve`, all at once: exit 1, one line, no traceback.
+    running = {
+        case: subprocess.Popen(
+            [GUESTBOOK, "serve", "-c", HYPERCORN_TOML],
+            cwd=tmp_path,
+            env=child_env(refused_env(changes)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for case, (changes, _) in REFUSALS.items()
+    }
+    try:
+        for case, process in running.items():
+            stdout, stderr = process.communicate(timeout=60)
+            lines = stderr.splitlines()
+            assert process.returncode == 1, (case, stdout, stderr)
+            assert (stdout, len(lines)) == ("", 1), (case, stdout, stderr)
+            assert lines[0].startswith("guestbook: ") and REFUSALS[case][1] in lines[0], case
+    finally:  # a server that wrongly started must not outlive the test
+        for process in running.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_the_readme_lists_every_setting() -> None:
+    """The Configuration table names every GUESTBOOK_* variable, and no other. A row may
+    shorten a family: `GUESTBOOK_DB_POOL_SIZE` / `_MAX_OVERFLOW` means GUESTBOOK_DB_MAX_OVERFLOW."""
+    settings = {f"GUESTBOOK_{f.name.upper()}" for f in fields(Settings)}
+    section = (ROOT / "README.md").read_text().split("\n## Configuration\n")[1].split("\n## ")[0]
+    listed = set()
+    for cell in re.findall(r"^\| (`GUESTBOOK_[^|]*)\|", section, re.MULTILINE):
+        first, *shortened = re.findall(r"`([A-Z0-9_]+)`", cell)
+        family = "GUESTBOOK_" + first.removeprefix("GUESTBOOK_").split("_")[0]
+        listed |= {first} | {
+            family + rest if family + rest in settings else "GUESTBOOK" + rest for rest in shortened
+        }
+    assert sorted(settings - listed) == [], "settings missing from the README's table"
+    assert sorted(listed - settings) == [], "the README's table lists settings that do not exist"
+
+
+# --- Proxy headers: ignored unless GUESTBOOK_PROXY_HOPS says how many proxies to trust ---
+
+PEER = {"client": ("192.0.2.10", 51000)}  # the address the TCP connection comes from
+FORWARDED = {
+    "X-Forwarded-For": "198.51.100.1, 203.0.113.7",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "guestbook.example.org",
+}
+
+
+@pytest.fixture
+def settings_overrides(
+    settings_overrides: dict[str, Any], request: pytest.FixtureRequest
+) -> dict[str, Any]:
+    """This module's in-process app: `proxy_hops` from the test's parameter (0 if none)."""
+    return {**settings_overrides, "login_limit": 2, "proxy_hops": getattr(request, "param", 0)}
+
+
+def add_probe(app: Quart) -> None:
+    """A test-only route showing what the app believes about the request."""
+
+    @app.get("/_probe")
+    async def probe() -> dict[str, str | None]:
+        logging.getLogger("guestbook.probe").warning("probe")
+        return {
+            "remote_addr": request.remote_addr,
+            "scheme": request.scheme,
+            "index": url_for("messages.index", _external=True),
+        }
+
+
+async def ask_probe(app: Quart, client: Any) -> dict[str, str]:
+    add_probe(app)
+    response = await client.get("/_probe", headers=FORWARDED, scope_base=PEER)
+    return await response.get_json()
+
+
+async def login_session_ip(app: Quart, client: Any) -> str:
+    """Sign up (which logs in) with the forwarded headers; the new login row's address."""
+    form = {
+        "username": "alice",
+        "email": "alice@example.com",
+        "password": PASSWORD,
+        "password_confirm": PASSWORD,
+    }
+    response = await client.post("/auth/signup", form=form, headers=FORWARDED, scope_base=PEER)
+    assert response.status_code == 302
+    async with db.sessionmaker(app)() as session:
+        return (await session.scalars(select(LoginSession.ip))).one()
+
+
+async def failed_logins(client: Any, forwarded_for: list[str]) -> list[int]:
+    """One failed login per address, each for a different account, so only a per-IP
+    limit can stop them."""
+    statuses = []
+    for n, address in enumerate(forwarded_for):
+        response = await client.post(
+            "/auth/login",
+            form={"username": f"nobody{n}", "password": "wrong"},
+            headers={**FORWARDED, "X-Forwarded-For": address},
+            scope_base=PEER,
+        )
+        statuses.append(response.status_code)
+    return statuses
+
+
+@pytest.mark.parametrize("settings_overrides", [0], indirect=True)
+async def test_forwarded_headers_are_ignored_without_proxy_hops(app: Quart, client: Any) -> None:
+    assert await ask_probe(app, client) == {
+        "remote_addr": "192.0.2.10",
+        "scheme": "http",
+        "index": "http://localhost/",
+    }
+    assert await login_session_ip(app, client) == "192.0.2.10"
+    # A new X-Forwarded-For per attempt does not escape the per-IP limit (2).
+    assert await failed_logins(client, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) == [
+        401,
+        401,
+        429,
+    ]
+
+
+@pytest.mark.parametrize("settings_overrides", [1], indirect=True)
+async def test_forwarded_headers_are_honoured_with_one_proxy_hop(app: Quart, client: Any) -> None:
+    # One trusted hop: the last X-Forwarded-For entry, the one our proxy appended.
+    assert await ask_probe(app, client) == {
+        "remote_addr": "203.0.113.7",
+        "scheme": "https",
+        "index": "https://guestbook.example.org/",
+    }
+    assert await login_session_ip(app, client) == "203.0.113.7"
+    # The limit counts per forwarded address: three addresses pass, one address is stopped.
+    assert await failed_logins(client, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) == [
+        401,
+        401,
+        401,
+    ]
+    assert await failed_logins(client, ["203.0.113.9"] * 3) == [401, 401, 429]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.addFilter(RequestIdFilter())
+        self.setFormatter(logging.Formatter(LOGGING["formatters"]["app"]["format"]))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+async def test_app_log_lines_carry_the_request_id(app: Quart, client: Any) -> None:
+    add_probe(app)
+    handler = _Collect()
+    logger = logging.getLogger("guestbook")
+    logger.addHandler(handler)
+    try:
+        response = await client.get("/_probe", headers={"X-Request-ID": "probe-42"})
+        logging.getLogger("guestbook.probe").warning("outside")
+    finally:
+        logger.removeHandler(handler)
+    assert response.headers["X-Request-ID"] == "probe-42"
+    assert [line.split("] ", 2)[-1] for line in handler.lines] == [
+        "guestbook.probe request_id=probe-42 probe",
+        "guestbook.probe request_id=- outside",
+    ]
+
+
+# --- The sample hypercorn.toml, as `guestbook serve -c hypercorn.toml` reads it ---
+
+
+def serve_args(**given: Any) -> argparse.Namespace:
+    return argparse.Namespace(**{"config": None, "bind": None, "workers": None, **given})
+
+
+def test_serve_reads_the_sample_hypercorn_toml() -> None:
+    sample = tomllib.loads(HYPERCORN_TOML.read_text())
+    unknown = [key for key in sample if not hasattr(HypercornConfig, key)]
+    assert unknown == [], "hypercorn silently ignores unknown keys"
+
+    config = cli.hypercorn_config(serve_args(config=str(HYPERCORN_TOML)))
+    assert config.application_path == "guestbook.asgi:app"
+    assert config.bind == sample["bind"]
+    assert config.worker_class == "uvloop"  # the dev extras install it
+    assert config.graceful_timeout == sample["graceful_timeout"]
+    assert config.logconfig_dict is LOGGING  # app log lines carry the request id
+    assert "%({x-request-id}o)s" in config.access_log_format
+
+    config = cli.hypercorn_config(
+        serve_args(config=str(HYPERCORN_TOML), bind=["127.0.0.1:9001"], workers=3)
+    )
+    assert (config.bind, config.workers) == (["127.0.0.1:9001"], 3)
+
+
+def test_serve_falls_back_to_asyncio_without_uvloop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    config = cli.hypercorn_config(serve_args(config=str(HYPERCORN_TOML)))
+    assert config.worker_class == "asyncio"
+    assert "uvloop is not installed" in capsys.readouterr().err
+
+
+# --- The sample systemd unit ---
+
+
+def test_the_sample_systemd_unit_verifies(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        _unavailable("systemd-analyze is not installed (apt-get install systemd)")
+    unit = (DEPLOY / "guestbook.service").read_text()
+    # The hosts's SIGTERM must reach hypercorn's main process only (the live tests
+    # below stop servers that way), and systemd must wait longer than hypercorn does.
+    assert "\nKillMode=mixed\n" in unit
+    stop_seconds = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.MULTILINE)[1])
+    assert tomllib.loads(HYPERCORN_TOML.read_text())["graceful_timeout"] < stop_seconds
+    # Our own checkout stands in for /srv/guestbook, so the ExecStart binary exists.
+    checked = tmp_path / "guestbook.service"
+    checked.write_text(unit.replace("/srv/guestbook", str(ROOT)))
+    result = subprocess.run([analyze, "verify", checked], capture_output=True, text=True)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+# --- Live servers ---
+
+
+class Visitor(httpx.AsyncClient):
+    """One browser. With `forwarded_for` it comes through our TLS proxy from that address
+    (the test plays the proxy). It keeps its cookies itself, Secure ones included: httpx's
+    jar rightly keeps those off plain HTTP, but here the http:// is behind the proxy. One
+    jar serves every instance, as in a browser, since cookies ignore the port."""
+
+    def __init__(self, forwarded_for: str | None = None) -> None:
+        self.jar: dict[str, str] = {}
+        super().__init__(
+            headers={"X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": "https"}
+            if forwarded_for
+            else None,
+            timeout=30,
+            event_hooks={"request": [self._send_cookies], "response": [self._keep_cookies]},
+        )
+
+    async def _send_cookies(self, request: httpx.Request) -> None:
+        if self.jar:
+            request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
+
+    async def _keep_cookies(self, response: httpx.Response) -> None:
+        for header in response.headers.get_list("Set-Cookie"):
+            cookie = SimpleCookie(header)
+            for name, morsel in cookie.items():
+                if morsel["max-age"] == "0":  # how Quart deletes a cookie
+                    self.jar.pop(name, None)
+                else:
+                    self.jar[name] = morsel.value
+
+
+def new_ip() -> str:
+    """An address of its own, so one test's per-address counts never meet another's."""
+    return f"198.18.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+
+
+def new_name() -> str:
+    return f"live{uuid.uuid4().hex[:10]}"
+
+
+async def post_form(
+    client: httpx.AsyncClient, url: str, form: dict[str, str], page: str | None = None
+) -> httpx.Response:
+    """POST `form` with the CSRF token from the form on `page` (default: `url`); the
+    token lives in the signed session cookie, so any instance's page will do."""
+    shown = await client.get(page or url)
+    assert shown.status_code == 200, shown.text
+    return await client.post(url, data={**form, "csrf_token": csrf_from(shown.text)})
+
+
+async def signup(client: httpx.AsyncClient, base: str, name: str) -> None:
+    form = {
+        "username": name,
+        "email": f"{name}@example.com",
+        "password": PASSWORD,
+        "password_confirm": PASSWORD,
+    }
+    response = await post_form(client, f"{base}/auth/signup", form)
+    assert response.status_code == 302, response.text
+
+
+async def login(
+    client: httpx.AsyncClient, base: str, name: str, password: str = PASSWORD
+) -> httpx.Response:
+    return await post_form(client, f"{base}/auth/login", {"username": name, "password": password})
+
+
+async def welcomes(client: httpx.AsyncClient, base: str, name: str) -> bool:
+    return f"Welcome, {name}!" in (await client.get(f"{base}/")).text
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of this module's own, keeping nothing on disk. A shared one would
+    mix counts between runs: each run's fresh database numbers its users from 1 again,
+    and login failures are counted per user id."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _unavailable("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        cwd=tmp_path_factory.mktemp("redis"),
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        wait_until(client.ping, process, errors=(redis.ConnectionError,))
+        yield url
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def shared_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated by `guestbook db upgrade`, dropped after."""
+    name = f"guestbook_live_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_create_pg_database(name))
+    except OSError as exc:
+        _unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    try:
+        migrate(production_env(pg_url(name)))
+        yield pg_url(name)
+    finally:
+        asyncio.run(_drop_pg_database(name))
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, shared_database: str, redis_url: str
+) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Instances A and B: `guestbook serve -c hypercorn.toml` twice, one database, one
+    Redis, behind a proxy (PROXY_HOPS=1) that the tests play or nginx plays."""
+    env = production_env(
+        shared_database,
+        GUESTBOOK_REDIS_URL=redis_url,
+        GUESTBOOK_PROXY_HOPS="1",
+        GUESTBOOK_LOGIN_LIMIT=str(LOGIN_LIMIT),
+        # A day-long window: a fixed window must not roll over between A's and B's part.
+        GUESTBOOK_LOGIN_WINDOW_SECONDS="86400",
+    )
+    workdir = tmp_path_factory.mktemp("cluster")
+    a, b = LiveServer(workdir, env), LiveServer(workdir, env)
+    with serving(a, b):
+        yield a, b
+
+
+@pytest.fixture(scope="module")
+def single_host_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """One machine's settings on this run's database: the SQLite pass runs SQLite in
+    production (GUESTBOOK_ALLOW_SQLITE=1, legitimate for one machine and one process),
+    the PostgreSQL pass the shared database."""
+    if ON_POSTGRES:
+        return production_env(request.getfixturevalue("shared_database"))
+    path = tmp_path_factory.mktemp("single") / "guestbook.sqlite3"
+    env = production_env(f"sqlite+aiosqlite:///{path}", GUESTBOOK_ALLOW_SQLITE="1")
+    migrate(env)
+    return env
+
+
+async def test_a_login_on_one_instance_holds_on_the_other_until_logged_out_there(
+    cluster: tuple[LiveServer, LiveServer],
+) -> None:
+    a, b = cluster
+    name, ip = new_name(), new_ip()
+    async with Visitor(new_ip()) as newcomer:
+        await signup(newcomer, a.url, name)
+
+    async with Visitor(ip) as browser:
+        logged_in = await login(browser, a.url, name)
+        assert logged_in.status_code == 302
+        assert "secure" in logged_in.headers["set-cookie"].lower()
+        assert await welcomes(browser, b.url, name)
+        # B's session list shows the row A wrote, with the address the proxy forwarded.
+        assert f"<td>{ip}</td>" in (await browser.get(f"{b.url}/account/sessions")).text
+
+        login_cookie = browser.jar["gb_login"]
+        logged_out = await post_form(browser, f"{b.url}/auth/logout", {}, page=f"{b.url}/")
+        assert logged_out.status_code == 302
+        assert not await welcomes(browser, b.url, name)
+
+    # A copy of the old login cookie is dead on A too: its row is gone.
+    async with httpx.AsyncClient(headers={"Cookie": f"gb_login={login_cookie}"}) as replay:
+        page = await replay.get(f"{a.url}/")
+        assert f"Welcome, {name}!" not in page.text
+        assert ">Log in<" in page.text
+        account = await replay.get(f"{a.url}/account/sessions")
+        assert account.status_code == 302
+        assert account.headers["location"].startswith("/auth/login")
+
+
+async def test_a_rate_limit_reached_through_one_instance_holds_on_the_other(
+    cluster: tuple[LiveServer, LiveServer],
+) -> None:
+    a, b = cluster
+    name = new_name()
+    async with Visitor(new_ip()) as newcomer:
+        await signup(newcomer, a.url, name)
+    async with Visitor(new_ip()) as guesser:
+        for _ in range(LOGIN_LIMIT):
+            assert (await login(guesser, a.url, name, "wrong guess")).status_code == 401
+        # Even the right password is refused on B: the count is in the shared Redis.
+        refused = await login(guesser, b.url, name)
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) > 0
+
+
+async def test_a_message_posted_on_one_instance_shows_on_the_other(
+    cluster: tuple[LiveServer, LiveServer],
+) -> None:
+    a, b = cluster
+    name, body = new_name(), f"Posted on A, {uuid.uuid4().hex}"
+    async with Visitor(new_ip()) as writer:
+        await signup(writer, a.url, name)
+        posted = await post_form(writer, f"{a.url}/messages", {"body": body}, page=f"{a.url}/")
+        assert posted.status_code == 302
+    async with httpx.AsyncClient() as reader:
+        assert body in (await reader.get(f"{b.url}/")).text
+        assert body in (await reader.get(f"{b.url}/users/{name}")).text
+
+
+@pytest.fixture
+def nginx(cluster: tuple[LiveServer, LiveServer], tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """deploy/nginx-guestbook.conf with test ports, a self-signed certificate and its
+    log in tmp_path, in front of instances A and B."""
+    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if binary is None:
+        _unavailable("nginx is not installed (apt-get install nginx-light)")
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        _unavailable("openssl is not installed")
+    cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+        check=True,
+        capture_output=True,
+    )
+    http_port, https_port = free_port(), free_port()
+    site = (DEPLOY / "nginx-guestbook.conf").read_text()
+    site = replace_once(
+        site, "server 127.0.0.1:8000;", " ".join(f"server 127.0.0.1:{s.port};" for s in cluster)
+    )
+    site = replace_once(site, "listen 80;", f"listen 127.0.0.1:{http_port};")
+    site = replace_once(site, "listen 443 ssl", f"listen 127.0.0.1:{https_port} ssl")
+    assert site.count(LETSENCRYPT) == 2  # the certificate and its key
+    site = site.replace(LETSENCRYPT, f"{tmp_path}/")
+    site = replace_once(site, "/var/log/nginx/guestbook.access.log", str(tmp_path / "access.log"))
+    (tmp_path / "site.conf").write_text(site)
+    temp_paths = "\n".join(
+        f"{kind}_temp_path {tmp_path / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (tmp_path / "nginx.conf").write_text(
+        f"user {pwd.getpwuid(os.geteuid()).pw_name};\n"  # ignored unless run as root
+        f"worker_processes 1;\npid {tmp_path / 'nginx.pid'};\n"
+        f"events {{ worker_connections 64; }}\n"
+        f"http {{\n{temp_paths}\ninclude {tmp_path / 'site.conf'};\n}}\n"
+    )
+    error_log = tmp_path / "error.log"
+    process = subprocess.Popen(
+        [binary, "-p", tmp_path, "-e", error_log, "-c", tmp_path / "nginx.conf"]
+        + ["-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    https = f"https://127.0.0.1:{https_port}"
+    try:
+        try:
+            healthz = f"{https}/healthz"
+            wait_until(lambda: httpx.get(healthz, verify=False).status_code == 200, process)  # noqa: S501
+        except RuntimeError as err:
+            pytest.fail(f"{err}:\n{error_log.read_text()}")
+        yield {
+            "https": https,
+            "http": f"http://127.0.0.1:{http_port}",
+            "access_log": tmp_path / "access.log",
+        }
+    finally:
+        process.send_signal(signal.SIGQUIT)  # graceful stop
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def test_the_sample_nginx_site_in_front_of_both_instances(
+    cluster: tuple[LiveServer, LiveServer], nginx: dict[str, Any]
+) -> None:
+    a, b = cluster
+    https = nginx["https"]
+    marker = f"nginx-test-{uuid.uuid4().hex[:8]}"
+    # What a client claims about itself is not believed: nginx appends the address it
+    # sees, and replaces the scheme and the request id.
+    claims = {
+        "X-Forwarded-For": "203.0.113.66",
+        "X-Request-ID": "claimed-by-client",
+        "User-Agent": marker,
+    }
+    async with httpx.AsyncClient(verify=False, headers=claims, timeout=30) as client:  # noqa: S501
+        plain = await client.get(f"{nginx['http']}/")
+        assert plain.status_code == 301
+        assert plain.headers["location"].startswith("https://")
+
+        name = new_name()
+        await signup(client, https, name)  # real TLS: the Secure cookies come back
+        assert await welcomes(client, https, name)
+        sessions = (await client.get(f"{https}/account/sessions")).text
+        assert "<td>127.0.0.1</td>" in sessions
+        assert "203.0.113.66" not in sessions
+
+        ids = []
+        for _ in range(4):
+            response = await client.get(f"{https}/healthz")
+            assert response.status_code == 200
+            ids.append(response.headers["X-Request-ID"])
+        assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in ids), ids  # nginx's ids
+
+        too_big = await client.post(f"{https}/messages", content=b"x" * 70_000)
+        assert too_big.status_code == 413
+        too_long = await client.get(f"{https}/" + "x" * 9_000)
+        assert too_long.status_code == 414
+
+    # Round robin: both instances served this client; each id is in nginx's log and
+    # in the access log of the instance that answered.
+    assert marker in a.log() and marker in b.log()
+    nginx_log, app_logs = nginx["access_log"].read_text(), a.log() + b.log()
+    for rid in ids:
+        assert f"request_id={rid}" in nginx_log
+        assert f"request_id={rid}" in app_logs
+
+
+async def test_without_redis_the_app_serves_and_readyz_says_so(
+    tmp_path: Path, single_host_env: dict[str, str]
+) -> None:
+    env = {
+        **single_host_env,
+        "GUESTBOOK_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nobody listens
+        "GUESTBOOK_LOGIN_LIMIT": "2",
+    }
+    rid = f"redis-down-{secrets.token_hex(4)}"
+    with LiveServer(tmp_path, env) as server:
+        async with Visitor() as client:
+            ready = await client.get(f"{server.url}/readyz", headers={"X-Request-ID": rid})
+            assert ready.status_code == 200
+            assert ready.json()["checks"] == {
+                "database": "ok",
+                "redis": "unavailable (rate limits per-process)",
+            }
+            assert (await client.get(f"{server.url}/")).status_code == 200
+            # Rate limits still hold, counted in this process.
+            statuses = [
+                (await login(client, server.url, "nobody", "wrong")).status_code for _ in range(3)
+            ]
+            assert statuses == [401, 401, 429]
+    log = server.log()
+    # The warning is an app log line with the id of the request that met the outage;
+    # the access log line of that request carries the same id.
+    assert re.search(rf"\[WARNING\] guestbook\.ratelimit request_id={rid} Redis unreachable", log)
+    assert re.search(rf'"GET /readyz 1\.1" 200 .* request_id={rid}$', log, re.MULTILINE)
+
+
+async def _until_logged(server: LiveServer, text: str) -> None:
+    for _ in range(600):
+        if text in server.log():
+            return
+        assert server.returncode is None, server.log()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} never logged:\n{server.log()}")
+
+
+async def test_sigterm_lets_the_request_in_flight_finish_then_shuts_the_app_down(
+    tmp_path: Path, single_host_env: dict[str, str]
+) -> None:
+    graceful = tomllib.loads(HYPERCORN_TOML.read_text())["graceful_timeout"]
+    hypercorn = [sys.executable, "-m", "hypercorn", "--config", HYPERCORN_TOML, "--workers", "1"]
+    env = {**single_host_env, "GUESTBOOK_MAIL_BACKEND": "console"}  # so the sender runs
+    with LiveServer(tmp_path, env, argv=[*hypercorn, f"{SLOW_APP}:app"]) as server:
+        async with httpx.AsyncClient(timeout=graceful + 10) as client:
+            slow = asyncio.create_task(client.get(f"{server.url}/slow"))
+            await _until_logged(server, "slow request started")
+            os.kill(server.pid, signal.SIGTERM)  # as systemd's KillMode=mixed sends it
+            response = await slow
+        assert (response.status_code, response.text) == (200, "slow request finished")
+        assert server.wait(timeout=graceful) == 0
+
+    log = server.log()
+    started = re.search(r"^started: app tasks \[(.*)\]$", log, re.MULTILINE)
+    assert started and "mail sender" in started[1], log
+    assert "stopped: app tasks still running [], engine disposed True" in log
