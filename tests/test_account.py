@@ -177,3 +177,22 @@ async def test_account_posts_need_a_login(app: Quart, alice: None):
         assert urlsplit(response.headers["Location"]).path == "/auth/login"
     assert await signed_in_as(laptop) == "alice"
     assert (await AuthActions(app.test_client()).login()).status_code == 302
+
+
+async def test_guessing_the_current_password_is_rate_limited(app: Quart, alice: None):
+    client = await logged_in(app)
+    limit = app.config["SETTINGS"].login_limit
+    wrong = {
+        "current_password": "not it",
+        "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD,
+    }
+    for _ in range(limit):
+        assert (await client.post("/account/password", form=wrong)).status_code == 400
+    refused = await client.post("/account/password", form={**wrong, "current_password": PASSWORD})
+    assert refused.status_code == 429
+    assert "Retry-After" in refused.headers
+    # One counter per account: logging in elsewhere waits out the same window.
+    other = app.test_client()
+    login = await other.post("/auth/login", form={"username": "alice", "password": PASSWORD})
+    assert login.status_code == 429

@@ -51,6 +51,7 @@ PACKAGE = Path(guestbook.__file__).parent
 TOUCH_EVERY_SECONDS = 60
 WAIT_SECONDS = 0.05
 EMPTY = "No messages yet."
+NEWEST = select(Message)
 
 settings = Settings.from_env()  # the same GUESTBOOK_* variables our app reads
 app = Flask(
@@ -159,13 +160,14 @@ def _hash(token: str) -> str:
 def _page(query) -> pagination.Page:
     """The same keyset query as ours, sync."""
     size = settings.page_size
-    rows = db.session.execute(pagination.keyset(query, request.args.get("before"), size)).all()
+    params = pagination.cursor_params(request.args.get("before"))
+    rows = db.session.execute(pagination.keyset(query, size, bool(params)), params).all()
     return pagination.Page.of(rows, size)
 
 
 @app.get("/", endpoint="messages.index")
 def index():
-    page = _page(select(Message))
+    page = _page(NEWEST)
     return render_template(
         "index.html",
         page=page,

@@ -41,11 +41,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         QUART_AUTH_SALT="guestbook login",
     )
     QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
-    # quart-auth's template context processor is a plain function, which Quart runs in a
-    # worker thread on every render: a thread round trip per page to read a cookie.
-    app.template_context_processors[None] = [
-        _inline(processor) for processor in app.template_context_processors[None]
-    ]
 
     # Order matters: before_request hooks run in registration order, so a request
     # goes g.countdown -> CSRF check -> g.request_id -> g.user -> view. The countdown
@@ -67,6 +62,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(messages.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(account.bp)
+    # Template context processors that are plain functions (quart-auth's, and the Flask
+    # default every blueprint inherits) would each run in a worker thread on every
+    # render: a thread round trip per page for a few lookups. Run them inline.
+    for processors in app.template_context_processors.values():
+        processors[:] = [_inline(processor) for processor in processors]
 
     if settings.proxy_hops:
         # Behind N proxies of ours, the client's address, scheme and host are the Nth-last

@@ -54,7 +54,7 @@ def login_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
     return wrapped
 
 
-def _limits() -> dict[str, ratelimit.Limit]:
+def limits() -> dict[str, ratelimit.Limit]:
     s: Settings = current_app.config["SETTINGS"]
     return {
         "login_ip": ratelimit.Limit("login-ip", s.login_limit, s.login_window_seconds),
@@ -101,7 +101,7 @@ async def signup():
         check_new_password, text(data, "password"), text(data, "password_confirm")
     )
     if not errors:
-        await ratelimit.hit(_limits()["signup_ip"], request.remote_addr or "")
+        await ratelimit.hit(limits()["signup_ip"], request.remote_addr or "")
         for taken in await _user_by(username=username, email=email):
             if taken.username.lower() == username.lower():
                 errors["username"] = "That username is taken."
@@ -140,13 +140,13 @@ async def login():
     ident = text(data, "username").strip()
     password = text(data, "password")
     remember = text(data, "remember") in ("on", "1", "yes", "true")
-    limits = _limits()
+    rules = limits()
     ip = request.remote_addr or ""
-    await ratelimit.check(limits["login_ip"], ip)
+    await ratelimit.check(rules["login_ip"], ip)
     user = await _account(ident)
     # Failures count per account, whether it is named by username or by email.
     account = f"id:{user.id}" if user else f"name:{ident.lower()}"
-    await ratelimit.check(limits["login_account"], account)
+    await ratelimit.check(rules["login_account"], account)
 
     await g.db.commit()  # no connection held while the hash runs (see signup)
     if user is None:
@@ -155,8 +155,8 @@ async def login():
     else:
         ok = await passwords.verify_password(user.password_hash, password)
     if not ok:
-        await ratelimit.hit(limits["login_ip"], ip)
-        await ratelimit.hit(limits["login_account"], account)
+        await ratelimit.hit(rules["login_ip"], ip)
+        await ratelimit.hit(rules["login_account"], account)
         return await render_template(
             "auth/login.html",
             next_url=next_url,
@@ -222,7 +222,7 @@ async def forgot():
     email = errors.collect(check_email, values["email"])
     if errors:
         return await render_template("auth/forgot.html", values=values, errors=errors), 400
-    await ratelimit.hit(_limits()["forgot_ip"], request.remote_addr or "")
+    await ratelimit.hit(limits()["forgot_ip"], request.remote_addr or "")
     # The same page and status whatever the address, so it tells no one who has an
     # account; both paths run the same query and commit.
     found = await _user_by(email=email)

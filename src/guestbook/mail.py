@@ -236,8 +236,8 @@ class Sender:
             self._wake.clear()
             try:
                 more = await self.send_due() == BATCH
-            except Exception:  # the database is away: keep the task alive, try again
-                log.exception("mail: cannot read the outbox; retrying")
+            except Exception as exc:  # the database is away: keep the task alive, try again
+                log.warning("mail: cannot read the outbox (%s); retrying", exc)
                 more = False
             if not more and not self._stopping:
                 with contextlib.suppress(TimeoutError):

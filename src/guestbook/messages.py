@@ -15,12 +15,13 @@ from .security import safe_next
 bp = Blueprint("messages", __name__)
 
 POPUP_COOKIE = "popup_skip"
+NEWEST = select(Message)  # the main page's messages; one object, so its page query is built once
 ONE_YEAR = 365 * 24 * 3600
 
 
 async def _render_index(body: str = "", error: str | None = None, status: int = 200):
     page = await pagination.page_of(
-        g.db, select(Message), request.args.get("before"), current_app.config["SETTINGS"].page_size
+        g.db, NEWEST, request.args.get("before"), current_app.config["SETTINGS"].page_size
     )
     html = await render_template(
         "index.html",

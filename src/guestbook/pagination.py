@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Row, Select, literal, tuple_
+from sqlalchemy import Integer, Row, Select, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import BadRequest
 
@@ -80,19 +81,33 @@ class Page:
         return cls(tuple(rows[:size]), Cursor(last.created_at, last.id).encode())
 
 
-def keyset(query: Select, before: str | None, size: int) -> Select:
-    """`query` (a select of Message) as the LISTED rows of one page older than cursor
-    `before`, plus one row that tells whether an older page exists."""
+@functools.lru_cache(maxsize=32)
+def keyset(query: Select, size: int, after_cursor: bool) -> Select:
+    """`query` (a select of Message) as the LISTED rows of one page, plus one row that
+    tells whether an older page exists; `after_cursor`: older than the cursor in the
+    parameters from `cursor_params`. Made once per query object, so the main page's
+    statement (and SQLAlchemy's cache key for it) is built once, not per request."""
     query = query.with_only_columns(*LISTED).join(Message.writer)
-    if before:
-        cursor = Cursor.decode(before)
+    if after_cursor:
         query = query.where(
             tuple_(Message.created_at, Message.id)
-            < tuple_(literal(cursor.created_at, UTCDateTime), literal(cursor.id))
+            < tuple_(
+                bindparam("before_created_at", type_=UTCDateTime),
+                bindparam("before_id", type_=Integer),
+            )
         )
     return query.order_by(Message.created_at.desc(), Message.id.desc()).limit(size + 1)
 
 
+def cursor_params(before: str | None) -> dict[str, object]:
+    """The parameters of `keyset`'s statement for the `?before=` text (400 if forged)."""
+    if not before:
+        return {}
+    cursor = Cursor.decode(before)
+    return {"before_created_at": cursor.created_at, "before_id": cursor.id}
+
+
 async def page_of(db: AsyncSession, query: Select, before: str | None, size: int) -> Page:
     """One page of `query` (a select of Message) older than cursor `before`."""
-    return Page.of((await db.execute(keyset(query, before, size))).all(), size)
+    params = cursor_params(before)
+    return Page.of((await db.execute(keyset(query, size, bool(params)), params)).all(), size)

@@ -84,7 +84,9 @@ def connector(filename: str) -> Callable[[], Awaitable[Connection]]:
         connection = Connection(
             lambda: sqlite3.connect(filename, check_same_thread=False), iter_chunk_size=64
         )
-        connection._thread.daemon = True  # as SQLAlchemy does: never block interpreter exit
+        # As SQLAlchemy does: never keep the interpreter alive (before aiosqlite 0.22 the
+        # connection was the thread itself).
+        getattr(connection, "_thread", connection).daemon = True
         return await connection
 
     return connect

@@ -7,16 +7,19 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
 from . import pagination
-from .models import User
+from .models import USERNAME_RE, User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 
 @bp.get("/<username>")
 async def profile(username: str):
-    user = (
-        await g.db.execute(select(User).where(func.lower(User.username) == username.lower()))
-    ).scalar_one_or_none()
+    user = None
+    # A name no account can have is not looked up: PostgreSQL refuses some (NUL) outright.
+    if USERNAME_RE.fullmatch(username):
+        user = (
+            await g.db.execute(select(User).where(func.lower(User.username) == username.lower()))
+        ).scalar_one_or_none()
     if user is None:
         raise NotFound(f"There is no member called {username!r}.")
     # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
