@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import load, report, servers
-from .scenarios import BY_NAME, Scenario, Visitors, visitors
+from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, Visitors, visitors
 from .seed import Seeded, count_messages, seed
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -38,10 +38,13 @@ class Side:
     hello: servers.Server | None
     db: Path
     seeded: Seeded
+    baseline: bool = False  # the Flask original
     visitors: Visitors | None = None
 
     def server(self, scenario: Scenario) -> servers.Server | None:
-        return self.hello if scenario.name == "hello" else self.app
+        if self.baseline and not scenario.flask:
+            return None
+        return self.hello if scenario.bare else self.app
 
     def all_servers(self) -> list[servers.Server]:
         return [s for s in (self.app, self.hello) if s is not None]
@@ -68,9 +71,6 @@ class Sample:
             "cpu_ms": round(self.cpu_ms, 3),
             "rows_added": self.rows_added,
         }
-
-
-HELLO = Scenario("hello", "hello route (ceiling)", 32, lambda v, s: load.Request("GET", "/hello"))
 
 
 def app_env(db: Path, workdir: Path, secret: str) -> dict[str, str]:
@@ -135,7 +135,7 @@ def measure_one(
     return Sample(run, scenario.name, side.name, result, server.peak_rss_mb(), cpu_ms, rows)
 
 
-def warm_up(sides: list[Side], scenarios: list[Scenario], client: str) -> None:
+def warm_up(sides: list[Side], scenarios: list[Scenario], client: str, seconds: float) -> None:
     for side in sides:
         for scenario in scenarios:
             if scenario.name in ("login", "post"):
@@ -143,7 +143,7 @@ def warm_up(sides: list[Side], scenarios: list[Scenario], client: str) -> None:
             server = side.server(scenario)
             if server is not None:
                 request = scenario.request(side.visitors, side.seeded)
-                load.run(client, server.url, request, 4, 1)
+                load.run(client, server.url, request, 4, seconds)
 
 
 def machine() -> dict[str, object]:
@@ -185,10 +185,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--worker-class", default="uvloop", choices=["uvloop", "asyncio"])
     parser.add_argument("--runs", type=int, default=3, help="A/B rounds; figures are medians")
     parser.add_argument("--duration", type=float, default=4, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=1, help="seconds per page, before")
     parser.add_argument(
         "--scenarios",
-        default=",".join(["hello", *BY_NAME]),
-        help="comma-separated, from: hello, " + ", ".join(BY_NAME),
+        default=",".join(BY_NAME),
+        help="comma-separated, from: " + ", ".join(BY_NAME),
     )
     parser.add_argument(
         "--scale",
@@ -202,7 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.client == "auto":
         args.client = "wrk" if load.wrk_path() else "python"
-    args.scenario_list = [HELLO if n == "hello" else BY_NAME[n] for n in args.scenarios.split(",")]
+    args.scenario_list = [BY_NAME[name] for name in args.scenarios.split(",")]
     args.scale_sizes = [int(n) for n in args.scale.split(",") if n.strip()]
     return args
 
@@ -285,21 +286,23 @@ def _flask_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side
         args.workers,
         workdir / "flask.log",
     )
-    return Side("flask", app, app, db, seeded)
+    return Side("flask", app, app, db, seeded, baseline=True)
 
 
 def _with_servers(
     sides: list[Side], args: argparse.Namespace, scenarios: list[Scenario]
 ) -> list[Sample]:
-    started: list[servers.Server] = []
+    started = list({id(s): s for side in sides for s in side.all_servers()}.values())
     try:
+        for server in started:
+            server.launch()
+        for server in started:
+            server.wait_ready()
+        members = any(scenario.name in MEMBERS_ONLY for scenario in scenarios)
         for side in sides:
-            for server in side.all_servers():
-                if server not in started:
-                    server.start()
-                    started.append(server)
-            side.visitors = visitors(side.app.url)
-        warm_up(sides, scenarios, args.client)
+            side.visitors = visitors(side.app.url, members)
+        if args.warmup:
+            warm_up(sides, scenarios, args.client, args.warmup)
         return measure(sides, scenarios, args)
     finally:
         for server in started:

@@ -29,8 +29,8 @@ class Visitor:
 @dataclass(frozen=True)
 class Visitors:
     anonymous: Visitor  # has a session (for the login form's token), no login
-    reader: Visitor
-    writer: Visitor
+    reader: Visitor | None = None  # None when no scenario needs members
+    writer: Visitor | None = None
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,11 @@ class Scenario:
     label: str
     connections: int
     request: Callable[[Visitors, Seeded], Request]
-    # Versus the hello route of the same server (pages), or versus the ceiling
-    # connections / wait (the slow page).
-    page: bool = True
+    page: bool = True  # a page of the app, compared with the hello route of its server
+    # Our side is the bare Quart app on the same server (bench/baseline/hello.py): what
+    # the server itself can do.
+    bare: bool = False
+    flask: bool = True  # also measured on the Flask original
 
 
 POST_BODY = "Hello from the benchmark: a message of ordinary length, posted again and again."
@@ -55,6 +57,9 @@ def _post(path: str, visitor: Visitor, **fields: str) -> Request:
 
 
 SCENARIOS = [
+    Scenario(
+        "hello", "hello route", 32, lambda v, s: Request("GET", "/hello"), page=False, bare=True
+    ),
     Scenario("index", "main page, anonymous", 32, lambda v, s: Request("GET", "/")),
     Scenario(
         "index_member",
@@ -80,6 +85,15 @@ SCENARIOS = [
     ),
     Scenario(
         "wait", "page awaiting 50 ms", 64, lambda v, s: Request("GET", "/bench/wait"), page=False
+    ),
+    Scenario(
+        "bare_wait",
+        "bare Quart, 50 ms",
+        64,
+        lambda v, s: Request("GET", "/bench/wait"),
+        page=False,
+        bare=True,
+        flask=False,
     ),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
@@ -126,9 +140,13 @@ class Browser:
         return self.visitor("/")
 
 
-def visitors(url: str) -> Visitors:
-    return Visitors(
-        anonymous=Browser(url).visitor(),
-        reader=Browser(url).log_in(READER),
-        writer=Browser(url).log_in(WRITER),
-    )
+MEMBERS_ONLY = {"index_member", "post"}
+
+
+def visitors(url: str, members: bool) -> Visitors:
+    """The visitors of the app at `url`; `members`: log the reader and writer in
+    (a login is a deliberately slow hash, so only when a scenario needs them)."""
+    anonymous = Browser(url).visitor()
+    if not members:
+        return Visitors(anonymous)
+    return Visitors(anonymous, Browser(url).log_in(READER), Browser(url).log_in(WRITER))

@@ -55,7 +55,8 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> None:
+    def launch(self) -> None:
+        """Start the process; `wait_ready` waits for it to answer."""
         self.port = free_port()
         env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as log:
@@ -67,19 +68,22 @@ class Server:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, stopped as one
             )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start; see {self.log}")
-            if len(self.worker_pids()) >= self.workers and self._answers():
+            if len(self.worker_pids()) >= self.workers and self._answers(timeout=2):
                 return
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; see {self.log}")
 
-    def _answers(self) -> bool:
+    def _answers(self, timeout: float) -> bool:
         try:
-            return httpx.get(self.url + self.ready_path, timeout=2).status_code == 200
+            return httpx.get(self.url + self.ready_path, timeout=timeout).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -99,8 +103,10 @@ class Server:
         return _children(self.proc.pid)
 
     def wait_idle(self, timeout: float = 60) -> None:
-        """Until the workers stop using CPU: requests queued by the last measurement
-        (a sync worker's backlog, hashes in a thread pool) must not run into the next."""
+        """Until requests queued by the last measurement are done, so they do not run
+        into the next: a sync worker's backlog (its answer to one more request waits
+        for them) and hashes in a thread pool (the workers stop using CPU)."""
+        self._answers(timeout=timeout)
         pids = self.worker_pids()
         deadline = time.monotonic() + timeout
         used = _cpu_ticks(pids)

@@ -7,20 +7,28 @@ repeated or missing, and bodies of the wrong type (JSON, multipart, plain text, 
 The app must answer 2xx, 3xx or 4xx; a 4xx must leave the database as it was; and after
 every request each row of every table must obey the model's rules.
 
-The routes, form fields and query parameters are read from the app itself, so a new
-route or field is fuzzed without anyone remembering to add it here.
+The routes come from the app's URL map, and `test_every_field_is_fuzzed` fails when a
+page or view grows a field or query parameter the lists here lack: nothing new goes
+unfuzzed by being forgotten.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+import socket
+from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
+from hypercorn.asyncio import serve
+from hypercorn.asyncio.tcp_server import MAX_RECV
+from hypercorn.config import Config as HypercornConfig
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from quart import Quart
@@ -28,6 +36,7 @@ from sqlalchemy import RowMapping, func, select, update
 
 from conftest import IN_CI, AuthActions
 from guestbook import create_app, db
+from guestbook.auth import reset_token
 from guestbook.models import (
     BODY_MAX,
     EMAIL_MAX,
@@ -40,7 +49,8 @@ from guestbook.models import (
     User,
 )
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "guestbook"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "guestbook"
 PASSWORD = "correct horse"
 
 # Read the routes from an app that is built but never served (nothing touches a disk).
@@ -52,6 +62,8 @@ ROUTES = sorted(
     for rule in _PROBE.url_map.iter_rules()
     for method in rule.methods - {"HEAD", "OPTIONS"}
 )
+GET_RULES = [rule for rule, method in ROUTES if method == "GET"]
+POST_RULES = [rule for rule, method in ROUTES if method == "POST"]
 # Every name a form of the app posts or a view reads; `test_every_field_is_fuzzed`
 # fails when a page grows a field that is not here.
 FIELD_NAMES = (
@@ -241,10 +253,6 @@ async def all_rows(app: Quart) -> Rows:
         }
 
 
-def counts(rows: Rows) -> dict[str, int]:
-    return {name: len(table) for name, table in rows.items()}
-
-
 def assert_rows_valid(rows: Rows) -> None:
     """Every row of every table: strings fit their column and hold no control
     characters, every foreign key finds its row; then each table's own rules."""
@@ -285,8 +293,8 @@ def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     # tested elsewhere and would only turn the interesting answers into 429s here.
     # One proxy hop is trusted, so the X-Forwarded-For the fuzzer sends is stored.
     return {
-        "proxy_hops": 1,
         **settings_overrides,
+        "proxy_hops": 1,
         "login_limit": 10**6,
         "signup_limit": 10**6,
         "forgot_limit": 10**6,
@@ -347,6 +355,30 @@ class Fuzzer:
             "login_id": [login or 0, self.other_login, *huge],
         }
 
+    async def values(self) -> dict[str, object]:
+        """One well-formed value for each URL part: fuzzer's own things and name, a
+        static file, a reset link that works."""
+        ids = await self.ids()
+        async with db.sessionmaker(self.app)() as session:
+            fuzzer = await session.scalar(select(User).where(User.username == "fuzzer"))
+        async with self.app.app_context():
+            token = reset_token(fuzzer)
+        return {
+            "message_id": ids["message_id"][0],
+            "login_id": ids["login_id"][0],
+            "username": "fuzzer",
+            "filename": "style.css",
+            "token": token,
+        }
+
+
+URL_PART = re.compile(r"<(?:(\w+(?:\([^)]*\))?):)?(\w+)>")  # <converter(args):name>
+
+
+def fill(rule: str, values: Mapping[str, object]) -> str:
+    """The rule with each <converter:name> replaced by values[name]."""
+    return URL_PART.sub(lambda m: str(values[m[2]]), rule)
+
 
 @pytest.fixture
 async def fuzzer(app: Quart) -> Fuzzer:
@@ -369,7 +401,7 @@ def fill_path(rule: str, draw: st.DrawFn, ids: dict[str, list[int]]) -> str:
         )
         return quote_from_bytes(text, safe="/" if converter == "path" else "")
 
-    return re.sub(r"<(?:(\w+(?:\([^)]*\))?):)?(\w+)>", value, rule)
+    return URL_PART.sub(value, rule)
 
 
 @pytest.mark.parametrize(("rule", "method"), ROUTES, ids=[f"{m} {r}" for r, m in ROUTES])
@@ -394,14 +426,14 @@ async def test_route_survives_hostile_requests(
     for name in ("User-Agent", "X-Forwarded-For"):
         headers[name] = data.draw(header_values, label=name)
 
-    before = counts(await all_rows(app))
+    before = await all_rows(app)
     response = await client.open(path, method=method, data=body, headers=headers)
 
     event(f"answered {response.status_code}")  # pytest --hypothesis-show-statistics
     assert response.status_code < 500, f"{method} {path} answered {response.status_code}"
     rows = await all_rows(app)
     if response.status_code >= 400:
-        assert counts(rows) == before, f"{method} {path} refused but wrote"
+        assert rows == before, f"{method} {path} refused but wrote"
     assert_rows_valid(rows)
 
 
@@ -430,12 +462,10 @@ async def test_every_field_is_fuzzed(app: Quart, fuzzer: Fuzzer) -> None:
     """The fuzzer's lists cover every field of every page's forms, and every query
     parameter a view reads; a new one must be added to FIELD_NAMES or QUERY_NAMES."""
     client, _ = await fuzzer.client(logged_in=True)
-    ids = await fuzzer.ids()
+    values = await fuzzer.values()
     parser = _FieldNames()
-    for rule, method in ROUTES:
-        if method != "GET":
-            continue
-        path = re.sub(r"<(?:[^:>]+:)?(\w+)>", lambda m: str(ids.get(m[1], ["fuzzer"])[0]), rule)
+    for rule in GET_RULES:
+        path = fill(rule, values)
         for browser in (client, app.test_client()):
             response = await browser.get(path)
             if response.mimetype == "text/html":
@@ -452,9 +482,6 @@ async def test_every_field_is_fuzzed(app: Quart, fuzzer: Fuzzer) -> None:
     assert read_in_source <= set(QUERY_NAMES), read_in_source - set(QUERY_NAMES)
 
 
-POST_RULES = [rule for rule, method in ROUTES if method == "POST"]
-
-
 @pytest.mark.parametrize("token_in", ["field", "header"])
 @pytest.mark.parametrize("rule", POST_RULES)
 async def test_oversized_body_writes_nothing(
@@ -463,15 +490,14 @@ async def test_oversized_body_writes_nothing(
     """Past the 64 kB limit: the 413 page, and nothing written first. With the token in
     a header, a view reads the body itself, so it must read it before it writes."""
     client, token = await fuzzer.client(logged_in=True)
-    ids = await fuzzer.ids()
-    path = re.sub(r"<(?:[^:>]+:)?(\w+)>", lambda m: str(ids.get(m[1], ["x"])[0]), rule)
+    path = fill(rule, await fuzzer.values())
     body = urlencoded([(b"body", b"a" * 100_000), (b"next", b"/")])
     headers = {"Content-Type": FORM}
     if token_in == "field":
         body = f"csrf_token={token}&".encode() + body
     else:
         headers["X-CSRFToken"] = token
-    before = counts(await all_rows(app))
+    before = await all_rows(app)
 
     response = await client.post(path, data=body, headers=headers)
 
@@ -479,7 +505,7 @@ async def test_oversized_body_writes_nothing(
         assert response.status_code == 413
         assert "Too large" in await response.get_data(as_text=True)
     if response.status_code >= 400:
-        assert counts(await all_rows(app)) == before
+        assert await all_rows(app) == before
 
 
 async def test_stored_headers_are_cleaned(app: Quart, client, auth: AuthActions) -> None:
@@ -500,3 +526,61 @@ async def test_stored_headers_are_cleaned(app: Quart, client, auth: AuthActions)
     async with db.sessionmaker(app)() as session:
         login = await session.scalar(select(LoginSession))
     assert login.user_agent.startswith("evil[2J")
+
+
+async def raw_request(port: int, head: bytes) -> bytes:
+    """Send a request head as given; the status line that comes back (b"" if none)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        return await reader.readline()
+    except ConnectionError:
+        return b""
+    finally:
+        writer.close()
+
+
+def get(target: bytes, *headers: bytes) -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n" + b"".join(headers) + b"\r\n"
+
+
+async def test_the_server_refuses_overlong_request_lines_and_headers(
+    settings_overrides: dict[str, Any],
+) -> None:
+    """hypercorn.toml's h11_max_incomplete_size refuses (431) a request line or header
+    block still incomplete past the limit, before the app sees it. One that arrives
+    whole in a single read passes, so the hard cap of hypercorn alone is its read
+    size, 64 KiB (README: the sample nginx in front allows 8 KiB a line)."""
+    config = HypercornConfig.from_toml(ROOT / "hypercorn.toml")
+    limit = config.h11_max_incomplete_size
+    assert 8 * 1024 <= limit <= 64 * 1024
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.bind = [f"127.0.0.1:{port}"]
+    config.workers = 1
+    config.accesslog = config.errorlog = None
+    stop = asyncio.Event()
+    app = create_app(settings_overrides)
+    server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
+    try:
+        for _ in range(200):  # until it listens
+            with contextlib.suppress(OSError):
+                await raw_request(port, get(b"/healthz"))
+                break
+            await asyncio.sleep(0.05)
+
+        fits = await raw_request(port, get(b"/healthz?pad=" + b"a" * 2000))
+        assert fits.startswith(b"HTTP/1.1 200"), fits
+        refused = [
+            b"GET /?pad=" + b"a" * limit,  # still no end of line
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * limit,  # nor of the header
+            get(b"/healthz?pad=" + b"a" * (MAX_RECV + 1)),  # whole, but more than one read
+        ]
+        for head in refused:
+            status = await raw_request(port, head)
+            assert status.startswith(b"HTTP/1.1 431"), (head[:40], status)
+    finally:
+        stop.set()
+        await server

@@ -59,6 +59,7 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=30,
         async_creator=sqlite.connector(make_url(url).database or ":memory:"),
+        poolclass=sqlite.FairPool,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -116,6 +117,19 @@ def engine(app: Quart | None = None) -> AsyncEngine:
 def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
     """For work outside a request: `async with sessionmaker(app)() as session: ...`."""
     return (app or current_app).extensions[_EXT][1]
+
+
+async def reads_done() -> None:
+    """End this request's transaction once the page has read what it shows, so the
+    connection goes back to the pool while the template renders: SQLite has one
+    connection per process, and every other request waits for it meanwhile. Commit,
+    not rollback, which would expire what was loaded (`g.user`)."""
+    session: AsyncSession | None = g.__dict__.get("_db")
+    if session is None or not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("reads_done() with unsaved changes; commit them first")
+    await session.commit()
 
 
 async def ping() -> None:

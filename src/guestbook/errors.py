@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, render_template
+from quart import Quart, g, render_template
+from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import (
@@ -29,7 +30,17 @@ TITLES = {
 }
 
 
+def _forget_expired_user() -> None:
+    """A failed write rolls the request's session back, which expires `g.user`; the
+    menu reading its name would then go back to the database, which may be what
+    failed. Such a page shows the visitor as logged out instead."""
+    user = g.get("user")
+    if user is not None and inspect(user).expired_attributes:
+        g.user = None
+
+
 async def _page(error: HTTPException):
+    _forget_expired_user()
     html = await render_template(
         "errors/error.html",
         code=error.code,
@@ -88,6 +99,8 @@ def _is_connection_error(error: DBAPIError) -> bool:
             "unable to open database",
             "terminating",
             "closed",
-            "locked",
+            "locked",  # SQLite's busy timeout ran out
+            "statement timeout",  # PostgreSQL gave up waiting (for a lock, say)
+            "lock timeout",
         )
     )

@@ -56,7 +56,9 @@ async def message_list(page: Page, empty: str = "No messages yet.") -> Markup:
     viewer = g.get("user")
     mine = viewer is not None and any(row.writer_id == viewer.id for row in page.messages)
     key = (
-        page,
+        # Plain tuples: they hash and compare in C, rows in Python.
+        tuple(map(tuple, page.messages)),
+        page.older,
         empty,
         request.script_root,
         request.path,

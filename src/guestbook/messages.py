@@ -6,7 +6,7 @@ from quart import Blueprint, current_app, flash, g, redirect, render_template, r
 from sqlalchemy import select
 from werkzeug.exceptions import Forbidden, NotFound
 
-from . import list_cache, pagination
+from . import db, list_cache, pagination
 from .auth import login_required
 from .forms import FieldError, check_body, text
 from .models import Message, utcnow
@@ -23,6 +23,7 @@ async def _render_index(body: str = "", error: str | None = None, status: int = 
     page = await pagination.page_of(
         g.db, NEWEST, request.args.get("before"), current_app.config["SETTINGS"].page_size
     )
+    await db.reads_done()
     html = await render_template(
         "index.html",
         page=page,

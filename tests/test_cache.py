@@ -1,0 +1,160 @@
+"""The rendered message list cache (`list_cache`): never a stale page.
+
+Two app instances share one database, as two workers or hosts do: a write through
+one is seen at once by the other, whose cached list was rendered before the write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from quart import Quart
+from sqlalchemy import delete, select
+
+from conftest import CSRFClient, csrf_from, page_text
+from guestbook import create_app, db
+from guestbook.models import Message, User
+
+
+@pytest.fixture
+async def other(settings_overrides: dict[str, Any]) -> AsyncIterator[CSRFClient]:
+    """A client of a second instance on the same database (the `app` fixture made the
+    schema), with its own engine, connection and cache."""
+    app = create_app(settings_overrides)
+    async with app.test_app():
+        yield app.test_client()
+
+
+def bodies(page: str) -> list[str]:
+    return re.findall(r'<p class="body">(.*?)</p>', page, re.S)
+
+
+async def seen_by(client, path: str = "/") -> str:
+    response = await client.get(path)
+    assert response.status_code == 200
+    return await page_text(response)
+
+
+async def message_id(app: Quart, body: str) -> int:
+    async with db.sessionmaker(app)() as session:
+        return await session.scalar(select(Message.id).where(Message.body == body))
+
+
+async def test_a_post_shows_at_once_on_the_other_instance(client, auth, other) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "first"})
+    assert bodies(await seen_by(other)) == ["first"]  # rendered and cached there
+    await client.post("/messages", form={"body": "second"})
+    assert bodies(await seen_by(other)) == ["second", "first"]
+
+
+async def test_an_edit_shows_at_once_on_the_other_instance(app, client, auth, other) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "before"})
+    assert bodies(await seen_by(other)) == ["before"]
+    ident = await message_id(app, "before")
+    response = await client.post(f"/messages/{ident}/edit", form={"body": "after"})
+    assert response.status_code == 302
+    page = await seen_by(other)
+    assert bodies(page) == ["after"]
+    assert 'class="edited"' in page
+
+
+async def test_a_delete_shows_at_once_on_the_other_instance(app, client, auth, other) -> None:
+    await auth.signup("alice")
+    for body in ("older", "newest"):
+        await client.post("/messages", form={"body": body})
+    assert bodies(await seen_by(other)) == ["newest", "older"]
+    ident = await message_id(app, "newest")
+    await client.post(f"/messages/{ident}/delete", form={})
+    assert bodies(await seen_by(other)) == ["older"]
+    # Write the same text again: SQLite may hand out the deleted row's id once more.
+    await client.post("/messages", form={"body": "newest"})
+    assert bodies(await seen_by(other)) == ["newest", "older"]
+
+
+async def test_a_deleted_member_disappears_from_the_other_instance(
+    app, client, auth, other
+) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "by alice"})
+    await auth.logout()
+    await auth.signup("bob")
+    await client.post("/messages", form={"body": "by bob"})
+    assert bodies(await seen_by(other)) == ["by bob", "by alice"]
+    # Not a route of the app: an operator removes the account, the database cascades.
+    async with db.sessionmaker(app)() as session:
+        await session.execute(delete(User).where(User.username == "alice"))
+        await session.commit()
+    assert bodies(await seen_by(other)) == ["by bob"]
+
+
+async def test_the_page_after_a_write_through_the_other_instance(app, client, other) -> None:
+    """The reverse direction, without the app: rows written by anyone else."""
+    async with db.sessionmaker(app)() as session:
+        session.add(User(username="carol", email="carol@example.com", password_hash="-"))
+        await session.commit()
+        carol = await session.scalar(select(User.id))
+    assert bodies(await seen_by(client)) == []
+    async with db.sessionmaker(app)() as session:
+        session.add(Message(body="written elsewhere", writer_id=carol))
+        await session.commit()
+    assert bodies(await seen_by(client)) == ["written elsewhere"]
+    assert bodies(await seen_by(other)) == ["written elsewhere"]
+
+
+async def test_controls_and_tokens_are_the_viewers_own(app, client, auth) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "mine"})
+    ident = await message_id(app, "mine")
+    mine = await seen_by(client)
+    assert f'action="/messages/{ident}/delete"' in mine
+    token = await client.csrf_token()
+    assert f'name="csrf_token" value="{token}"' in mine
+
+    # Alice on a second device: the same rows, another session, so another token.
+    second = app.test_client()
+    await second.post("/auth/login", form={"username": "alice", "password": "correct horse"})
+    other_device = await seen_by(second)
+    assert f'action="/messages/{ident}/delete"' in other_device
+    assert token not in other_device
+    assert csrf_from(other_device) == await second.csrf_token()
+
+    # Bob and an anonymous visitor get the list without Alice's controls.
+    bob = app.test_client()
+    await bob.post(
+        "/auth/signup",
+        form={
+            "username": "bob",
+            "email": "bob@example.com",
+            "password": "correct horse",
+            "password_confirm": "correct horse",
+        },
+    )
+    for page in (await seen_by(bob), await seen_by(app.test_client())):
+        assert bodies(page) == ["mine"]
+        assert f"/messages/{ident}/delete" not in page
+        assert token not in page
+
+
+async def test_delete_sends_the_owner_back_to_the_page_they_were_on(app, client, auth) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "mine"})
+    assert 'name="next" value="/?x=1"' in await seen_by(client, "/?x=1")
+    page = await seen_by(client, "/")
+    assert 'name="next" value="/"' in page
+    assert "/?x=1" not in page
+
+
+async def test_identical_requests_render_the_list_once(app, client, auth) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "hello"})
+    await auth.logout()
+    visitors = [app.test_client() for _ in range(3)]
+    pages = [await seen_by(visitor) for visitor in visitors]
+    assert len({bodies(page)[0] for page in pages}) == 1
+    cache, _template = app.extensions["guestbook.list_cache"]
+    assert len(cache) == 1  # three visits, one rendering
