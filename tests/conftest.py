@@ -52,22 +52,22 @@ class CSRFClient(QuartClient):
         return await super().post(*args, **kwargs)
 
 
-async def _create_pg_database(name: str) -> None:
+async def _pg_admin(statement: str) -> None:
+    """Run one statement on the server's admin database (CREATE/DROP DATABASE)."""
     engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await conn.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+async def _create_pg_database(name: str) -> None:
+    await _pg_admin(f'CREATE DATABASE "{name}"')
 
 
 async def _drop_pg_database(name: str) -> None:
-    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await engine.dispose()
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pg_url(name: str) -> str:
