@@ -34,6 +34,16 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each pass runs what belongs to it: `postgres_only` tests are deselected (not
+    skipped) in the SQLite pass, `sqlite_only` ones in the PostgreSQL pass."""
+    wrong_pass = "sqlite_only" if ON_POSTGRES else "postgres_only"
+    keep = [item for item in items if item.get_closest_marker(wrong_pass) is None]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
 def pytest_report_header() -> str:
     return f"guestbook test database: {'postgresql' if ON_POSTGRES else 'sqlite'}"
 

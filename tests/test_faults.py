@@ -21,14 +21,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import ON_POSTGRES, AuthActions, CSRFClient, page_text
+from conftest import AuthActions, CSRFClient, page_text
 from guestbook import create_app
 from guestbook import db as gb_db
 from test_fuzz import all_rows
 
 PASSWORD = "correct horse"
-postgres_pass = pytest.mark.skipif(not ON_POSTGRES, reason="runs in the PostgreSQL pass")
-sqlite_pass = pytest.mark.skipif(ON_POSTGRES, reason="runs in the SQLite pass")
 
 
 class Proxy:
@@ -128,7 +126,7 @@ async def stored_bodies(app: Quart) -> list[str]:
     return sorted(row["body"] for row in (await all_rows(app))["messages"])
 
 
-@postgres_pass
+@pytest.mark.postgres_only
 async def test_outage_is_503_and_the_app_recovers_without_restart(app: Quart, proxied):
     served, proxy = proxied
     browser: CSRFClient = served.test_client()
@@ -155,7 +153,7 @@ async def test_outage_is_503_and_the_app_recovers_without_restart(app: Quart, pr
     assert await stored_bodies(app) == ["after", "before"]
 
 
-@postgres_pass
+@pytest.mark.postgres_only
 @pytest.mark.parametrize(
     "cut_at",
     [[b"INSERT INTO messages"], [b"INSERT INTO messages", b"COMMIT"]],
@@ -175,7 +173,7 @@ async def test_a_post_cut_off_half_way_is_503_and_not_stored(app: Quart, proxied
     assert await stored_bodies(app) == ["next one"]
 
 
-@postgres_pass
+@pytest.mark.postgres_only
 async def test_a_signup_cut_off_at_commit_leaves_no_user_and_no_mail(app: Quart, proxied):
     """The user and the welcome mail are one transaction: both, or neither."""
     served, proxy = proxied

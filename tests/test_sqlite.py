@@ -1,14 +1,18 @@
 """The SQLite connection (`guestbook.sqlite`): one trip to aiosqlite's thread per
-statement, and the same answers and transactions as plain aiosqlite."""
+statement, the same answers and transactions as plain aiosqlite, and a pool that
+hands its one connection over fairly."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from guestbook import sqlite
 from guestbook.config import Settings
@@ -91,3 +95,96 @@ async def test_errors_come_back_as_sqlalchemy_errors(engine) -> None:
             await conn.execute(text("SELECT * FROM missing"))
         # The connection is still usable afterwards.
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 3
+
+
+def one_connection(path: str, timeout: float = 30) -> AsyncEngine:
+    return create_async_engine(
+        f"sqlite+aiosqlite:///{path}",
+        poolclass=sqlite.FairPool,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=timeout,
+        async_creator=sqlite.connector(path),
+    )
+
+
+async def use(engine: AsyncEngine, name: str, order: list[str], hold: asyncio.Event | None = None):
+    async with engine.connect() as conn:
+        order.append(name)
+        await conn.execute(text("SELECT 1"))
+        if hold is not None:
+            await hold.wait()
+
+
+async def settle() -> None:
+    """Long enough for the tasks started so far to reach the pool (no I/O involved)."""
+    await asyncio.sleep(0.05)
+
+
+async def test_waiting_requests_get_the_connection_in_arrival_order(tmp_path) -> None:
+    engine = one_connection(str(tmp_path / "f.db"))
+    order: list[str] = []
+    release = asyncio.Event()
+    holder = asyncio.create_task(use(engine, "holder", order, release))
+    await settle()
+    waiters = []
+    for name in ("first", "second", "third"):
+        waiters.append(asyncio.create_task(use(engine, name, order)))
+        await settle()
+    release.set()
+    await asyncio.gather(holder, *waiters)
+    # A newcomer after the release would have had to queue too.
+    assert order == ["holder", "first", "second", "third"]
+    await engine.dispose()
+
+
+async def test_a_request_already_under_way_goes_first(tmp_path) -> None:
+    engine = one_connection(str(tmp_path / "f.db"))
+    order: list[str] = []
+    release, go_on = asyncio.Event(), asyncio.Event()
+
+    async def two_steps() -> None:  # like a request: look up the login, then the page
+        await use(engine, "under way, step 1", order)
+        await go_on.wait()
+        await use(engine, "under way, step 2", order)
+
+    request = asyncio.create_task(two_steps())
+    await settle()
+    holder = asyncio.create_task(use(engine, "holder", order, release))
+    await settle()
+    newcomer = asyncio.create_task(use(engine, "newcomer", order))
+    await settle()
+    go_on.set()
+    await settle()
+    release.set()
+    await asyncio.gather(request, holder, newcomer)
+    assert order == ["under way, step 1", "holder", "under way, step 2", "newcomer"]
+    await engine.dispose()
+
+
+async def test_a_wait_times_out_and_the_connection_is_not_lost(tmp_path) -> None:
+    engine = one_connection(str(tmp_path / "f.db"), timeout=0.2)
+    release = asyncio.Event()
+    holder = asyncio.create_task(use(engine, "holder", [], release))
+    await settle()
+    with pytest.raises(PoolTimeout):
+        await use(engine, "too late", [])
+    release.set()
+    await holder
+    order: list[str] = []
+    await use(engine, "next", order)  # the one connection is back in the pool
+    assert order == ["next"]
+    await engine.dispose()
+
+
+async def test_a_request_cancelled_just_after_the_handover_passes_it_on() -> None:
+    """A client that goes away while its request waits: hypercorn cancels the task,
+    maybe after the connection was handed to it but before it ran."""
+    queue = sqlite._FairQueue(maxsize=1)
+    gone = asyncio.create_task(greenlet_spawn(queue.get))
+    await settle()
+    queue.put_nowait("the connection")  # handed to `gone`, which has not run since
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert queue.get_nowait() == "the connection"

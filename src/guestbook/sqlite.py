@@ -14,14 +14,14 @@ time, SQLite is built serialized (thread-safe), and for file databases SQLAlchem
 already turns off the sqlite3 module's same-thread check; aiosqlite itself reads
 `lastrowid` and `description` from the loop's thread the same way.
 
-The pool that lends the one connection per process is fair: it goes to the request
-that has waited longest (`FairPool`).
+The pool that lends the one connection per process hands it over fairly (`FairPool`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -30,7 +30,7 @@ import aiosqlite
 from aiosqlite.context import contextmanager
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import await_only
-from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
+from sqlalchemy.util.queue import Empty, Full, QueueCommon
 
 
 class Cursor(aiosqlite.Cursor):
@@ -99,35 +99,81 @@ def connector(filename: str) -> Callable[[], Awaitable[Connection]]:
     return connect
 
 
-class _FairQueue(AsyncAdaptedQueue):
-    """SQLAlchemy's queue hands a returned connection to whoever asks next, so a
-    request that just arrived takes it ahead of those already waiting, and they queue
-    again at the back: with one connection and a few dozen requests, some waited over
-    a second. Here nobody takes a connection while others wait for one."""
+class _FairQueue(QueueCommon[Any]):
+    """The pool's queue of idle connections, and of the requests waiting for one.
+
+    SQLAlchemy's queue lets whoever asks next take a returned connection, so a request
+    that just arrived goes ahead of those already waiting, and they queue again at the
+    back: with one connection and a few dozen requests, some waited over a second.
+    Here a returned connection is handed straight to a waiting request: first to one
+    that already had a connection earlier in its task (work under way finishes
+    first), else to the one waiting longest.
+    """
 
     def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
-        super().__init__(maxsize, use_lifo)
-        self._waiting = 0
+        self.maxsize = maxsize
+        self.use_lifo = use_lifo
+        self._idle: deque[Any] = deque()
+        self._under_way: deque[asyncio.Future[Any]] = deque()
+        self._arrived: deque[asyncio.Future[Any]] = deque()
+        self._under_way_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+
+    def empty(self) -> bool:
+        return not self._idle
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= len(self._idle)
+
+    def qsize(self) -> int:
+        return len(self._idle)
+
+    def put_nowait(self, item: Any) -> None:
+        for waiters in (self._under_way, self._arrived):
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(item)
+                    return
+        if self.full():
+            raise Full()
+        self._idle.append(item)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self.put_nowait(item)  # the pool never returns more connections than it made
+
+    def get_nowait(self) -> Any:
+        if not self._idle:
+            raise Empty()
+        return self._idle.pop() if self.use_lifo else self._idle.popleft()
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        if not self._waiting:
-            try:
-                return self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                pass
-        if not block:
-            raise Empty()
-        self._waiting += 1
+        task = asyncio.current_task()  # a request's task
+        under_way = task in self._under_way_tasks
+        if task is not None:
+            self._under_way_tasks.add(task)
+        if self._idle or not block:  # idle connections mean nobody is waiting
+            return self.get_nowait()
+        waiter = asyncio.get_running_loop().create_future()
+        (self._under_way if under_way else self._arrived).append(waiter)
         try:
-            return await_only(self._wait(seconds=timeout))
+            return await_only(self._wait(waiter, seconds=timeout))
         except TimeoutError as err:
             raise Empty() from err
-        finally:
-            self._waiting -= 1
 
-    async def _wait(self, seconds: float | None) -> Any:
-        async with asyncio.timeout(seconds):  # asyncio.Queue serves its waiters in order
-            return await self._queue.get()
+    async def _wait(self, waiter: asyncio.Future[Any], seconds: float | None) -> Any:
+        try:
+            async with asyncio.timeout(seconds):
+                return await waiter
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                return waiter.result()  # handed over just as the time ran out
+            raise
+        except BaseException:
+            # Cancelled (the client went away) just after a connection was handed
+            # over: pass it on, or the pool would have lost it for good.
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())
+            raise
 
 
 class FairPool(AsyncAdaptedQueuePool):
