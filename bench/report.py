@@ -116,8 +116,8 @@ def render(result: dict) -> str:
     summary = result["summary"]
     r = ratios(summary)
     head = (
-        f"{'scenario':<22}{'c':>3} |{'ours req/s':>11}{'p50':>6}{'p99':>6}{'err':>4}{'MB':>4}"
-        f"{'cpu':>6} |{'flask req/s':>12}{'p50':>6}{'p99':>6}{'err':>4}{'MB':>4}{'cpu':>6} |"
+        f"{'scenario':<22}{'c':>3} |{'ours req/s':>11}{'p50':>6}{'p99':>6}{'err':>4}{'MB':>5}"
+        f"{'cpu':>7} |{'flask req/s':>12}{'p50':>6}{'p99':>6}{'err':>4}{'MB':>5}{'cpu':>7} |"
         f"{'x flask':>8}{'x hello':>8}{'cpu x':>6}"
     )
     lines += [head, "-" * len(head)]
@@ -159,10 +159,10 @@ def render(result: dict) -> str:
 
 def _cells(e: dict | None) -> str:
     if e is None:
-        return f"{'-':>11}{'':>26}"
+        return f"{'-':>11}{'':>28}"
     return (
         f"{e['rps']:>11.1f}{e['p50_ms']:>6.0f}{e['p99_ms']:>6.0f}{e['errors']:>4}"
-        f"{e['rss_mb']:>4.0f}{e['cpu_ms']:>6.2f}"
+        f"{e['rss_mb']:>5.0f}{e['cpu_ms']:>7.2f}"
     )
 
 

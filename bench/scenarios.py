@@ -39,7 +39,7 @@ class Scenario:
     label: str
     connections: int
     request: Callable[[Visitors, Seeded], Request]
-    page: bool = True  # a page of the app, compared with the hello route of its server
+    page: bool = True  # a page to read, compared with the hello route of its server
     # Our side is the bare Quart app on the same server (bench/baseline/hello.py): what
     # the server itself can do.
     bare: bool = False
@@ -75,13 +75,18 @@ SCENARIOS = [
         lambda v, s: Request("GET", f"/?before={s.page_cursor}" if s.page_cursor else "/"),
     ),
     Scenario(
-        "post", "POST a message", 16, lambda v, s: _post("/messages", v.writer, body=POST_BODY)
+        "post",
+        "POST a message",
+        16,
+        lambda v, s: _post("/messages", v.writer, body=POST_BODY),
+        page=False,
     ),
     Scenario(
         "login",
         "log in",
         4,  # each login is a deliberately slow argon2 hash; more would only queue
         lambda v, s: _post("/auth/login", v.anonymous, username=READER, password=PASSWORD),
+        page=False,
     ),
     Scenario(
         "wait", "page awaiting 50 ms", 64, lambda v, s: Request("GET", "/bench/wait"), page=False

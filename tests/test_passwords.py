@@ -4,6 +4,7 @@ when their parameters are outdated (issue 3, point 9)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -117,11 +118,11 @@ async def test_a_hash_does_not_block_other_visitors(app: Quart, auth: AuthAction
         ),
     }[action]
 
-    live, dummy = app.extensions[passwords._EXT]
+    live, dummy, slots = app.extensions[passwords._EXT]
     gated = GatedHasher(
         asyncio.get_running_loop(), time_cost=live.time_cost, memory_cost=live.memory_cost
     )
-    app.extensions[passwords._EXT] = (gated, dummy)
+    app.extensions[passwords._EXT] = (gated, dummy, slots)
 
     slow = asyncio.create_task(hashing())
     await gated.started.wait()  # a hash is running now
@@ -142,3 +143,31 @@ async def test_signup_stores_a_hash_never_the_password(app: Quart, client: CSRFC
     stored = await _stored_hash(app)
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
+
+
+async def test_no_more_hashes_at_once_than_cores(
+    app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each argon2 hash holds its memory cost while it runs; the slots bound the peak.
+    *_, slots = app.extensions[passwords._EXT]
+    cores = os.cpu_count() or 1
+    running, peak = 0, 0
+    original = passwords.asyncio.to_thread
+
+    async def counting(work, *args):  # noqa: ANN001, ANN202
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            return await original(work, *args)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(passwords.asyncio, "to_thread", counting)
+    async with app.app_context():
+        hashes = await asyncio.gather(
+            *(passwords.hash_password(f"password {n}") for n in range(cores + 3))
+        )
+    assert len(set(hashes)) == cores + 3
+    assert 1 <= peak <= cores
+    assert not slots.locked()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from jinja2 import Template
 from markupsafe import Markup
 from quart import current_app, g, request
 from quart.app import Quart
@@ -43,7 +44,8 @@ class _LRU(OrderedDict):
             self.popitem(last=False)
 
 
-def _state(app: Quart):
+def _state(app: Quart) -> tuple[_LRU, Template]:
+    """The app's cache and its compiled template, made on first use."""
     state = app.extensions.get(_EXT)
     if state is None:
         state = app.extensions[_EXT] = (_LRU(), app.jinja_env.from_string(SOURCE))

@@ -110,4 +110,7 @@ def cursor_params(before: str | None) -> dict[str, object]:
 async def page_of(db: AsyncSession, query: Select, before: str | None, size: int) -> Page:
     """One page of `query` (a select of Message) older than cursor `before`."""
     params = cursor_params(before)
-    return Page.of((await db.execute(keyset(query, size, bool(params)), params)).all(), size)
+    statement = keyset(query, size, bool(params))
+    # Plain rows, so Core on the session's connection: no ORM machinery per request.
+    rows = (await (await db.connection()).execute(statement, params)).all()
+    return Page.of(rows, size)

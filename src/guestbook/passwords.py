@@ -2,11 +2,16 @@
 
 A hash costs tens of milliseconds of CPU on purpose; run on the loop it would stall
 every other visitor for that long, so each call goes through `asyncio.to_thread`.
+Each hash also holds `argon2_memory_kib` (64 MiB) while it runs, so no more run at
+once than there are cores: more would not finish sooner, only take more memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,6 +20,7 @@ from quart import Quart, current_app
 from .config import Settings
 
 _EXT = "guestbook.passwords"
+T = TypeVar("T")
 
 
 def init_app(app: Quart, settings: Settings) -> None:
@@ -23,20 +29,26 @@ def init_app(app: Quart, settings: Settings) -> None:
     )
     # A real hash to verify against when the account does not exist, so a wrong
     # username costs the same time as a wrong password (no enumeration by timing).
-    app.extensions[_EXT] = (hasher, hasher.hash("not anybody's password"))
+    slots = asyncio.Semaphore(os.cpu_count() or 1)
+    app.extensions[_EXT] = (hasher, hasher.hash("not anybody's password"), slots)
 
 
 def _hasher() -> PasswordHasher:
     return current_app.extensions[_EXT][0]
 
 
+async def _off_the_loop(work: Callable[..., T], *args: str) -> T:
+    async with current_app.extensions[_EXT][2]:
+        return await asyncio.to_thread(work, *args)
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher().hash, password)
+    return await _off_the_loop(_hasher().hash, password)
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return await asyncio.to_thread(_hasher().verify, password_hash, password)
+        return await _off_the_loop(_hasher().verify, password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -10,9 +10,10 @@ Here a statement makes one trip: execute and fetch together on the thread. Openi
 and closing a cursor (no I/O), and a commit or rollback with no transaction open (a
 read in the sqlite3 module's default mode opens none), run on the event loop at once.
 That is safe because SQLAlchemy never runs two calls on one connection at the same
-time, SQLite is built serialized (thread-safe), and for file databases SQLAlchemy
-already turns off the sqlite3 module's same-thread check; aiosqlite itself reads
-`lastrowid` and `description` from the loop's thread the same way.
+time, so the thread is idle whenever the loop touches the connection (and SQLite is
+built serialized besides); for file databases SQLAlchemy already turns off the sqlite3
+module's same-thread check, and aiosqlite itself reads `lastrowid` and `description`
+from the loop's thread the same way.
 
 The pool that lends the one connection per process hands it over fairly (`FairPool`).
 """

@@ -6,7 +6,7 @@ from quart import Blueprint, current_app, g, render_template, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
-from . import pagination
+from . import db, list_cache, pagination
 from .models import USERNAME_RE, User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -29,4 +29,10 @@ async def profile(username: str):
     page = await pagination.page_of(
         g.db, messages, request.args.get("before"), current_app.config["SETTINGS"].page_size
     )
-    return await render_template("users/profile.html", user=user, count=count, page=page)
+    await db.reads_done()
+    message_list = await list_cache.message_list(
+        page, empty=f"{user.username} has not written anything yet."
+    )
+    return await render_template(
+        "users/profile.html", user=user, count=count, message_list=message_list
+    )
