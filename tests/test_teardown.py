@@ -32,9 +32,11 @@ class Spy:
 
         return record
 
-    def seen(self, session: AsyncSession) -> None:
-        """Called in the request: remember a session that is still working."""
-        if session.in_transaction():
+    def seen(self, session: AsyncSession | None) -> None:
+        """Called in the request: remember the request's session, if it made one. (A
+        page may already have ended its transaction with `db.reads_done()`; the
+        session still holds what it loaded until teardown closes it.)"""
+        if session is not None and session not in self.sessions:
             self.sessions.append(session)
 
     def assert_closed(self) -> None:
@@ -70,7 +72,7 @@ def spy(app: Quart) -> Spy:
 
     @app.after_request
     async def keep_session(response):
-        spy.seen(g.db)
+        spy.seen(g.__dict__.get("_db"))  # g.db itself would make a session
         return response
 
     return spy
