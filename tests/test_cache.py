@@ -12,11 +12,23 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select, update
 
 from conftest import CSRFClient, csrf_from, page_text
 from guestbook import create_app, db
-from guestbook.models import Message, User
+from guestbook.models import ContentVersion, Message, User
+
+
+class Statements:
+    """The SQL statements the app sends, by their first words."""
+
+    def __init__(self, app: Quart) -> None:
+        self.seen: list[str] = []
+        engine = db.engine(app).sync_engine
+        event.listen(engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn, _cursor, statement: str, *_args: object) -> None:  # noqa: ANN001
+        self.seen.append(" ".join(statement.split()[:2]))
 
 
 @pytest.fixture
@@ -156,5 +168,55 @@ async def test_identical_requests_render_the_list_once(app, client, auth) -> Non
     visitors = [app.test_client() for _ in range(3)]
     pages = [await seen_by(visitor) for visitor in visitors]
     assert len({bodies(page)[0] for page in pages}) == 1
-    cache, _template = app.extensions["guestbook.list_cache"]
-    assert len(cache) == 1  # three visits, one rendering
+    reads, lists, _template = app.extensions["guestbook.list_cache"]
+    assert len(reads) == 1  # three visits, one page query
+    assert len(lists) == 1  # and one rendering
+
+
+async def test_a_repeat_visit_asks_the_database_one_question(app, client, auth) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "hello"})
+    await auth.logout()
+    statements = Statements(app)
+    for path in ("/", "/users/alice"):
+        await seen_by(client, path)  # the first visit reads the page
+        statements.seen.clear()
+        await seen_by(client, path)
+        assert statements.seen == ["SELECT content_version.version"], path
+
+
+async def test_a_rename_outside_the_app_shows_everywhere_at_once(app, client, auth, other):
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "hello"})
+    for visitor in (client, other):
+        assert "alice" in await seen_by(visitor)
+        assert "hello" in await seen_by(visitor, "/users/alice")
+    async with db.sessionmaker(app)() as session:
+        await session.execute(update(User).values(username="alicia"))
+        await session.commit()
+    for visitor in (client, other):
+        assert re.search(r">alicia<", await seen_by(visitor))
+        assert (await visitor.get("/users/alice")).status_code == 404
+        assert "hello" in await seen_by(visitor, "/users/alicia")
+
+
+async def test_a_profile_count_follows_the_other_instance(app, client, auth, other) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "one"})
+    assert "1 message<" in await seen_by(other, "/users/alice")
+    await client.post("/messages", form={"body": "two"})
+    page = await seen_by(other, "/users/alice")
+    assert "2 messages<" in page
+    assert bodies(page) == ["two", "one"]
+
+
+async def test_without_the_version_row_nothing_is_kept(app, client, auth) -> None:
+    """Were the row gone, no write could tell the cache: so every visit reads afresh."""
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "before"})
+    async with db.sessionmaker(app)() as session:
+        await session.execute(delete(ContentVersion))
+        await session.commit()
+    assert bodies(await seen_by(client)) == ["before"]
+    await client.post("/messages", form={"body": "after"})
+    assert bodies(await seen_by(client)) == ["after", "before"]

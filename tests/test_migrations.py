@@ -105,3 +105,45 @@ def test_migrated_usernames_and_emails_are_unique_case_insensitively(
         return results
 
     assert _inspect(migrated_url, probe) == [False, False]
+
+
+def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_triggers(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    """The triggers come from the migration too, not only from `create_all`; and going
+    back leaves none behind (a trigger naming a dropped table breaks every write)."""
+    config = _config(migrated_url, tmp_path)
+    command.upgrade(config, "head")
+    version = text("SELECT version FROM content_version")
+
+    def write(sync_conn) -> None:  # noqa: ANN001
+        sync_conn.execute(
+            text(
+                "INSERT INTO users (username, email, password_hash, created_at) "
+                "VALUES ('alice', 'alice@example.com', 'x', CURRENT_TIMESTAMP)"
+            )
+        )
+        sync_conn.execute(
+            text(
+                "INSERT INTO messages (body, created_at, writer_id) "
+                "SELECT 'hello', CURRENT_TIMESTAMP, id FROM users"
+            )
+        )
+        sync_conn.execute(text("UPDATE users SET username = 'alicia'"))
+        sync_conn.commit()
+
+    def probe(sync_conn) -> int:  # noqa: ANN001
+        write(sync_conn)
+        return sync_conn.scalar(version)
+
+    assert _inspect(migrated_url, probe) == 2  # the message, the rename; not the signup
+    command.downgrade(config, "0002")
+    assert "content_version" not in _inspect(migrated_url, _tables)
+
+    def messages_after_downgrade(sync_conn) -> int:  # noqa: ANN001
+        sync_conn.execute(text("DELETE FROM messages"))
+        sync_conn.execute(text("DELETE FROM users"))
+        write(sync_conn)
+        return sync_conn.scalar(text("SELECT count(*) FROM messages"))
+
+    assert _inspect(migrated_url, messages_after_downgrade) == 1

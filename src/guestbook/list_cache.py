@@ -1,31 +1,38 @@
-"""The rendered message list, cached by everything it shows.
+"""What message-list pages read and render, cached per worker, never stale.
 
-Twenty messages are most of the main page's template work, and between two writes
-every visitor sees the same list. So the list's HTML is kept, keyed by its inputs
-themselves: the rows just read from the database (ids, bodies, times, writer names),
-where the page is, and, only when the viewer wrote some of the messages (their Edit
-and Delete controls carry a form token), the viewer too.
+Between two writes every visitor of a page sees the same list, so two things are kept:
 
-Nothing is ever invalidated, because nothing can go stale: a write anywhere (this
-worker, another worker or host, a migration, a deleted user's cascade) changes the
-rows, so the next request makes a new key. The database is still asked on every
-request; only the rendering is saved.
+- `read`: what a page read from the database (its rows, a member, a count), keyed by
+  the page and the `content_version` row, which triggers in the database bump in every
+  transaction that changes what a list shows, whoever runs it (this worker, another
+  host, a cascade, psql). A request asks the database one tiny question, "which
+  version?", instead of its page queries; after a write the version differs, so the
+  next request reads afresh. Nothing is invalidated by hand, so nothing can be missed.
+- `message_list`: the list's HTML, keyed by its inputs themselves: the rows, where the
+  page is, and, only when the viewer wrote some of the messages (their Edit and
+  Delete controls carry a form token), the viewer too.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TypeVar
 
 from jinja2 import Template
 from markupsafe import Markup
 from quart import current_app, g, request
 from quart.app import Quart
+from sqlalchemy import select
 
+from .models import ContentVersion
 from .pagination import Page
 from .security import csrf_token
 
+T = TypeVar("T")
 _EXT = "guestbook.list_cache"
-CAPACITY = 256  # lists of ~10 kB each: a few MB per worker at most
+CAPACITY = 256  # lists of ~10 kB each, pages of 20 rows: a few MB per worker at most
+VERSION = select(ContentVersion.version).where(ContentVersion.id == 1)
 
 # The list is `_macros.html`'s macro, so every page shows messages alike.
 SOURCE = '{% from "_macros.html" import message_list %}{{ message_list(page, empty) }}'
@@ -44,12 +51,29 @@ class _LRU(OrderedDict):
             self.popitem(last=False)
 
 
-def _state(app: Quart) -> tuple[_LRU, Template]:
-    """The app's cache and its compiled template, made on first use."""
+def _state(app: Quart) -> tuple[_LRU, _LRU, Template]:
+    """The app's caches (reads, lists) and the list's compiled template, made on first use."""
     state = app.extensions.get(_EXT)
     if state is None:
-        state = app.extensions[_EXT] = (_LRU(), app.jinja_env.from_string(SOURCE))
+        state = app.extensions[_EXT] = (_LRU(), _LRU(), app.jinja_env.from_string(SOURCE))
     return state
+
+
+async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    """`await load()`, or what it returned for `key` at the database's current
+    content version. `load` reads through `g.db`; what it raises is not kept (a 404 or
+    a broken cursor is looked up again next time)."""
+    version = await (await g.db.connection()).scalar(VERSION)
+    if version is None:  # the row is missing: nothing would tell a write, so keep nothing
+        return await load()
+    reads = _state(current_app._get_current_object())[0]
+    found = reads.get_recent((version, key))
+    if found is None:
+        # The version was read first: a write committed meanwhile can only make these
+        # reads newer than their key, never older.
+        found = await load()
+        reads.put((version, key), found)
+    return found
 
 
 async def message_list(page: Page, empty: str = "No messages yet.") -> Markup:
@@ -70,12 +94,12 @@ async def message_list(page: Page, empty: str = "No messages yet.") -> Markup:
         (viewer.id, csrf_token(), request.method, request.full_path) if mine else None,
     )
     app = current_app._get_current_object()
-    cache, template = _state(app)
-    html = cache.get_recent(key)
+    _reads, lists, template = _state(app)
+    html = lists.get_recent(key)
     if html is None:
         context = {"page": page, "empty": empty}
         await app.update_template_context(context)
         # The output of an autoescaping template: already safe HTML.
         html = Markup(await template.render_async(context))  # noqa: S704
-        cache.put(key, html)
+        lists.put(key, html)
     return html

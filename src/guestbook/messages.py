@@ -20,8 +20,10 @@ ONE_YEAR = 365 * 24 * 3600
 
 
 async def _render_index(body: str = "", error: str | None = None, status: int = 200):
-    page = await pagination.page_of(
-        g.db, NEWEST, request.args.get("before"), current_app.config["SETTINGS"].page_size
+    before = request.args.get("before")
+    size = current_app.config["SETTINGS"].page_size
+    page = await list_cache.read(
+        ("index", before, size), lambda: pagination.page_of(g.db, NEWEST, before, size)
     )
     await db.reads_done()
     html = await render_template(

@@ -1,4 +1,5 @@
-"""The tables: users, their messages, their login sessions and the mail outbox.
+"""The tables: users, their messages, their login sessions, the mail outbox, and the
+content version that message-list caches are keyed by.
 
 Imports only SQLAlchemy. The rules a row must obey (lengths, username shape) live
 here once, so forms, the CLI and the fuzz tests all check against the same numbers.
@@ -10,6 +11,7 @@ import re
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    event,
     func,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
@@ -124,6 +127,71 @@ class Message(Base):
 
     def __repr__(self) -> str:
         return f"<Message {self.id} by {self.writer_id}>"
+
+
+class ContentVersion(Base):
+    """One row whose number goes up with every change to what a message list shows
+    (a message written, edited or deleted; a member renamed or deleted). Triggers in
+    the database bump it, in the writing transaction, whoever writes: this worker,
+    another host, a cascade, a migration, psql. So a page's reads can be cached by it
+    in each worker (`list_cache.read`) and never go stale."""
+
+    __tablename__ = "content_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# (trigger name, table, event) of the SQLite triggers: row triggers, one per event.
+_SQLITE_TRIGGERS = (
+    ("bump_content_version_on_message_insert", "messages", "INSERT"),
+    ("bump_content_version_on_message_update", "messages", "UPDATE"),
+    ("bump_content_version_on_message_delete", "messages", "DELETE"),
+    ("bump_content_version_on_username_update", "users", "UPDATE OF username"),
+    ("bump_content_version_on_user_delete", "users", "DELETE"),
+)
+
+
+def content_version_ddl(dialect: str) -> list[str]:
+    """The statements that make `content_version` count: its one row and the triggers.
+    Shared by `create_all` (tests) and the migration that added them."""
+    statements = ["INSERT INTO content_version (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING"]
+    bump = "UPDATE content_version SET version = version + 1"
+    if dialect == "sqlite":
+        statements += [
+            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON {table} BEGIN {bump}; END"
+            for name, table, when in _SQLITE_TRIGGERS
+        ]
+    elif dialect == "postgresql":
+        # Statement triggers: one bump per statement, however many rows (or a TRUNCATE).
+        statements += [
+            "CREATE OR REPLACE FUNCTION bump_content_version() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN {bump}; RETURN NULL; END $$",
+            "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT OR UPDATE OR DELETE "
+            "OR TRUNCATE ON messages FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
+            "CREATE OR REPLACE TRIGGER bump_content_version AFTER UPDATE OF username OR DELETE "
+            "OR TRUNCATE ON users FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
+        ]
+    else:
+        raise NotImplementedError(f"no content_version triggers for {dialect}")
+    return statements
+
+
+def drop_content_version_ddl(dialect: str) -> list[str]:
+    """Undoes `content_version_ddl` but for the table: its triggers outlive it."""
+    if dialect == "postgresql":
+        return [
+            "DROP TRIGGER IF EXISTS bump_content_version ON messages",
+            "DROP TRIGGER IF EXISTS bump_content_version ON users",
+            "DROP FUNCTION IF EXISTS bump_content_version()",
+        ]
+    return [f"DROP TRIGGER IF EXISTS {name}" for name, _table, _when in _SQLITE_TRIGGERS]
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _count_content_versions(_metadata: MetaData, connection, **_kw: object) -> None:  # noqa: ANN001
+    for statement in content_version_ddl(connection.dialect.name):
+        connection.exec_driver_sql(statement)
 
 
 class LoginSession(Base):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from quart import Blueprint, current_app, g, render_template, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
@@ -12,8 +15,18 @@ from .models import USERNAME_RE, User
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 
-@bp.get("/<username>")
-async def profile(username: str):
+@dataclass(frozen=True)
+class Profile:
+    """What a profile page read: kept between requests (`list_cache.read`), so plain
+    values, not ORM objects tied to one request's session."""
+
+    username: str
+    created_at: datetime
+    count: int
+    page: pagination.Page
+
+
+async def _read_profile(username: str, before: str | None, size: int) -> Profile:
     user = None
     # A name no account can have is not looked up: PostgreSQL refuses some (NUL) outright.
     if USERNAME_RE.fullmatch(username):
@@ -26,13 +39,21 @@ async def profile(username: str):
     # write-only collection hands back a select to run, never an implicit load.
     messages = user.messages.select()
     count = await g.db.scalar(select(func.count()).select_from(messages.subquery()))
-    page = await pagination.page_of(
-        g.db, messages, request.args.get("before"), current_app.config["SETTINGS"].page_size
+    page = await pagination.page_of(g.db, messages, before, size)
+    return Profile(user.username, user.created_at, count, page)
+
+
+@bp.get("/<username>")
+async def profile(username: str):
+    before = request.args.get("before")
+    size = current_app.config["SETTINGS"].page_size
+    # A new member's page is not cached until it exists: a miss (404) is never kept.
+    found = await list_cache.read(
+        ("profile", username.lower(), before, size),
+        lambda: _read_profile(username, before, size),
     )
     await db.reads_done()
     message_list = await list_cache.message_list(
-        page, empty=f"{user.username} has not written anything yet."
+        found.page, empty=f"{found.username} has not written anything yet."
     )
-    return await render_template(
-        "users/profile.html", user=user, count=count, message_list=message_list
-    )
+    return await render_template("users/profile.html", profile=found, message_list=message_list)
