@@ -116,8 +116,8 @@ def render(result: dict) -> str:
     summary = result["summary"]
     r = ratios(summary)
     head = (
-        f"{'scenario':<22}{'c':>3} |{'ours req/s':>11}{'p50':>6}{'p99':>6}{'err':>4}{'MB':>5}"
-        f"{'cpu':>7} |{'flask req/s':>12}{'p50':>6}{'p99':>6}{'err':>4}{'MB':>5}{'cpu':>7} |"
+        f"{'scenario':<22}{'c':>3} |{'ours req/s':>11}{'p50':>7}{'p99':>7}{'err':>5}{'MB':>5}"
+        f"{'cpu':>7} |{'flask req/s':>12}{'p50':>7}{'p99':>7}{'err':>5}{'MB':>5}{'cpu':>7} |"
         f"{'x flask':>8}{'x hello':>8}{'cpu x':>6}"
     )
     lines += [head, "-" * len(head)]
@@ -159,9 +159,9 @@ def render(result: dict) -> str:
 
 def _cells(e: dict | None) -> str:
     if e is None:
-        return f"{'-':>11}{'':>28}"
+        return f"{'-':>11}{'':>31}"
     return (
-        f"{e['rps']:>11.1f}{e['p50_ms']:>6.0f}{e['p99_ms']:>6.0f}{e['errors']:>4}"
+        f"{e['rps']:>11.1f}{e['p50_ms']:>7.0f}{e['p99_ms']:>7.0f}{e['errors']:>5}"
         f"{e['rss_mb']:>5.0f}{e['cpu_ms']:>7.2f}"
     )
 

@@ -24,10 +24,19 @@ TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 IDLE_TICKS = 2  # CPU ticks (usually 10 ms each) per 250 ms: an idle worker
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now, and not one already given to a server of this run:
+    servers start side by side, and one not yet bound leaves its port looking free."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def hypercorn(app: str, workers: int, worker_class: str) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ["hello", "index", "post", "wait"]
+SCENARIOS = ["hello", "index", "profile", "post", "wait"]
 
 # The benchmark makes its own SQLite databases and servers, whatever the test database.
 pytestmark = pytest.mark.sqlite_only

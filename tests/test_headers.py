@@ -180,3 +180,15 @@ async def test_hsts_in_production_on_pages_static_files_and_errors(
         response = await client.post("/auth/login", form={"username": "x"})  # no CSRF token
         assert response.status_code == 400
         assert_secure(response, "production 400", production=True)
+
+
+async def test_a_views_own_header_is_kept(app: Quart, client: CSRFClient) -> None:
+    """The defaults fill in what a response lacks; a view that sets one decides it."""
+
+    @app.get("/_test/cached")
+    async def cached() -> tuple[str, dict[str, str]]:
+        return "<p>same for all</p>", {"Cache-Control": "public, max-age=60"}
+
+    response = await client.get("/_test/cached")
+    assert response.headers.getlist("Cache-Control") == ["public, max-age=60"]
+    assert response.headers["X-Frame-Options"] == "DENY"  # the rest still added

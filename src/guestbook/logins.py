@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from quart import current_app, g, request, session
 from quart_auth import AuthUser, current_user, login_user, logout_user
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from .config import Settings
 from .forms import printable
@@ -22,6 +22,9 @@ from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
+# Built once: every request of a member runs it, and building a statement (and its
+# cache key) costs more than SQLite takes to answer it.
+BY_TOKEN = select(LoginSession).where(LoginSession.token_hash == bindparam("token_hash"))
 
 
 def _hash(token: str) -> str:
@@ -62,9 +65,7 @@ async def resolve() -> tuple[User, LoginSession] | None:
     token = current_user.auth_id
     if token is None:
         return None
-    row = (
-        await g.db.execute(select(LoginSession).where(LoginSession.token_hash == _hash(token)))
-    ).scalar_one_or_none()
+    row = (await g.db.execute(BY_TOKEN, {"token_hash": _hash(token)})).scalar_one_or_none()
     now = utcnow()
     settings = _settings()
     if row is not None and (
