@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -220,3 +221,40 @@ async def test_without_the_version_row_nothing_is_kept(app, client, auth) -> Non
     assert bodies(await seen_by(client)) == ["before"]
     await client.post("/messages", form={"body": "after"})
     assert bodies(await seen_by(client)) == ["after", "before"]
+
+
+async def test_a_name_that_only_lowercases_to_a_member_is_no_member(client, auth) -> None:
+    """The Kelvin sign lowercases to "k": the cache key must not make it Kate's page."""
+    await auth.signup("kate")
+    await client.post("/messages", form={"body": "hello"})
+    assert "hello" in await seen_by(client, "/users/kate")
+    assert (await client.get("/users/\u212aate")).status_code == 404
+
+
+async def test_a_version_that_goes_back_empties_the_cache(app, client, auth) -> None:
+    """A restored backup, or the row made again, may repeat numbers with other data."""
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "kept"})
+    async with db.sessionmaker(app)() as session:
+        start = await session.scalar(select(ContentVersion.version))
+
+    async def restore(body: str, version: int) -> None:
+        async with db.sessionmaker(app)() as session:
+            await session.execute(update(Message).values(body=body))
+            await session.execute(update(ContentVersion).values(version=version))
+            await session.commit()
+
+    assert bodies(await seen_by(client)) == ["kept"]  # cached at `start`
+    await restore("restored", start - 1)  # the number went back: forget all
+    assert bodies(await seen_by(client)) == ["restored"]
+    await restore("written since", start)  # and climbs to `start` again, other data
+    assert bodies(await seen_by(client)) == ["written since"]
+
+
+async def test_a_member_since_date_changed_by_hand_shows(app, client, auth, other) -> None:
+    await auth.signup("alice")
+    assert "2001" not in await seen_by(other, "/users/alice")
+    async with db.sessionmaker(app)() as session:
+        await session.execute(update(User).values(created_at=datetime(2001, 2, 3, tzinfo=UTC)))
+        await session.commit()
+    assert "2001" in await seen_by(other, "/users/alice")

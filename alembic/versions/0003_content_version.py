@@ -3,6 +3,10 @@
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26
+
+On SQLite a later batch migration of `messages` or `users` copies the table into a new
+one, without these triggers: such a migration must run `content_version_ddl` again
+(tests/test_migrations.py checks that writes at head still bump the version).
 """
 
 from collections.abc import Sequence
@@ -25,11 +29,11 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_content_version")),
     )
-    for statement in content_version_ddl(op.get_bind().dialect.name):
+    for statement in content_version_ddl(op.get_context().dialect.name):
         op.execute(statement)
 
 
 def downgrade() -> None:
-    for statement in drop_content_version_ddl(op.get_bind().dialect.name):
+    for statement in drop_content_version_ddl(op.get_context().dialect.name):
         op.execute(statement)
     op.drop_table("content_version")

@@ -51,11 +51,23 @@ class _LRU(OrderedDict):
             self.popitem(last=False)
 
 
-def _state(app: Quart) -> tuple[_LRU, _LRU, Template]:
+class _Reads(_LRU):
+    """`read`'s entries, and the highest version seen: a lower one means the row was
+    made again or a backup restored, so numbers may repeat with other data."""
+
+    highest = -1
+
+    def at(self, version: int) -> None:
+        if version < self.highest:
+            self.clear()
+        self.highest = version
+
+
+def _state(app: Quart) -> tuple[_Reads, _LRU, Template]:
     """The app's caches (reads, lists) and the list's compiled template, made on first use."""
     state = app.extensions.get(_EXT)
     if state is None:
-        state = app.extensions[_EXT] = (_LRU(), _LRU(), app.jinja_env.from_string(SOURCE))
+        state = app.extensions[_EXT] = (_Reads(), _LRU(), app.jinja_env.from_string(SOURCE))
     return state
 
 
@@ -67,6 +79,7 @@ async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     if version is None:  # the row is missing: nothing would tell a write, so keep nothing
         return await load()
     reads = _state(current_app._get_current_object())[0]
+    reads.at(version)
     found = reads.get_recent((version, key))
     if found is None:
         # The version was read first: a write committed meanwhile can only make these

@@ -8,6 +8,7 @@ here once, so forms, the CLI and the fuzz tests all check against the same numbe
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -20,9 +21,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TextClause,
     TypeDecorator,
     event,
     func,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
@@ -142,39 +145,50 @@ class ContentVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-# (trigger name, table, event) of the SQLite triggers: row triggers, one per event.
+# (trigger name, table, event) of the SQLite triggers: row triggers, one per event. A
+# new member bumps it too: SQLite's INSERT OR REPLACE deletes the row it replaces
+# without firing DELETE triggers.
 _SQLITE_TRIGGERS = (
     ("bump_content_version_on_message_insert", "messages", "INSERT"),
     ("bump_content_version_on_message_update", "messages", "UPDATE"),
     ("bump_content_version_on_message_delete", "messages", "DELETE"),
-    ("bump_content_version_on_username_update", "users", "UPDATE OF username"),
+    ("bump_content_version_on_user_insert", "users", "INSERT"),
+    ("bump_content_version_on_user_update", "users", "UPDATE OF username, created_at"),
     ("bump_content_version_on_user_delete", "users", "DELETE"),
 )
 
 
-def content_version_ddl(dialect: str) -> list[str]:
+def content_version_ddl(dialect: str) -> list[TextClause]:
     """The statements that make `content_version` count: its one row and the triggers.
-    Shared by `create_all` (tests) and the migration that added them."""
-    statements = ["INSERT INTO content_version (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING"]
+    Shared by `create_all` (tests) and the migration that added them.
+
+    The row starts at a random number, not 0: a worker that cached pages under the
+    numbers of an earlier row (before a downgrade and upgrade, say) must not meet
+    them again."""
+    row = text(
+        "INSERT INTO content_version (id, version) VALUES (1, :start) ON CONFLICT DO NOTHING"
+    ).bindparams(start=secrets.randbelow(2**52))
     bump = "UPDATE content_version SET version = version + 1"
     if dialect == "sqlite":
-        statements += [
+        triggers = [
             f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON {table} BEGIN {bump}; END"
             for name, table, when in _SQLITE_TRIGGERS
         ]
     elif dialect == "postgresql":
         # Statement triggers: one bump per statement, however many rows (or a TRUNCATE).
-        statements += [
+        # CREATE OR REPLACE TRIGGER needs PostgreSQL 14 or later.
+        triggers = [
             "CREATE OR REPLACE FUNCTION bump_content_version() RETURNS trigger "
             f"LANGUAGE plpgsql AS $$ BEGIN {bump}; RETURN NULL; END $$",
             "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT OR UPDATE OR DELETE "
             "OR TRUNCATE ON messages FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
-            "CREATE OR REPLACE TRIGGER bump_content_version AFTER UPDATE OF username OR DELETE "
-            "OR TRUNCATE ON users FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
+            "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT "
+            "OR UPDATE OF username, created_at OR DELETE OR TRUNCATE ON users "
+            "FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
         ]
     else:
         raise NotImplementedError(f"no content_version triggers for {dialect}")
-    return statements
+    return [row, *map(text, triggers)]
 
 
 def drop_content_version_ddl(dialect: str) -> list[str]:
@@ -191,7 +205,7 @@ def drop_content_version_ddl(dialect: str) -> list[str]:
 @event.listens_for(Base.metadata, "after_create")
 def _count_content_versions(_metadata: MetaData, connection, **_kw: object) -> None:  # noqa: ANN001
     for statement in content_version_ddl(connection.dialect.name):
-        connection.exec_driver_sql(statement)
+        connection.execute(statement)
 
 
 class LoginSession(Base):

@@ -26,15 +26,16 @@ class Profile:
     page: pagination.Page
 
 
+def _no_member(username: str) -> NotFound:
+    return NotFound(f"There is no member called {username!r}.")
+
+
 async def _read_profile(username: str, before: str | None, size: int) -> Profile:
-    user = None
-    # A name no account can have is not looked up: PostgreSQL refuses some (NUL) outright.
-    if USERNAME_RE.fullmatch(username):
-        user = (
-            await g.db.execute(select(User).where(func.lower(User.username) == username.lower()))
-        ).scalar_one_or_none()
+    user = (
+        await g.db.execute(select(User).where(func.lower(User.username) == username.lower()))
+    ).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"There is no member called {username!r}.")
+        raise _no_member(username)
     # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
     # write-only collection hands back a select to run, never an implicit load.
     messages = user.messages.select()
@@ -45,6 +46,10 @@ async def _read_profile(username: str, before: str | None, size: int) -> Profile
 
 @bp.get("/<username>")
 async def profile(username: str):
+    # A name no account can have is not looked up (PostgreSQL refuses some, NUL, outright)
+    # and never reaches the cache key: "\u212aate".lower() is "kate".
+    if not USERNAME_RE.fullmatch(username):
+        raise _no_member(username)
     before = request.args.get("before")
     size = current_app.config["SETTINGS"].page_size
     # A new member's page is not cached until it exists: a miss (404) is never kept.
