@@ -136,3 +136,9 @@ def test_default_countdown_is_the_next_new_year() -> None:
     now = datetime.now(UTC)
     assert (target.month, target.day, target.hour) == (1, 1, 0)
     assert target.year == now.year + 1
+
+
+@pytest.mark.parametrize("setting", ["post_limit", "login_window_seconds", "signup_limit"])
+def test_a_rate_limit_below_one_is_refused(setting: str) -> None:
+    with pytest.raises(ConfigError, match="must be 1 or more"):
+        Settings.from_env({}, env="testing", **{setting: 0})

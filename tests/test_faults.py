@@ -232,6 +232,11 @@ async def browsers(app: Quart, count: int) -> list[CSRFClient]:
     return tabs
 
 
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
+    return {**settings_overrides, "post_limit": 1000}  # one member posts 40 at once below
+
+
 async def test_writers_wait_for_a_lock_held_elsewhere_instead_of_failing(
     app: Quart, database_url: str
 ):

@@ -1,5 +1,5 @@
-"""Rate limits: failed logins per IP and per account, signups per IP; 429 with
-Retry-After; the in-memory store and the Redis one (issue 3, point 11)."""
+"""Rate limits: failed logins per IP and per account, signups per IP, messages per
+member; 429 with Retry-After; the in-memory store and the Redis one (issue 3, point 11)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from quart import Quart
 
 from conftest import IN_CI, AuthActions, CSRFClient, page_text
 from guestbook import create_app, ratelimit
-from guestbook.models import User
+from guestbook.models import Message, User
 from test_auth import PASSWORD, count_rows
 
 REDIS_URL = os.environ.get("GUESTBOOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -23,7 +23,7 @@ LIMIT = 3
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
-    return {**settings_overrides, "login_limit": LIMIT, "signup_limit": LIMIT}
+    return {**settings_overrides, "login_limit": LIMIT, "signup_limit": LIMIT, "post_limit": LIMIT}
 
 
 def from_ip(ip: str) -> dict[str, Any]:
@@ -86,6 +86,33 @@ async def test_signups_are_limited_per_ip(app: Quart, client: CSRFClient):
         assert (await auth.signup(f"user{n}")).status_code == 302
     assert_too_many(await auth.signup("onemore"), 3600)
     assert await count_rows(app, User) == LIMIT
+
+
+async def test_messages_are_limited_per_member_and_the_text_is_kept(
+    app: Quart, client: CSRFClient, auth: AuthActions
+):
+    await auth.signup("alice")
+    for n in range(LIMIT):
+        assert (await client.post("/messages", form={"body": f"note {n}"})).status_code == 302
+    response = await client.post("/messages", form={"body": "one & more"})
+    assert_too_many(response, 600)
+    page = await response.get_data(as_text=True)
+    assert "You have written a lot in a short time" in page
+    assert ">one &amp; more</textarea>" in page  # what they wrote is still in the form
+    assert await count_rows(app, Message) == LIMIT
+    # The limit is the member's, not everyone's.
+    await auth.logout()
+    await auth.signup("bob")
+    assert (await client.post("/messages", form={"body": "hi"})).status_code == 302
+    assert await count_rows(app, Message) == LIMIT + 1
+
+
+async def test_a_refused_message_does_not_count(client: CSRFClient, auth: AuthActions):
+    """Blank or too long is a 400 for the text, not a use of the member's allowance."""
+    await auth.signup("alice")
+    for _ in range(LIMIT + 1):
+        assert (await client.post("/messages", form={"body": "  "})).status_code == 400
+    assert (await client.post("/messages", form={"body": "counted"})).status_code == 302
 
 
 # --- the stores --------------------------------------------------------------------------

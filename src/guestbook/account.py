@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from . import logins, passwords, ratelimit
-from .auth import limits, login_required
+from .auth import login_required
 from .forms import Errors, check_new_password, text
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -51,7 +51,7 @@ async def password():
     new = errors.collect(check_new_password, text(data, "password"), text(data, "password_confirm"))
     # Wrong current passwords count against the account like failed logins, so a stolen
     # session cookie cannot be used to guess the password.
-    account_limit, account = limits()["login_account"], f"id:{g.user.id}"
+    account_limit, account = ratelimit.limits()["login_account"], f"id:{g.user.id}"
     await ratelimit.check(account_limit, account)
     if not await passwords.verify_password(g.user.password_hash, text(data, "current_password")):
         await ratelimit.hit(account_limit, account)

@@ -54,16 +54,6 @@ def login_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
     return wrapped
 
 
-def limits() -> dict[str, ratelimit.Limit]:
-    s: Settings = current_app.config["SETTINGS"]
-    return {
-        "login_ip": ratelimit.Limit("login-ip", s.login_limit, s.login_window_seconds),
-        "login_account": ratelimit.Limit("login-account", s.login_limit, s.login_window_seconds),
-        "signup_ip": ratelimit.Limit("signup-ip", s.signup_limit, s.signup_window_seconds),
-        "forgot_ip": ratelimit.Limit("forgot-ip", s.forgot_limit, s.forgot_window_seconds),
-    }
-
-
 async def _user_by(*, username: str | None = None, email: str | None = None) -> list[User]:
     conditions = []
     if username:
@@ -101,7 +91,7 @@ async def signup():
         check_new_password, text(data, "password"), text(data, "password_confirm")
     )
     if not errors:
-        await ratelimit.hit(limits()["signup_ip"], request.remote_addr or "")
+        await ratelimit.hit(ratelimit.limits()["signup_ip"], request.remote_addr or "")
         for taken in await _user_by(username=username, email=email):
             if taken.username.lower() == username.lower():
                 errors["username"] = "That username is taken."
@@ -140,7 +130,7 @@ async def login():
     ident = text(data, "username").strip()
     password = text(data, "password")
     remember = text(data, "remember") in ("on", "1", "yes", "true")
-    rules = limits()
+    rules = ratelimit.limits()
     ip = request.remote_addr or ""
     await ratelimit.check(rules["login_ip"], ip)
     user = await _account(ident)
@@ -222,7 +212,7 @@ async def forgot():
     email = errors.collect(check_email, values["email"])
     if errors:
         return await render_template("auth/forgot.html", values=values, errors=errors), 400
-    await ratelimit.hit(limits()["forgot_ip"], request.remote_addr or "")
+    await ratelimit.hit(ratelimit.limits()["forgot_ip"], request.remote_addr or "")
     # The same page and status whatever the address, so it tells no one who has an
     # account; both paths run the same query and commit.
     found = await _user_by(email=email)

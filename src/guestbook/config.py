@@ -80,6 +80,8 @@ class Settings:
     signup_window_seconds: int = 3600
     forgot_limit: int = 5
     forgot_window_seconds: int = 3600
+    post_limit: int = 30  # messages written per account
+    post_window_seconds: int = 600
     # Requests.
     max_body_bytes: int = 64 * 1024
     csrf_enabled: bool = True
@@ -167,6 +169,14 @@ class Settings:
             raise ConfigError("GUESTBOOK_MAIL_POLL_SECONDS and _RETRY_SECONDS must be above 0")
         if settings.mail_max_attempts < 1:
             raise ConfigError("GUESTBOOK_MAIL_MAX_ATTEMPTS must be 1 or more")
+        for name in ("login", "signup", "forgot", "post"):
+            if (
+                getattr(settings, f"{name}_limit") < 1
+                or getattr(settings, f"{name}_window_seconds") < 1
+            ):
+                raise ConfigError(
+                    f"GUESTBOOK_{name.upper()}_LIMIT and _WINDOW_SECONDS must be 1 or more"
+                )
         if settings.proxy_hops < 0:
             raise ConfigError("GUESTBOOK_PROXY_HOPS must be 0 or more")
         if settings.smtp_ssl and settings.smtp_starttls:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from quart import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import Forbidden, NotFound
+from werkzeug.exceptions import Forbidden, NotFound, TooManyRequests
 
-from . import db, list_cache, pagination
+from . import db, list_cache, pagination, ratelimit
 from .auth import login_required
 from .forms import FieldError, check_body, text
 from .models import Message, utcnow
@@ -19,7 +19,9 @@ NEWEST = select(Message)  # the main page's messages; one object, so its page qu
 ONE_YEAR = 365 * 24 * 3600
 
 
-async def _render_index(body: str = "", error: str | None = None, status: int = 200):
+async def _render_index(
+    body: str = "", error: str | None = None, status: int = 200, headers: dict | None = None
+):
     before = request.args.get("before")
     size = current_app.config["SETTINGS"].page_size
     page = await list_cache.read(
@@ -36,7 +38,7 @@ async def _render_index(body: str = "", error: str | None = None, status: int = 
         # The lecture's cookie read: a missing cookie is the normal case, not an error.
         show_popup=request.cookies.get(POPUP_COOKIE) != "yes",
     )
-    return html, status
+    return html, status, headers or {}
 
 
 @bp.get("/")
@@ -50,8 +52,19 @@ async def post():
     raw = text(await request.form, "body")
     try:
         body = check_body(raw)
+        # No member floods the book: after `post_limit` messages in a window, the next
+        # one waits, and what they wrote stays in the form.
+        await ratelimit.hit(ratelimit.limits()["post_account"], f"id:{g.user.id}")
     except FieldError as err:
         return await _render_index(body=raw, error=err.message, status=400)
+    except TooManyRequests as err:
+        wait = f"{-(-err.retry_after // 60)} minutes" if err.retry_after > 90 else "a minute"
+        return await _render_index(
+            body=raw,
+            error=f"You have written a lot in a short time. Try again in {wait}.",
+            status=429,
+            headers={"Retry-After": str(err.retry_after)},
+        )
     # The writer is whoever is logged in; a `writer_id` in the form is never read.
     g.db.add(Message(body=body, writer_id=g.user.id))
     await g.db.commit()

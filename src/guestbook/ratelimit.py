@@ -114,6 +114,18 @@ def _key(limit: Limit, subject: str) -> tuple[str, int]:
     return f"gb:rl:{limit.name}:{window}:{subject}", max(retry_after, 1)
 
 
+def limits() -> dict[str, Limit]:
+    """Every limit of the app, from its settings."""
+    s: Settings = current_app.config["SETTINGS"]
+    return {
+        "login_ip": Limit("login-ip", s.login_limit, s.login_window_seconds),
+        "login_account": Limit("login-account", s.login_limit, s.login_window_seconds),
+        "signup_ip": Limit("signup-ip", s.signup_limit, s.signup_window_seconds),
+        "forgot_ip": Limit("forgot-ip", s.forgot_limit, s.forgot_window_seconds),
+        "post_account": Limit("post-account", s.post_limit, s.post_window_seconds),
+    }
+
+
 def store(app: Quart | None = None) -> Store:
     return (app or current_app).extensions[_EXT]
 
