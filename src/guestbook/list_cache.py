@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from jinja2 import Template
 from markupsafe import Markup
@@ -39,14 +39,14 @@ SOURCE = '{% from "_macros.html" import message_list %}{{ message_list(page, emp
 
 
 class _LRU(OrderedDict):
-    def get_recent(self, key: object) -> Markup | None:
-        html = self.get(key)
-        if html is not None:
+    def get_recent(self, key: Hashable) -> Any:
+        value = self.get(key)
+        if value is not None:
             self.move_to_end(key)
-        return html
+        return value
 
-    def put(self, key: object, html: Markup) -> None:
-        self[key] = html
+    def put(self, key: Hashable, value: object) -> None:
+        self[key] = value
         if len(self) > CAPACITY:
             self.popitem(last=False)
 
