@@ -18,8 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import Unauthorized
 
-from . import logins, mail, passwords, ratelimit
-from .config import Settings
+from . import config, logins, mail, passwords, ratelimit
 from .forms import FieldError, check_email, check_new_password, check_username, repeated, text
 from .models import User
 from .security import safe_next
@@ -129,7 +128,7 @@ async def login():
     data = await request.form
     ident = text(data, "username").strip()
     password = text(data, "password")
-    remember = text(data, "remember") in ("on", "1", "yes", "true")
+    remember = text(data, "remember").strip().lower() in config.TRUE_WORDS
     rules = ratelimit.limits()
     ip = request.remote_addr or ""
     await ratelimit.check(rules["login_ip"], ip)
@@ -187,9 +186,10 @@ def reset_token(user: User) -> str:
 
 async def _user_from_reset_token(token: str) -> User | None:
     """The user a reset link was made for; None if forged, expired or already used."""
-    s: Settings = current_app.config["SETTINGS"]
     try:
-        user_id, fingerprint = _reset_serializer().loads(token, max_age=s.reset_token_seconds)
+        user_id, fingerprint = _reset_serializer().loads(
+            token, max_age=config.current().reset_token_seconds
+        )
     except (BadData, TypeError, ValueError):
         return None
     user = await g.db.get(User, user_id)
@@ -199,7 +199,7 @@ async def _user_from_reset_token(token: str) -> User | None:
 
 
 def _reset_minutes() -> int:
-    return current_app.config["SETTINGS"].reset_token_seconds // 60
+    return config.current().reset_token_seconds // 60
 
 
 @bp.route("/forgot", methods=["GET", "POST"])

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from quart import current_app
+
 ENVIRONMENTS = ("development", "production", "testing")
 MIN_SECRET_BYTES = 32
 
@@ -43,13 +45,23 @@ def parse_countdown_date(text: str) -> datetime:
     return when
 
 
-def _bool(text: str) -> bool:
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+def parse_bool(text: str) -> bool:
+    """The one reading of "true" in the app: settings, and a form's checkbox ("on")."""
     lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
+    if lowered in TRUE_WORDS:
         return True
-    if lowered in ("0", "false", "no", "off", ""):
+    if lowered in FALSE_WORDS:
         return False
     raise ValueError(text)
+
+
+def current() -> Settings:
+    """The running app's settings: the one way code in a request or app context reads them."""
+    return current_app.config["SETTINGS"]
 
 
 @dataclass(frozen=True)
@@ -223,7 +235,7 @@ def _development_key(settings: Settings) -> str:
 
 def _convert(name: str, type_name: object, raw: str) -> object:
     if type_name in ("bool", bool):
-        return _bool(raw)
+        return parse_bool(raw)
     if type_name in ("int", int):
         return int(raw)
     if type_name in ("float", float):

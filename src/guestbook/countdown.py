@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from quart import Quart, current_app, g
+from quart import Quart, g
 
+from . import config
 from .models import utcnow
 
 DAY = timedelta(days=1)
@@ -44,5 +45,5 @@ def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
 def init_app(app: Quart) -> None:
     @app.before_request
     async def put_countdown_on_g() -> None:
-        settings = current_app.config["SETTINGS"]
+        settings = config.current()
         g.countdown = countdown(settings.countdown_date, utcnow(), settings.countdown_label)

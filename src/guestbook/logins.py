@@ -12,11 +12,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from quart import current_app, g, request, session
+from quart import g, request, session
 from quart_auth import AuthUser, current_user, login_user, logout_user
 from sqlalchemy import bindparam, delete, select
 
-from .config import Settings
+from . import config
 from .forms import printable
 from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
@@ -29,10 +29,6 @@ BY_TOKEN = select(LoginSession).where(LoginSession.token_hash == bindparam("toke
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _settings() -> Settings:
-    return current_app.config["SETTINGS"]
 
 
 async def start(user: User, remember: bool) -> None:
@@ -67,7 +63,7 @@ async def resolve() -> tuple[User, LoginSession] | None:
         return None
     row = (await g.db.execute(BY_TOKEN, {"token_hash": _hash(token)})).scalar_one_or_none()
     now = utcnow()
-    settings = _settings()
+    settings = config.current()
     if row is not None and (
         now - row.created_at > settings.session_absolute
         or now - row.last_seen_at > settings.session_idle

@@ -39,7 +39,7 @@ from quart import Quart, current_app, render_template, url_for
 from sqlalchemy import ColumnElement, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from . import db
+from . import config, db
 from .config import Settings
 from .models import SUBJECT_MAX, Outbox, User, utcnow
 
@@ -60,7 +60,7 @@ ERROR_MAX = 1000
 
 def absolute_url(path: str) -> str:
     """A link for a mail: `GUESTBOOK_BASE_URL` + a path from `url_for`."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings = config.current()
     return settings.base_url.rstrip("/") + path
 
 
@@ -94,7 +94,7 @@ async def queue_welcome(session: AsyncSession, user: User) -> None:
 
 
 async def queue_password_reset(session: AsyncSession, user: User, reset_path: str) -> None:
-    settings: Settings = current_app.config["SETTINGS"]
+    settings = config.current()
     await queue(
         session,
         to=user.email,

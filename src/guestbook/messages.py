@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from quart import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.exceptions import Forbidden, NotFound, TooManyRequests
 
-from . import db, list_cache, pagination, ratelimit
+from . import config, db, list_cache, pagination, ratelimit
 from .auth import login_required
 from .forms import FieldError, check_body, text
 from .models import Message, utcnow
@@ -23,7 +23,7 @@ async def _render_index(
     body: str = "", error: str | None = None, status: int = 200, headers: dict | None = None
 ):
     before = request.args.get("before")
-    size = current_app.config["SETTINGS"].page_size
+    size = config.current().page_size
     page = await list_cache.read(
         ("index", before, size), lambda: pagination.page_of(g.db, NEWEST, before, size)
     )
@@ -128,6 +128,6 @@ async def skip_popup():
         path="/",
         samesite="Lax",
         httponly=False,  # on purpose: popup.js reads and writes it too (document.cookie)
-        secure=current_app.config["SETTINGS"].cookie_secure,
+        secure=config.current().cookie_secure,
     )
     return response

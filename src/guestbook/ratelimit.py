@@ -16,6 +16,7 @@ from typing import Protocol
 from quart import Quart, current_app
 from werkzeug.exceptions import TooManyRequests
 
+from . import config
 from .config import Settings
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def _key(limit: Limit, subject: str) -> tuple[str, int]:
 
 def limits() -> dict[str, Limit]:
     """Every limit of the app, from its settings."""
-    s: Settings = current_app.config["SETTINGS"]
+    s = config.current()
     return {
         "login_ip": Limit("login-ip", s.login_limit, s.login_window_seconds),
         "login_account": Limit("login-account", s.login_limit, s.login_window_seconds),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from quart import Blueprint, current_app, g, render_template, request
+from quart import Blueprint, g, render_template, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
-from . import db, list_cache, pagination
+from . import config, db, list_cache, pagination
 from .models import USERNAME_RE, User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -51,7 +51,7 @@ async def profile(username: str):
     if not USERNAME_RE.fullmatch(username):
         raise _no_member(username)
     before = request.args.get("before")
-    size = current_app.config["SETTINGS"].page_size
+    size = config.current().page_size
     # A new member's page is not cached until it exists: a miss (404) is never kept.
     found = await list_cache.read(
         ("profile", username.lower(), before, size),
