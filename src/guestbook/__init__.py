@@ -10,7 +10,7 @@ from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
-from . import countdown, db, errors, filters, mail, passwords, ratelimit, security
+from . import countdown, db, errors, filters, mail, passwords, ratelimit, security, spam
 from .config import Settings
 
 
@@ -54,14 +54,18 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     mail.init_app(app, settings)
     errors.init_app(app)
     filters.init_app(app)
+    spam.init_app(app)
 
-    from . import account, auth, messages, ops, users
+    from . import account, auth, feeds, messages, moderation, ops, reports, users
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(moderation.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(feeds.bp)
     # Template context processors that are plain functions (quart-auth's, and the Flask
     # default every blueprint inherits) would each run in a worker thread on every
     # render: a thread round trip per page for a few lookups. Run them inline.

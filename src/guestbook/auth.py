@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import Unauthorized
 
-from . import config, logins, mail, passwords, ratelimit
+from . import config, logins, mail, passwords, ratelimit, spam
 from .forms import FieldError, check_email, check_new_password, check_username, repeated, text
 from .models import User
 from .security import safe_next
@@ -82,8 +82,11 @@ async def signup():
     if request.method == "GET":
         return await render_template("auth/signup.html", values={}, errors={})
     data = await request.form
+    if spam.trapped(data):
+        return await spam.decoy(f"Welcome aboard, {text(data, 'username').strip()}!")
     values = {"username": text(data, "username").strip(), "email": text(data, "email").strip()}
     errors = repeated(data, "username", "email", "password", "password_confirm")
+    errors.collect(spam.check_render_time, data)
     username = errors.collect(check_username, values["username"])
     email = errors.collect(check_email, values["email"])
     password = errors.collect(

@@ -1,4 +1,4 @@
-"""The `guestbook` command: serve, db upgrade, create-user.
+"""The `guestbook` command: serve, db upgrade, create-user, promote, demote.
 
 Errors print one line and exit non-zero; a traceback is for bugs, not for a wrong
 setting or a taken username.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import importlib.util
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from .config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,11 +48,28 @@ def db_upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(_alembic_config(settings), revision)
 
 
-async def _create_user(settings: Settings, username: str, email: str, password: str) -> None:
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on the app's database, outside any request."""
+    from . import create_app, db
+
+    app = create_app(settings)
+    async with app.app_context():
+        await app.startup()
+        try:
+            async with db.sessionmaker(app)() as session:
+                yield session
+        finally:
+            await app.shutdown()
+
+
+async def _create_user(
+    settings: Settings, username: str, email: str, password: str, admin: bool = False
+) -> None:
     from sqlalchemy import func, or_, select
 
-    from . import create_app, db, forms, passwords
-    from .models import User
+    from . import forms, passwords
+    from .models import MEMBER, MODERATOR, User
 
     try:
         username = forms.check_username(username)
@@ -57,31 +77,50 @@ async def _create_user(settings: Settings, username: str, email: str, password: 
         password = forms.check_new_password(password, password)
     except forms.FieldError as err:
         raise CommandError(f"{err.field}: {err.message}") from None
-    app = create_app(settings)
-    async with app.app_context():
-        await app.startup()
-        try:
-            async with db.sessionmaker(app)() as session:
-                taken = await session.scalar(
-                    select(func.count()).where(
-                        or_(
-                            func.lower(User.username) == username.lower(),
-                            func.lower(User.email) == email.lower(),
-                        )
-                    )
+    async with _database(settings) as session:
+        taken = await session.scalar(
+            select(func.count()).where(
+                or_(
+                    func.lower(User.username) == username.lower(),
+                    func.lower(User.email) == email.lower(),
                 )
-                if taken:
-                    raise CommandError("a user with that username or email already exists")
-                session.add(
-                    User(
-                        username=username,
-                        email=email,
-                        password_hash=await passwords.hash_password(password),
-                    )
-                )
-                await session.commit()
-        finally:
-            await app.shutdown()
+            )
+        )
+        if taken:
+            raise CommandError("a user with that username or email already exists")
+        await session.commit()  # no connection held while the hash runs
+        session.add(
+            User(
+                username=username,
+                email=email,
+                password_hash=await passwords.hash_password(password),
+                role=MODERATOR if admin else MEMBER,
+            )
+        )
+        await session.commit()
+
+
+async def _set_role(settings: Settings, username: str, role: str) -> bool:
+    """Make `username` a moderator or a member again, in the audit log; False if it
+    already was."""
+    from sqlalchemy import func, select
+
+    from . import audit
+    from .models import MODERATOR, User
+
+    async with _database(settings) as session:
+        user = await session.scalar(
+            select(User).where(func.lower(User.username) == username.lower())
+        )
+        if user is None:
+            raise CommandError(f"there is no member called {username!r}")
+        if user.role == role:
+            return False
+        user.role = role
+        action = "promote" if role == MODERATOR else "demote"
+        audit.record(session, audit.COMMAND_LINE, action, user=user)
+        await session.commit()
+        return True
 
 
 def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
@@ -147,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     p_user.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    p_user.add_argument("--admin", action="store_true", help="make the member a moderator")
+    for name, what in (("promote", "make a member a moderator"), ("demote", "back to member")):
+        sub.add_parser(name, help=what).add_argument("username")
 
     args = parser.parse_args(argv)
     try:
@@ -161,8 +203,14 @@ def main(argv: list[str] | None = None) -> None:
                 password = sys.stdin.readline().rstrip("\n")
             else:
                 password = getpass.getpass("Password: ")
-            asyncio.run(_create_user(settings, args.username, args.email, password))
-            print(f"created user {args.username}")
+            asyncio.run(_create_user(settings, args.username, args.email, password, args.admin))
+            print(f"created {'moderator' if args.admin else 'user'} {args.username}")
+        elif args.command in ("promote", "demote"):
+            from .models import MEMBER, MODERATOR
+
+            role = MODERATOR if args.command == "promote" else MEMBER
+            changed = asyncio.run(_set_role(settings, args.username, role))
+            print(f"{args.username} is {'now' if changed else 'already'} a {role}")
     except (ConfigError, CommandError) as err:
         sys.exit(f"guestbook: {err}")
     except OSError as err:

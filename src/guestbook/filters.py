@@ -1,4 +1,4 @@
-"""Template filters for times: one readable form and one exact form."""
+"""Template filters: times in one readable form and one exact form; a message's start."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def iso(when: datetime) -> str:
     return when.isoformat(timespec="seconds")
 
 
+def excerpt(body: str, length: int = 80) -> str:
+    """A message on one line, cut to `length` characters: a feed entry's title, a log's."""
+    line = " ".join(body.split())
+    return line if len(line) <= length else line[: length - 1] + "…"
+
+
 def init_app(app: Quart) -> None:
     app.add_template_filter(readable)
     app.add_template_filter(iso)
+    app.add_template_filter(excerpt)

@@ -17,6 +17,7 @@ from .models import (
     EMAIL_MAX,
     PASSWORD_MAX,
     PASSWORD_MIN,
+    REASON_MAX,
     USERNAME_MAX,
     USERNAME_MIN,
     USERNAME_RE,
@@ -113,4 +114,13 @@ def check_body(value: str) -> str:
     if len(value) > BODY_MAX:
         raise FieldError("body", f"At most {BODY_MAX} characters (this is {len(value)}).")
     _no_control("body", value)
+    return value
+
+
+def check_reason(value: str) -> str:
+    """A report's or a moderator's reason: optional, one line's worth."""
+    value = " ".join(value.split())
+    if len(value) > REASON_MAX:
+        raise FieldError("reason", f"At most {REASON_MAX} characters (this is {len(value)}).")
+    _no_control("reason", value)
     return value

@@ -15,6 +15,7 @@ from datetime import timedelta
 from quart import g, request, session
 from quart_auth import AuthUser, current_user, login_user, logout_user
 from sqlalchemy import bindparam, delete, select
+from werkzeug.exceptions import Forbidden
 
 from . import config
 from .forms import printable
@@ -22,6 +23,7 @@ from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
+BLOCKED = "A moderator has blocked this account: it cannot log in or write."
 # Built once: every request of a member runs it, and building a statement (and its
 # cache key) costs more than SQLite takes to answer it.
 BY_TOKEN = select(LoginSession).where(LoginSession.token_hash == bindparam("token_hash"))
@@ -33,6 +35,8 @@ def _hash(token: str) -> str:
 
 async def start(user: User, remember: bool) -> None:
     """Log `user` in: a new row, a new cookie, and a fresh Flask-style session."""
+    if user.blocked_at is not None:
+        raise Forbidden(BLOCKED)
     token = secrets.token_urlsafe(32)
     g.db.add(
         LoginSession(
@@ -65,7 +69,9 @@ async def resolve() -> tuple[User, LoginSession] | None:
     now = utcnow()
     settings = config.current()
     if row is not None and (
-        now - row.created_at > settings.session_absolute
+        # Blocking deletes every row of the member; this catches a login that raced it.
+        row.user.blocked_at is not None
+        or now - row.created_at > settings.session_absolute
         or now - row.last_seen_at > settings.session_idle
     ):
         await g.db.delete(row)

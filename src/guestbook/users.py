@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, pagination
-from .models import USERNAME_RE, User
+from .models import USERNAME_RE, Message, User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -24,13 +24,15 @@ class Profile:
     created_at: datetime
     count: int
     page: pagination.Page
+    blocked: bool
+    moderator: bool
 
 
 def _no_member(username: str) -> NotFound:
     return NotFound(f"There is no member called {username!r}.")
 
 
-async def _read_profile(username: str, before: str | None, size: int) -> Profile:
+async def _read_profile(username: str, before: str | None, size: int, own: bool) -> Profile:
     user = (
         await g.db.execute(select(User).where(func.lower(User.username) == username.lower()))
     ).scalar_one_or_none()
@@ -39,9 +41,18 @@ async def _read_profile(username: str, before: str | None, size: int) -> Profile
     # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
     # write-only collection hands back a select to run, never an implicit load.
     messages = user.messages.select()
+    if not own:  # the writer alone sees their hidden messages (marked so)
+        messages = messages.where(Message.visible)
     count = await g.db.scalar(select(func.count()).select_from(messages.subquery()))
     page = await pagination.page_of(g.db, messages, before, size)
-    return Profile(user.username, user.created_at, count, page)
+    return Profile(
+        user.username,
+        user.created_at,
+        count,
+        page,
+        blocked=user.blocked_at is not None,
+        moderator=user.is_moderator,
+    )
 
 
 @bp.get("/<username>")
@@ -52,10 +63,11 @@ async def profile(username: str):
         raise _no_member(username)
     before = request.args.get("before")
     size = config.current().page_size
+    own = g.user is not None and g.user.username.lower() == username.lower()
     # A new member's page is not cached until it exists: a miss (404) is never kept.
     found = await list_cache.read(
-        ("profile", username.lower(), before, size),
-        lambda: _read_profile(username, before, size),
+        ("profile", username.lower(), before, size, own),
+        lambda: _read_profile(username, before, size, own),
     )
     await db.reads_done()
     message_list = await list_cache.message_list(
