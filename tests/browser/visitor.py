@@ -22,6 +22,7 @@ class Site:
 
     url: str
     smtp: SMTPTestServer  # every mail the site sends
+    env: dict[str, str]  # the server's environment, for `guestbook` commands on its database
 
 
 @dataclass(frozen=True)
