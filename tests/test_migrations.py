@@ -107,6 +107,16 @@ def test_migrated_usernames_and_emails_are_unique_case_insensitively(
     assert _inspect(migrated_url, probe) == [False, False]
 
 
+SIGN_UP_ALICE = text(
+    "INSERT INTO users (username, email, password_hash, created_at) "
+    "VALUES ('alice', 'alice@example.com', 'x', CURRENT_TIMESTAMP)"
+)
+SAY_HELLO = text(
+    "INSERT INTO messages (body, created_at, writer_id) "
+    "SELECT 'hello', CURRENT_TIMESTAMP, id FROM users"
+)
+
+
 def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_triggers(
     migrated_url: str, tmp_path: Path
 ) -> None:
@@ -117,18 +127,8 @@ def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_trig
     version = text("SELECT version FROM content_version")
 
     def write(sync_conn) -> None:  # noqa: ANN001
-        sync_conn.execute(
-            text(
-                "INSERT INTO users (username, email, password_hash, created_at) "
-                "VALUES ('alice', 'alice@example.com', 'x', CURRENT_TIMESTAMP)"
-            )
-        )
-        sync_conn.execute(
-            text(
-                "INSERT INTO messages (body, created_at, writer_id) "
-                "SELECT 'hello', CURRENT_TIMESTAMP, id FROM users"
-            )
-        )
+        sync_conn.execute(SIGN_UP_ALICE)
+        sync_conn.execute(SAY_HELLO)
         sync_conn.execute(text("UPDATE users SET username = 'alicia'"))
         sync_conn.commit()
 
@@ -158,18 +158,8 @@ def test_migrated_moderation_triggers_and_their_downgrade(migrated_url: str, tmp
     version = text("SELECT version FROM content_version")
 
     def probe(sync_conn) -> tuple[int, list[bool]]:  # noqa: ANN001
-        sync_conn.execute(
-            text(
-                "INSERT INTO users (username, email, password_hash, created_at) "
-                "VALUES ('alice', 'alice@example.com', 'x', CURRENT_TIMESTAMP)"
-            )
-        )
-        sync_conn.execute(
-            text(
-                "INSERT INTO messages (body, created_at, writer_id) "
-                "SELECT 'hello', CURRENT_TIMESTAMP, id FROM users"
-            )
-        )
+        sync_conn.execute(SIGN_UP_ALICE)
+        sync_conn.execute(SAY_HELLO)
         sync_conn.execute(
             text(
                 "INSERT INTO audit_log (created_at, actor, action, target, reason) "

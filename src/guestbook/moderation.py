@@ -92,34 +92,41 @@ async def _close_reports(message_id: int) -> None:
     )
 
 
+async def _done(decision: Decision, said: str):  # noqa: ANN202
+    """Commit the action with its audit entry, say so, and go back."""
+    await g.db.commit()
+    await flash(said)
+    return redirect(decision.back)
+
+
+async def _set_hidden(message_id: int, hidden: bool):  # noqa: ANN202
+    """Hide or show a message. Either way its open reports are answered, so only new
+    ones count towards hiding it again; showing a reported, visible one keeps it."""
+    decision = await _decision()
+    message = await _message(message_id)
+    if hidden:
+        action, said = "hide", "The message is hidden."
+        message.hidden_at = message.hidden_at or utcnow()
+        message.hidden_by = g.user.id
+    else:
+        action = "unhide" if message.hidden_at else "keep"
+        said = "The message is shown again." if message.hidden_at else "The message stays."
+        message.hidden_at = message.hidden_by = None
+    await _close_reports(message.id)
+    audit.record(g.db, g.user, action, message=message, reason=decision.reason)
+    return await _done(decision, said)
+
+
 @bp.post("/messages/<int:message_id>/hide")
 @moderator_required
 async def hide(message_id: int):
-    decision = await _decision()
-    message = await _message(message_id)
-    message.hidden_at = message.hidden_at or utcnow()
-    message.hidden_by = g.user.id
-    await _close_reports(message.id)
-    audit.record(g.db, g.user, "hide", message=message, reason=decision.reason)
-    await g.db.commit()
-    await flash("The message is hidden.")
-    return redirect(decision.back)
+    return await _set_hidden(message_id, hidden=True)
 
 
 @bp.post("/messages/<int:message_id>/unhide")
 @moderator_required
 async def unhide(message_id: int):
-    """Restore a hidden message, or keep a reported one: either way the reports are
-    answered, and only new ones count towards hiding it again."""
-    decision = await _decision()
-    message = await _message(message_id)
-    action = "unhide" if message.hidden_at else "keep"
-    message.hidden_at = message.hidden_by = None
-    await _close_reports(message.id)
-    audit.record(g.db, g.user, action, message=message, reason=decision.reason)
-    await g.db.commit()
-    await flash("The message is shown again." if action == "unhide" else "The message stays.")
-    return redirect(decision.back)
+    return await _set_hidden(message_id, hidden=False)
 
 
 @bp.post("/messages/<int:message_id>/remove")
@@ -130,9 +137,7 @@ async def remove(message_id: int):
     message = await _message(message_id)
     audit.record(g.db, g.user, "delete", message=message, reason=decision.reason)
     await g.db.delete(message)
-    await g.db.commit()
-    await flash("The message is deleted.")
-    return redirect(decision.back)
+    return await _done(decision, "The message is deleted.")
 
 
 @bp.post("/users/<username>/block")
@@ -181,9 +186,7 @@ async def unblock(username: str):
     user.blocked_at = None
     action = "unblock+restore" if decision.checked else "unblock"
     audit.record(g.db, g.user, action, user=user, reason=decision.reason)
-    await g.db.commit()
-    await flash(f"{user.username} may log in again.")
-    return redirect(decision.back)
+    return await _done(decision, f"{user.username} may log in again.")
 
 
 @dataclass(frozen=True)
