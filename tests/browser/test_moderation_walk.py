@@ -13,7 +13,14 @@ from playwright.async_api import Page, expect
 from live import GUESTBOOK
 
 from . import visitor
-from .visitor import NewContext, Site, expect_logged_out_menu, menu, new_name
+from .visitor import (
+    NewContext,
+    Site,
+    assert_accessible,
+    expect_logged_out_menu,
+    menu,
+    new_name,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
@@ -34,7 +41,7 @@ async def member_page(new_context: NewContext, name: str) -> Page:
 
 
 async def test_report_hide_and_block(
-    page: Page, new_context: NewContext, live_server: Site
+    page: Page, new_context: NewContext, live_server: Site, axe_source: str
 ) -> None:
     writer_name, reporter_name, mod_name = new_name("w"), new_name("r"), new_name("m")
     writer = page
@@ -48,6 +55,7 @@ async def test_report_hide_and_block(
     await reporter.goto("/")
     await reporter.locator(f"#m{message_id}").get_by_role("link", name="Report").click()
     await expect(reporter.get_by_role("heading", level=1)).to_have_text("Report a message")
+    await assert_accessible(reporter, axe_source, "report")
     await reporter.get_by_label("Why? (optional)").fill("advertising")
     await reporter.get_by_role("button", name="Report").click()
     await expect(reporter.locator(".flashes")).to_contain_text("A moderator will look at it.")
@@ -61,6 +69,7 @@ async def test_report_hide_and_block(
     reported = moderator.locator(f"#reported-{message_id}")
     await expect(reported).to_contain_text(body)
     await expect(reported).to_contain_text(f"{reporter_name}: advertising")
+    await assert_accessible(moderator, axe_source, "moderation")
     hide = reported.locator("form", has=moderator.get_by_role("button", name="Hide", exact=True))
     await hide.get_by_label("Reason (optional)").fill("spam")
     await hide.get_by_role("button").click()
@@ -77,6 +86,7 @@ async def test_report_hide_and_block(
 
     # Blocked from the profile, with the rest of their messages hidden too.
     await moderator.goto(f"/users/{writer_name}")
+    await assert_accessible(moderator, axe_source, "profile, as a moderator")
     await moderator.get_by_label("Reason (optional)").fill("spammer")
     await moderator.get_by_label("Also hide their messages").check()
     await moderator.get_by_role("button", name=f"Block {writer_name}").click()
