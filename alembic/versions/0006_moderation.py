@@ -48,9 +48,12 @@ TRIGGERS = {
 }
 # 0003's triggers on `messages`, which SQLite's copy of the table drops.
 MESSAGE_TRIGGERS_SQLITE = [
-    f"CREATE TRIGGER IF NOT EXISTS bump_content_version_on_message_{event.lower()} "
-    f"AFTER {event} ON messages BEGIN UPDATE content_version SET version = version + 1; END"
-    for event in ("INSERT", "UPDATE", "DELETE")
+    "CREATE TRIGGER IF NOT EXISTS bump_content_version_on_message_insert AFTER INSERT "
+    "ON messages BEGIN UPDATE content_version SET version = version + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS bump_content_version_on_message_update AFTER UPDATE "
+    "ON messages BEGIN UPDATE content_version SET version = version + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS bump_content_version_on_message_delete AFTER DELETE "
+    "ON messages BEGIN UPDATE content_version SET version = version + 1; END",
 ]
 DROP_TRIGGERS = {
     "sqlite": ["DROP TRIGGER IF EXISTS bump_content_version_on_user_block"],

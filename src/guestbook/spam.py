@@ -35,7 +35,7 @@ LINK_RE = re.compile(r"https?://|www\.", re.IGNORECASE)
 
 # Off-screen rather than display:none (which some bots skip), out of the tab order,
 # and hidden from screen readers.
-_HONEYPOT_HTML = Markup(
+HONEYPOT_HTML = Markup(
     '<div class="hp" aria-hidden="true"><label for="{0}">Leave this empty</label>'
     '<input id="{0}" name="{0}" type="text" tabindex="-1" autocomplete="off"></div>'
 ).format(HONEYPOT)
@@ -47,7 +47,7 @@ def _serializer() -> URLSafeSerializer:
 
 def honeypot() -> Markup:
     """The trap field, for a form's template (empty when the rule is off)."""
-    return _HONEYPOT_HTML if config.current().spam_honeypot else Markup()
+    return HONEYPOT_HTML if config.current().spam_honeypot else Markup()
 
 
 def render_stamp(now: float | None = None) -> Markup:
