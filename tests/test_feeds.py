@@ -145,6 +145,7 @@ async def test_etag_and_304_until_something_changes(app: Quart, path: str):
     first, body = await fetch(app, path)
     etag = first.headers["ETag"]
     assert etag and first.headers["Cache-Control"] == "no-cache"
+    assert "Set-Cookie" not in first.headers  # a reader's feed is the same for everyone
 
     again, empty = await fetch(app, path, **{"If-None-Match": etag})
     assert again.status_code == 304 and empty == b""
