@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from conftest import AuthActions, CSRFClient, page_text
 from guestbook import db
+from guestbook.auth import reset_token
 from guestbook.models import MODERATOR, AuditEntry, LoginSession, Message, User
 
 PASSWORD = "correct horse"
@@ -249,6 +250,21 @@ async def test_a_blocked_member_cannot_log_in_or_post(app: Quart, cast: dict[str
     wrong = await AuthActions(app.test_client()).login("bob", "not the password")
     assert wrong.status_code == 401
     assert "blocked" not in await page_text(wrong)
+
+
+async def test_a_password_reset_does_not_log_a_blocked_member_in(app: Quart, cast: dict[str, Any]):
+    await cast["mod"].post("/users/bob/block", form={})
+    async with db.sessionmaker(app)() as session:
+        bob = await session.scalar(select(User).where(User.username == "bob"))
+    async with app.app_context():
+        token = reset_token(bob)
+    new = "a brand new password"
+    response = await app.test_client().post(
+        f"/auth/reset/{token}", form={"password": new, "password_confirm": new}
+    )
+    assert response.status_code == 403
+    assert "A moderator has blocked this account" in await page_text(response)
+    assert await logins_of(app, "bob") == []
 
 
 async def test_a_login_that_raced_the_block_is_ended_on_its_next_request(
