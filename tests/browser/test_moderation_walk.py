@@ -41,7 +41,11 @@ async def member_page(new_context: NewContext, name: str) -> Page:
 
 
 async def test_report_hide_and_block(
-    page: Page, new_context: NewContext, live_server: Site, axe_source: str
+    page: Page,
+    new_context: NewContext,
+    live_server: Site,
+    axe_source: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     writer_name, reporter_name, mod_name = new_name("w"), new_name("r"), new_name("m")
     writer = page
@@ -103,8 +107,17 @@ async def test_report_hide_and_block(
     await writer.get_by_role("button", name="Log in").click()
     await expect(writer.locator(".error-page")).to_contain_text("has blocked this account")
 
-    # Both actions are in the audit log, with who, what, on what and why.
+    # Both actions are in the audit log, with who, what, on what and why; the page fits
+    # a phone.
+    await moderator.set_viewport_size({"width": 375, "height": 800})
     await moderator.goto("/moderation")
+    width, screen = await moderator.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert width <= screen, "the moderation page scrolls sideways on a phone"
+    shots = request.config.rootpath / "test-artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    await moderator.screenshot(path=shots / "moderation-375.png", full_page=True)
     rows = moderator.locator("table.audit tbody tr")
     await expect(rows.nth(0)).to_contain_text(
         re.compile(rf"{mod_name}\s*block\+hide\s*member {writer_name}\s*spammer")
