@@ -139,7 +139,12 @@ def _sqlite() -> bool:
 
 def _messages_batch():  # noqa: ANN202
     """ALTER TABLE on PostgreSQL; on SQLite, a copy of the table."""
-    return op.batch_alter_table("messages", recreate="always" if _sqlite() else "auto")
+    return op.batch_alter_table(
+        "messages",
+        recreate="always" if _sqlite() else "auto",
+        # Reflecting `users` too would only warn that its expression indexes cannot be.
+        reflect_kwargs={"resolve_fks": False},
+    )
 
 
 def _message_triggers() -> None:
