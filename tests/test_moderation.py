@@ -16,6 +16,7 @@ from conftest import AuthActions, CSRFClient, page_text
 from guestbook import db
 from guestbook.auth import reset_token
 from guestbook.models import MODERATOR, AuditEntry, LoginSession, Message, User
+from test_fuzz import GET_RULES, fill
 
 PASSWORD = "correct horse"
 MODERATOR_POSTS = [
@@ -160,6 +161,39 @@ async def test_a_hidden_message_appears_nowhere_public(app: Quart, cast: dict[st
         message = await session.get(Message, cast["id"])
         mod = await session.scalar(select(User).where(User.username == "mod"))
     assert message.hidden_at is not None and message.hidden_by == mod.id  # the row stays
+
+
+async def test_no_page_or_feed_shows_a_hidden_message_to_anyone_but_its_writer(
+    app: Quart, cast: dict[str, Any]
+):
+    """Every GET route of the URL map, as a visitor, a member and a moderator (whose
+    moderation page lists it, marked hidden, to be decided on)."""
+    await cast["mod"].post(f"/messages/{cast['id']}/hide", form={})
+    async with db.sessionmaker(app)() as session:
+        bob = await session.scalar(select(User).where(User.username == "bob"))
+        login_id = await session.scalar(
+            select(LoginSession.id).where(LoginSession.user_id == bob.id)
+        )
+    async with app.app_context():
+        token = reset_token(bob)
+    values = {
+        "message_id": cast["id"],
+        "username": "bob",
+        "login_id": login_id,
+        "token": token,
+        "filename": "style.css",
+    }
+    for rule in GET_RULES:
+        for who in (app.test_client(), cast["alice"], cast["mod"]):
+            page = await page_text(await who.get(fill(rule, values)))
+            if rule == "/moderation" and who is cast["mod"]:
+                assert re.search(
+                    r"spam from bob</p>\s*<p class=\"meta\">.*?hidden-mark", page, re.S
+                )
+                continue
+            assert "spam from bob" not in page, rule
+        if rule == "/users/<username>":  # the writer's own profile, marked
+            assert "spam from bob" in await page_text(await cast["bob"].get("/users/bob"))
 
 
 async def test_the_writer_sees_their_hidden_message_marked_on_their_profile(
