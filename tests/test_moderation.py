@@ -16,6 +16,7 @@ from conftest import AuthActions, CSRFClient, page_text
 from guestbook import db
 from guestbook.auth import reset_token
 from guestbook.models import MODERATOR, AuditEntry, LoginSession, Message, User
+from guestbook.moderation import SHOWN
 from test_fuzz import GET_RULES, fill
 
 PASSWORD = "correct horse"
@@ -454,3 +455,31 @@ async def test_the_log_outlives_the_member_it_names(app: Quart, cast: dict[str, 
     [entry] = await audit_log(app)
     assert entry.target == "member bob" and entry.user_id is not None
     assert "member bob" in await page_text(await cast["mod"].get("/moderation"))
+
+
+@pytest.mark.parametrize("entries", [SHOWN, SHOWN + 1])
+async def test_the_audit_log_pages_back_to_its_first_entry(
+    app: Quart, cast: dict[str, Any], entries: int
+):
+    async with db.sessionmaker(app)() as session:
+        session.add_all(
+            AuditEntry(actor="mod", action="hide", target=f"entry {n}", reason="")
+            for n in range(entries)
+        )
+        await session.commit()
+    first = await page_text(await cast["mod"].get("/moderation"))
+    shown = re.findall(r"<td>entry (\d+)</td>", first)
+    assert shown == [str(n) for n in range(entries - 1, entries - 1 - SHOWN, -1)]
+    older = re.search(r'href="(/moderation\?before=\d+)#log-title">Older entries', first)
+    if entries == SHOWN:  # exactly one full page: no link to an empty one
+        assert older is None
+        return
+    second = await page_text(await cast["mod"].get(older.group(1)))
+    assert re.findall(r"<td>entry (\d+)</td>", second) == ["0"]
+    assert "Older entries" not in second and "Newest entries" in second
+
+
+@pytest.mark.parametrize("before", ["x", "-1", "1.5", "²", str(2**31), "9" * 40])
+async def test_a_broken_audit_log_link_is_400(app: Quart, cast: dict[str, Any], before: str):
+    response = await cast["mod"].get("/moderation", query_string={"before": before})
+    assert response.status_code == 400

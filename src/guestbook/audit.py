@@ -46,6 +46,13 @@ def record(
     )
 
 
-async def newest(session: AsyncSession, limit: int) -> list[AuditEntry]:
-    result = await session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
-    return list(result)
+async def page(
+    session: AsyncSession, before: int | None, limit: int
+) -> tuple[list[AuditEntry], int | None]:
+    """`limit` entries, newest first, older than entry `before` if given; and the id to
+    ask for the next older page with (None on the last page)."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
+    entries = list(await session.scalars(query))
+    return entries[:limit], entries[limit - 1].id if len(entries) > limit else None

@@ -23,7 +23,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from . import audit, config, db, logins
 from .auth import login_required
 from .forms import FieldError, check_reason, text
-from .models import USERNAME_RE, Message, Report, User, utcnow
+from .models import ID_MAX, USERNAME_RE, Message, Report, User, utcnow
 from .security import safe_next
 
 bp = Blueprint("moderation", __name__)
@@ -241,7 +241,7 @@ async def queue():
             .limit(SHOWN)
         )
     )
-    log = await audit.newest(g.db, SHOWN)
+    log, older = await audit.page(g.db, _log_cursor(), SHOWN)
     await db.reads_done()
     return await render_template(
         "moderation/queue.html",
@@ -250,4 +250,15 @@ async def queue():
         members=members,
         blocked=blocked,
         log=log,
+        older=older,
     )
+
+
+def _log_cursor() -> int | None:
+    """`?before=ID`: the audit log's entries older than that one."""
+    before = request.args.get("before")
+    if not before:
+        return None
+    if not before.isascii() or not before.isdigit() or int(before) > ID_MAX:
+        raise BadRequest("That page link is broken. Start again from the first page.")
+    return int(before)
