@@ -53,7 +53,7 @@ def test_db_upgrade_then_create_user_on_the_dev_defaults(tmp_path: Path) -> None
         tmp_path,
         stdin="correct horse\n",
     )
-    assert_one_line_error(again, "already exists")
+    assert_one_line_error(again, "is taken")
 
 
 @pytest.mark.parametrize(

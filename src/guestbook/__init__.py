@@ -10,7 +10,7 @@ from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
-from . import countdown, db, errors, filters, mail, passwords, ratelimit, security
+from . import countdown, db, errors, filters, intake, mail, passwords, ratelimit, security
 from .config import Settings
 
 
@@ -22,19 +22,22 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     else:
         settings = Settings.from_env(**(config or {}))
 
+    cookie_prefix = "__Host-" if settings.cookie_secure else ""
     app = Quart(__name__, instance_path=str(settings.instance_path.resolve()))
     app.app_ctx_globals_class = db.RequestGlobals  # gives `g.db`
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        BODY_TIMEOUT=settings.body_timeout,
         # Flask's signed-cookie session, and quart-auth's login cookie: both HttpOnly,
-        # SameSite=Lax, and Secure in production.
-        SESSION_COOKIE_NAME="gb_session",
+        # SameSite=Lax, and in production Secure and `__Host-` named (Path=/, no
+        # Domain), so a sibling subdomain cannot plant either.
+        SESSION_COOKIE_NAME=f"{cookie_prefix}gb_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.cookie_secure,
-        QUART_AUTH_COOKIE_NAME="gb_login",
+        QUART_AUTH_COOKIE_NAME=f"{cookie_prefix}gb_login",
         QUART_AUTH_COOKIE_SECURE=settings.cookie_secure,
         QUART_AUTH_COOKIE_SAMESITE="Lax",
         QUART_AUTH_DURATION=int(settings.session_absolute.total_seconds()),
@@ -43,10 +46,13 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
 
     # Order matters: before_request hooks run in registration order, so a request
-    # goes g.countdown -> CSRF check -> g.request_id -> g.user -> view. The countdown
-    # needs nothing from the request, so it comes first: a refused request's error page
-    # shows it in the header like every other page.
+    # goes g.countdown -> host, head and body (intake) -> CSRF check -> g.request_id
+    # -> g.user -> view. The countdown needs nothing from the request, so it comes
+    # first: a refused request's error page shows it in the header like every other
+    # page. The body is read before anything that can take a database connection.
     countdown.init_app(app)
+    for step in (intake.check_host, intake.check_head_size, intake.read_body):
+        app.before_request(step)
     db.init_app(app, settings)
     security.init_app(app, settings)
     passwords.init_app(app, settings)

@@ -3,11 +3,13 @@ this app needs, written for Quart (no maintained extension supports Quart 0.22).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
 
 from quart import Quart, Response, current_app, request, session
+from quart_auth import current_user
 from werkzeug.exceptions import BadRequest
 
 from .config import Settings
@@ -15,6 +17,7 @@ from .config import Settings
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRFToken"
+CSRF_LOGIN = "csrf_login"  # which login cookie the session's token was issued with
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -36,11 +39,22 @@ class CSRFError(BadRequest):
     )
 
 
+def _login_binding() -> str | None:
+    """A fingerprint of this request's login cookie (None without one)."""
+    token = current_user.auth_id
+    return hashlib.sha256(token.encode()).hexdigest()[:32] if token else None
+
+
 def csrf_token() -> str:
-    """The token for this visitor's forms, kept in Flask-style signed `session`."""
+    """The token for this visitor's forms, kept in the Flask-style signed `session`
+    and bound to the login cookie it was issued with: a session (and its token) from
+    before a login, or from another visitor, is no good with a member's login cookie,
+    and a page rendered for such a pair issues a fresh token instead."""
     token = session.get(CSRF_FIELD)
-    if not token:
+    bound = _login_binding()
+    if not token or session.get(CSRF_LOGIN) != bound:
         token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
+        session[CSRF_LOGIN] = bound
     return token
 
 
@@ -53,6 +67,8 @@ async def _check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not current_app.config["CSRF_ENABLED"]:
         return
     expected = session.get(CSRF_FIELD)
+    if session.get(CSRF_LOGIN) != _login_binding():
+        expected = None
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         sent = (await request.form).get(CSRF_FIELD)
