@@ -79,6 +79,7 @@ class Settings:
     # development and testing, the base URL's host in production.
     allowed_hosts: str = ""
     redis_url: str = ""
+    redis_prefix: str = "gb:"  # before every key: deployments (or test runs) can share a Redis
     proxy_hops: int = 0
     # Database pool (ignored for SQLite, which uses one connection per process).
     db_pool_size: int = 10

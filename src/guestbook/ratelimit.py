@@ -68,9 +68,10 @@ _DECR_IF_LIVE = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', K
 class RedisStore:
     """Counts in Redis; on any Redis error, counts in memory until Redis is back."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "") -> None:
         import redis.asyncio as redis  # optional dependency: guestbook[redis]
 
+        self.prefix = prefix
         self.client = redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.fallback = MemoryStore()
         self.healthy = True
@@ -86,6 +87,7 @@ class RedisStore:
         self.healthy = True
 
     async def incr(self, key: str, seconds: int) -> int:
+        key = self.prefix + key
         try:
             async with self.client.pipeline(transaction=True) as pipe:
                 count, _ = await pipe.incr(key).expire(key, seconds, nx=True).execute()
@@ -96,6 +98,7 @@ class RedisStore:
         return int(count)
 
     async def decr(self, key: str) -> None:
+        key = self.prefix + key
         try:
             # Only a live count: DECR on a key that expired would make one without a TTL.
             await self.client.eval(_DECR_IF_LIVE, 1, key)
@@ -121,7 +124,7 @@ class RedisStore:
 def _key(limit: Limit, subject: str) -> tuple[str, int]:
     window = int(time.time() // limit.seconds)
     retry_after = math.ceil((window + 1) * limit.seconds - time.time())
-    return f"gb:rl:{limit.name}:{window}:{subject}", max(retry_after, 1)
+    return f"rl:{limit.name}:{window}:{subject}", max(retry_after, 1)
 
 
 def limits() -> dict[str, Limit]:
@@ -175,7 +178,7 @@ async def give_back(limit: Limit, subject: str) -> None:
 
 def init_app(app: Quart, settings: Settings) -> None:
     if settings.redis_url:
-        redis_store = RedisStore(settings.redis_url)
+        redis_store = RedisStore(settings.redis_url, settings.redis_prefix)
         app.extensions[_EXT] = redis_store
         app.after_serving(redis_store.close)
     else:
