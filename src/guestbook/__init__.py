@@ -64,6 +64,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     from . import account, auth, messages, ops, users
 
     app.register_blueprint(ops.bp)
+    ops.redact_access_log()
     app.register_blueprint(auth.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(users.bp)

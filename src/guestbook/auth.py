@@ -20,7 +20,7 @@ from sqlalchemy import update
 from werkzeug.exceptions import Unauthorized
 
 from . import config, db, logins, mail, members, passwords, ratelimit
-from .forms import check_email, check_new_password, check_username, repeated, text
+from .forms import check_email, check_new_email, check_new_password, check_username, repeated, text
 from .models import User
 from .security import safe_next
 
@@ -63,7 +63,7 @@ async def signup():
     values = {"username": text(data, "username").strip(), "email": text(data, "email").strip()}
     errors = repeated(data, "username", "email", "password", "password_confirm")
     username = errors.collect(check_username, values["username"])
-    email = errors.collect(check_email, values["email"])
+    email = errors.collect(check_new_email, values["email"])
     password = errors.collect(
         check_new_password, text(data, "password"), text(data, "password_confirm")
     )

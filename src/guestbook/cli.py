@@ -52,7 +52,7 @@ async def _create_user(settings: Settings, username: str, email: str, password: 
 
     try:
         username = forms.check_username(username)
-        email = forms.check_email(email)
+        email = forms.check_new_email(email)
         password = forms.check_new_password(password, password)
     except forms.FieldError as err:
         raise CommandError(f"{err.field}: {err.message}") from None

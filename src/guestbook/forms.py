@@ -85,26 +85,32 @@ def check_username(value: str, field: str = "username") -> str:
 
 
 def check_email(value: str, field: str = "email") -> str:
-    """The address as mail can reach it: NFKC (fullwidth letters become ASCII), the
-    domain in IDNA's ASCII form, and an ASCII local part. A non-ASCII local part needs
-    SMTPUTF8 at every server on the way, which we cannot promise, so it is refused
-    here rather than bounced (or mangled into an encoded word) later."""
+    """An address as mail servers spell it: NFKC (fullwidth letters become ASCII)
+    and the domain in IDNA's ASCII form ("xn--")."""
     value = unicodedata.normalize("NFKC", value.strip())
     if not value:
         raise FieldError(field, "Enter your email address.")
     _no_control(field, value)
     local, _, domain = value.rpartition("@")
-    if local and not local.isascii():
+    try:
+        domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        domain = ""
+    value = f"{local}@{domain}"
+    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
+        raise FieldError(field, "Enter a valid email address, like name@example.com.")
+    return value
+
+
+def check_new_email(value: str, field: str = "email") -> str:
+    """An address for a new account: also an ASCII local part. A non-ASCII one needs
+    SMTPUTF8 at every server on the way, which we cannot promise, so it is refused
+    here rather than bounced later."""
+    value = check_email(value, field)
+    if not value.isascii():
         raise FieldError(
             field, "Use an address with only Latin letters, digits and dots before the @."
         )
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        domain = ""
-    value = f"{local}@{domain.lower()}"
-    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
-        raise FieldError(field, "Enter a valid email address, like name@example.com.")
     return value
 
 

@@ -121,6 +121,11 @@ class SMTPBackend:
         s = self.settings
         await aiosmtplib.send(
             message,
+            # The envelope from the addresses themselves, never from a header's encoded
+            # form: a non-ASCII address goes out with SMTPUTF8 where the server offers
+            # it, and is refused (retried, then given up) where it does not.
+            sender=parseaddr(s.mail_from)[1],
+            recipients=[str(message["To"])],
             hostname=s.smtp_host,
             port=s.smtp_port,
             username=s.smtp_username or None,

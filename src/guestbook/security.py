@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from quart import Quart, Response, current_app, request, session
 from quart_auth import current_user
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import RequestRedirect
 
 from .config import Settings
 
@@ -108,6 +109,15 @@ def init_app(app: Quart, settings: Settings) -> None:
         defaults.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
     # Pages show per-visitor state (menu, CSRF token): never cache them in shared caches.
     page_defaults = [*defaults, ("Cache-Control", "private, no-cache")]
+
+    @app.after_request
+    async def _routing_redirect_stays_here(response: Response) -> Response:
+        """werkzeug's redirect from `//users/x` to `/users/x` is built from the Host
+        header; keep only its path, so it can never point at another site."""
+        if isinstance(request.routing_exception, RequestRedirect) and response.location:
+            target = urlsplit(response.location)
+            response.location = urlunsplit(("", "", target.path, target.query, ""))
+        return response
 
     @app.after_request
     async def _security_headers(response: Response) -> Response:
