@@ -85,6 +85,8 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
         "GUESTBOOK_SECRET_KEY": SECRET_KEY,
         "GUESTBOOK_DATABASE_URL": database_url,
         "GUESTBOOK_MAIL_BACKEND": "null",
+        # Direct, through nginx, and as the proxy the tests play (X-Forwarded-Host).
+        "GUESTBOOK_ALLOWED_HOSTS": "127.0.0.1,guestbook.example.org",
         "GUESTBOOK_SIGNUP_LIMIT": "1000",
         **{f"GUESTBOOK_{name.upper()}": str(value) for name, value in FAST_HASHING.items()},
         **extra,
@@ -727,7 +729,7 @@ async def test_sigterm_lets_the_request_in_flight_finish_then_shuts_the_app_down
 ) -> None:
     graceful = tomllib.loads(HYPERCORN_TOML.read_text())["graceful_timeout"]
     hypercorn = [sys.executable, "-m", "hypercorn", "--config", HYPERCORN_TOML, "--workers", "1"]
-    env = {**single_host_env, "GUESTBOOK_MAIL_BACKEND": "console"}  # so the sender runs
+    env = {**single_host_env, "GUESTBOOK_MAIL_BACKEND": "smtp"}  # so the sender runs
     with LiveServer(tmp_path, env, argv=[*hypercorn, f"{SLOW_APP}:app"]) as server:
         async with httpx.AsyncClient(timeout=graceful + 10) as client:
             slow = asyncio.create_task(client.get(f"{server.url}/slow"))
