@@ -83,6 +83,12 @@ INSERT_0003 = text(
 )
 
 
+INSERT_HEAD = text(
+    "INSERT INTO users (username, email, username_key, email_key, password_hash, created_at) "
+    "VALUES (:u, :e, :uk, :ek, 'x', CURRENT_TIMESTAMP)"
+)
+
+
 def _run(url: str, statement, rows: list[dict]) -> None:  # noqa: ANN001
     def write(sync_conn) -> None:  # noqa: ANN001
         for row in rows:
@@ -137,10 +143,7 @@ def test_0004_fills_the_keys_and_stops_on_colliding_rows_naming_them(
 
 def test_migrated_keys_are_unique(migrated_url: str, tmp_path: Path) -> None:
     command.upgrade(_config(migrated_url, tmp_path), "head")
-    insert = text(
-        "INSERT INTO users (username, email, username_key, email_key, password_hash, created_at) "
-        "VALUES (:u, :e, :uk, :ek, 'x', CURRENT_TIMESTAMP)"
-    )
+    insert = INSERT_HEAD
 
     def probe(sync_conn) -> list[bool]:  # noqa: ANN001
         results = []
@@ -174,15 +177,11 @@ def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_trig
     version = text("SELECT version FROM content_version")
 
     def write(sync_conn, keys: bool = True) -> None:  # noqa: ANN001
-        columns, values = (
-            (", username_key, email_key", ", 'alice', 'alice@example.com'") if keys else ("", "")
-        )
-        sync_conn.execute(
-            text(
-                f"INSERT INTO users (username, email, password_hash, created_at{columns}) "
-                f"VALUES ('alice', 'alice@example.com', 'x', CURRENT_TIMESTAMP{values})"
-            )
-        )
+        alice = {"u": "alice", "e": "alice@example.com"}
+        if keys:
+            sync_conn.execute(INSERT_HEAD, {**alice, "uk": "alice", "ek": "alice@example.com"})
+        else:
+            sync_conn.execute(INSERT_0003, alice)
         sync_conn.execute(
             text(
                 "INSERT INTO messages (body, created_at, writer_id) "

@@ -14,7 +14,7 @@ from hypercorn.logging import Logger as HypercornLogger
 from quart import Quart
 from sqlalchemy import select
 
-from conftest import AuthActions, CSRFClient, reset_schema
+from conftest import AuthActions, CSRFClient
 from guestbook import create_app, db
 from guestbook.config import ConfigError, Settings
 from guestbook.models import LoginSession

@@ -211,10 +211,10 @@ class Settings:
                 raise ConfigError(
                     f"GUESTBOOK_{name.upper()}_LIMIT and _WINDOW_SECONDS must be 1 or more"
                 )
-        if settings.login_ceiling < settings.login_limit or settings.login_slowdown_seconds < 0:
+        if settings.login_ceiling < 1 or settings.login_slowdown_seconds < 0:
             raise ConfigError(
-                "GUESTBOOK_LOGIN_CEILING must be at least GUESTBOOK_LOGIN_LIMIT, "
-                "and GUESTBOOK_LOGIN_SLOWDOWN_SECONDS 0 or more"
+                "GUESTBOOK_LOGIN_CEILING must be 1 or more, "
+                "GUESTBOOK_LOGIN_SLOWDOWN_SECONDS 0 or more"
             )
         if settings.body_timeout <= 0 or settings.max_head_bytes < 1024:
             raise ConfigError(
