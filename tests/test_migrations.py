@@ -101,24 +101,24 @@ def _run(url: str, statement, rows: list[dict]) -> None:  # noqa: ANN001
 def test_0004_fills_the_keys_and_stops_on_colliding_rows_naming_them(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    """Rows that SQL's lower() kept apart but the canonical keys do not: the upgrade
-    names them and changes nothing; once fixed it fills every key."""
+    """Rows that lower() kept apart (on both databases) but the canonical keys do not:
+    the upgrade names them and changes nothing; once fixed it fills every key."""
     config = _config(migrated_url, tmp_path)
     command.upgrade(config, "0003")
     _run(
         migrated_url,
         INSERT_0003,
         [
-            {"u": "emile", "e": "\u00c9mile@example.com"},
-            {"u": "Emile2", "e": "\u00e9mile@Example.com"},
+            {"u": "hans", "e": "stra\u00dfe@example.com"},
+            {"u": "fritz", "e": "STRASSE@Example.com"},
             {"u": "kate", "e": "kate@example.com"},
-            {"u": "\u212aate", "e": "other@example.com"},  # Kelvin sign: a legacy row
+            {"u": "\uff4b\uff41\uff54\uff45", "e": "other@example.com"},  # fullwidth
         ],
     )
     with pytest.raises(RuntimeError) as stopped:
         command.upgrade(config, "head")
     message = str(stopped.value)
-    assert "users 1, 2 share the email key '\u00e9mile@example.com'" in message
+    assert "users 1, 2 share the email key 'strasse@example.com'" in message
     assert "users 3, 4 share the username key 'kate'" in message
     version = _inspect(
         migrated_url, lambda c: c.scalar(text("SELECT version_num FROM alembic_version"))
@@ -136,7 +136,7 @@ def test_0004_fills_the_keys_and_stops_on_colliding_rows_naming_them(
         lambda c: c.execute(text("SELECT username_key, email_key FROM users ORDER BY id")).all(),
     )
     assert [tuple(row) for row in keys] == [
-        ("emile", "\u00e9mile@example.com"),
+        ("hans", "strasse@example.com"),
         ("kate", "kate@example.com"),
     ]
 
