@@ -45,14 +45,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     )
     QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
 
-    # Order matters: before_request hooks run in registration order, so a request
-    # goes g.countdown -> host, head and body (intake) -> CSRF check -> g.request_id
-    # -> g.user -> view. The countdown needs nothing from the request, so it comes
-    # first: a refused request's error page shows it in the header like every other
-    # page. The body is read before anything that can take a database connection.
-    countdown.init_app(app)
-    for step in (intake.check_host, intake.check_head_size, intake.read_body):
-        app.before_request(step)
     db.init_app(app, settings)
     security.init_app(app, settings)
     passwords.init_app(app, settings)
@@ -63,6 +55,24 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
 
     from . import account, auth, messages, ops, users
 
+    # The path of a request, in one place: Quart runs before_request hooks in the order
+    # they were added, so they are added here and nowhere else. The request id comes
+    # first, so every log line carries it; the countdown needs nothing from the request,
+    # so a refused request's error page shows it like every other page. Then intake:
+    # the host is ours, the head is bounded, the whole body has arrived in time, all
+    # before any step that can take a database connection (a slow client holds only its
+    # socket). The CSRF check runs before the login cookie is looked up, so a forged
+    # POST touches no database.
+    for step in (
+        ops.assign_request_id,
+        countdown.put_countdown_on_g,
+        intake.check_host,
+        intake.check_head_size,
+        intake.read_body,
+        security.check_csrf,
+        auth.load_logged_in_user,
+    ):
+        app.before_request(step)
     app.register_blueprint(ops.bp)
     ops.redact_access_log()
     app.register_blueprint(auth.bp)
