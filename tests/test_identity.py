@@ -123,7 +123,7 @@ async def test_a_new_address_must_be_one_mail_can_reach(app: Quart, auth: AuthAc
     assert hans.email == "hans@xn--bcher-kva.de"
 
 
-# --- a legacy non-ASCII address: SMTPUTF8, or not sent -----------------------------
+# --- a legacy non-ASCII address: SMTPUTF8, or not sent; never an encoded word -------
 
 
 class Envelopes:
@@ -168,3 +168,17 @@ async def test_a_non_ascii_address_is_sent_with_smtputf8_or_refused(
             assert handler.received == []  # never an encoded word as an address
     finally:
         server.stop()
+
+
+async def test_the_console_backend_writes_a_non_ascii_address_as_it_is(tmp_path):
+    row = Outbox(
+        id=2,
+        recipient="\u00e9mile@example.com",
+        subject="Hello",
+        text_body="hi",
+        html_body="<p>hi</p>",
+        created_at=utcnow(),
+    )
+    await mail.ConsoleBackend(tmp_path).send(mail.build_message(row, "Guestbook <gb@localhost>"))
+    [eml] = tmp_path.glob("*.eml")
+    assert "To: \u00e9mile@example.com\n" in eml.read_bytes().decode().replace("\r\n", "\n")
