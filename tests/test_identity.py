@@ -13,7 +13,7 @@ from quart import Quart
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from conftest import AuthActions, CSRFClient, page_text
+from conftest import AuthActions, CSRFClient, Seed, page_text
 from guestbook import db, mail
 from guestbook.config import Settings
 from guestbook.models import Outbox, User, utcnow
@@ -48,12 +48,11 @@ async def login_as(client: CSRFClient, ident: str, password: str = PASSWORD) -> 
     ],
 )
 async def test_every_spelling_of_a_name_or_address_finds_the_one_account(
-    app: Quart, auth: AuthActions, spelling: str
+    client: CSRFClient, seed: Seed, spelling: str
 ):
-    await auth.signup("kate")
-    await auth.logout()
-    assert await login_as(auth.client, spelling) == 302
-    assert await signed_in_as(auth.client) == "kate"
+    await seed.member("kate")
+    assert await login_as(client, spelling) == 302
+    assert await signed_in_as(client) == "kate"
 
 
 @pytest.mark.parametrize(
@@ -67,10 +66,9 @@ async def test_every_spelling_of_a_name_or_address_finds_the_one_account(
     ],
 )
 async def test_signup_refuses_another_spelling_of_a_taken_name_or_address(
-    app: Quart, auth: AuthActions, username: str, email: str, field: str
+    app: Quart, auth: AuthActions, seed: Seed, username: str, email: str, field: str
 ):
-    await auth.signup("kate")
-    await auth.logout()
+    await seed.member("kate")
     response = await auth.signup(username, email=email)
     assert response.status_code == 400
     assert field_error(await page_text(response), field)
@@ -78,18 +76,16 @@ async def test_signup_refuses_another_spelling_of_a_taken_name_or_address(
         assert len((await session.scalars(select(User))).all()) == 1
 
 
-async def test_dotless_and_dotted_i_are_other_letters(app: Quart, auth: AuthActions):
-    await auth.signup("ilya")
-    await auth.logout()
+async def test_dotless_and_dotted_i_are_other_letters(client: CSRFClient, seed: Seed):
+    await seed.member("ilya")
     for other in ("\u0131lya", "\u0130LYA", "\u0131lya@example.com"):
-        assert await login_as(auth.client, other) == 401
-    assert (await auth.client.get("/users/\u0131lya")).status_code == 404
-    assert await login_as(auth.client, "ILYA") == 302
+        assert await login_as(client, other) == 401
+    assert (await client.get("/users/\u0131lya")).status_code == 404
+    assert await login_as(client, "ILYA") == 302
 
 
-async def test_sharp_s_and_ss_are_one_name(app: Quart, auth: AuthActions, client: CSRFClient):
-    await auth.signup("strasse")
-    await auth.logout()
+async def test_sharp_s_and_ss_are_one_name(client: CSRFClient, seed: Seed):
+    await seed.member("strasse")
     assert await login_as(client, "STRA\u00dfE") == 302
     assert await login_as(client, "stra\u00dfe@example.com") == 302
     profile = await client.get("/users/stra\u00dfe")
