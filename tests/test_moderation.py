@@ -278,6 +278,7 @@ async def test_a_blocked_member_cannot_log_in_or_post(app: Quart, cast: dict[str
     assert "A moderator has blocked this account" in await page_text(response)
     assert await logins_of(app, "bob") == []
 
+    assert "Log in" in await page_text(await cast["bob"].get("/"))  # a fresh form token
     posted = await cast["bob"].post("/messages", form={"body": "let me in"})
     assert posted.status_code == 302 and posted.headers["Location"].startswith("/auth/login")
     assert await message_id(app, "let me in") is None

@@ -1,12 +1,12 @@
 """moderation: roles, hidden messages, blocked members, reports, the audit log
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-29
 
 The columns of `users` are added and dropped with plain ALTER TABLE (SQLite 3.35 and
 later drops a column in place): batch mode's copy of the table would lose its
-expression indexes and triggers. `messages` gains a foreign key, which SQLite only
+content-version triggers. `messages` gains a foreign key, which SQLite only
 reflects from a table-level constraint, so on SQLite it is copied (batch mode) and its
 content-version triggers are made again. The DDL is written out here, not imported
 from the app: a migration must keep doing what it did when the app's code moves on.
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -139,12 +139,7 @@ def _sqlite() -> bool:
 
 def _messages_batch():  # noqa: ANN202
     """ALTER TABLE on PostgreSQL; on SQLite, a copy of the table."""
-    return op.batch_alter_table(
-        "messages",
-        recreate="always" if _sqlite() else "auto",
-        # Reflecting `users` too would only warn that its expression indexes cannot be.
-        reflect_kwargs={"resolve_fks": False},
-    )
+    return op.batch_alter_table("messages", recreate="always" if _sqlite() else "auto")
 
 
 def _message_triggers() -> None:

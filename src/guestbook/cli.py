@@ -20,7 +20,8 @@ from .config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
-    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from .models import User
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,16 +50,17 @@ def db_upgrade(settings: Settings, revision: str = "head") -> None:
 
 
 @contextlib.asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """A session on the app's database, outside any request."""
-    from . import create_app, db
+async def _request(settings: Settings) -> AsyncIterator[None]:
+    """A request context of the app's own, as if a form had been sent: `g.db` and the
+    app's code work as in a view."""
+    from . import create_app
 
     app = create_app(settings)
     async with app.app_context():
         await app.startup()
         try:
-            async with db.sessionmaker(app)() as session:
-                yield session
+            async with app.test_request_context("/"):
+                yield
         finally:
             await app.shutdown()
 
@@ -66,61 +68,50 @@ async def _database(settings: Settings) -> AsyncIterator[AsyncSession]:
 async def _create_user(
     settings: Settings, username: str, email: str, password: str, admin: bool = False
 ) -> None:
-    from sqlalchemy import func, or_, select
-
-    from . import forms, passwords
-    from .models import MEMBER, MODERATOR, User
+    """The web signup's own path (`members.register`: checks, hash, welcome mail); with
+    `admin`, the new member is made a moderator, in the audit log."""
+    from . import forms, members
+    from .models import MODERATOR
 
     try:
         username = forms.check_username(username)
-        email = forms.check_email(email)
+        email = forms.check_new_email(email)
         password = forms.check_new_password(password, password)
     except forms.FieldError as err:
         raise CommandError(f"{err.field}: {err.message}") from None
-    async with _database(settings) as session:
-        taken = await session.scalar(
-            select(func.count()).where(
-                or_(
-                    func.lower(User.username) == username.lower(),
-                    func.lower(User.email) == email.lower(),
-                )
-            )
-        )
-        if taken:
-            raise CommandError("a user with that username or email already exists")
-        await session.commit()  # no connection held while the hash runs
-        session.add(
-            User(
-                username=username,
-                email=email,
-                password_hash=await passwords.hash_password(password),
-                role=MODERATOR if admin else MEMBER,
-            )
-        )
-        await session.commit()
+    async with _request(settings):
+        try:
+            user = await members.register(username, email, password)
+        except members.Taken as taken:
+            raise CommandError("; ".join(taken.errors.values())) from None
+        if admin:
+            await _change_role(user, MODERATOR)
 
 
 async def _set_role(settings: Settings, username: str, role: str) -> bool:
-    """Make `username` a moderator or a member again, in the audit log; False if it
-    already was."""
-    from sqlalchemy import func, select
+    """Make `username` a moderator or a member again; False if it already was."""
+    from . import members
 
-    from . import audit
-    from .models import MODERATOR, User
-
-    async with _database(settings) as session:
-        user = await session.scalar(
-            select(User).where(func.lower(User.username) == username.lower())
-        )
+    async with _request(settings):
+        user = await members.by_username(username)
         if user is None:
             raise CommandError(f"there is no member called {username!r}")
-        if user.role == role:
-            return False
-        user.role = role
-        action = "promote" if role == MODERATOR else "demote"
-        audit.record(session, audit.COMMAND_LINE, action, user=user)
-        await session.commit()
-        return True
+        return await _change_role(user, role)
+
+
+async def _change_role(user: User, role: str) -> bool:
+    from quart import g
+
+    from . import audit
+    from .models import MODERATOR
+
+    if user.role == role:
+        return False
+    user.role = role
+    action = "promote" if role == MODERATOR else "demote"
+    audit.record(g.db, audit.COMMAND_LINE, action, user=user)
+    await g.db.commit()
+    return True
 
 
 def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, g, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
-from . import config, db, list_cache, pagination
-from .models import USERNAME_RE, Message, User
+from . import config, db, list_cache, members, pagination
+from .models import Message
 
 bp = Blueprint("feeds", __name__)
 
@@ -39,7 +39,7 @@ class Feed:
 async def _read(username: str | None) -> Feed:
     if username is None:
         return Feed(None, None, EPOCH, await pagination.page_of(g.db, SITE, None, ENTRIES))
-    user = await g.db.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    user = await members.by_username(username)
     if user is None:
         raise NotFound(f"There is no member called {username!r}.")
     messages = user.messages.select().where(Message.visible)
@@ -57,9 +57,10 @@ def _absolute(path: str) -> str:
     return config.current().base_url.rstrip("/") + path
 
 
-async def _answer(username: str | None) -> Response:
-    found = await list_cache.read(("feed", username and username.lower()), lambda: _read(username))
-    await db.reads_done()
+async def _answer(username: str | None, key: str | None = None) -> Response:
+    """The feed of `username` (None: the whole guestbook), cached under its `key`."""
+    found = await list_cache.read(("feed", key), lambda: _read(username))
+    await db.release()
     rows = found.page.messages
     updated = max((row.updated_at or row.created_at for row in rows), default=found.since)
     if found.username is None:
@@ -99,6 +100,7 @@ async def site():
 
 @bp.get("/users/<username>/feed.atom")
 async def member(username: str):
-    if not USERNAME_RE.fullmatch(username):
+    key = members.username_key(username)  # as the profile: any spelling, one cache entry
+    if key is None:
         raise NotFound(f"There is no member called {username!r}.")
-    return await _answer(username)
+    return await _answer(username, key)

@@ -20,10 +20,10 @@ from sqlalchemy import func, select, update
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
-from . import audit, config, db, logins
+from . import audit, config, db, logins, members
 from .auth import login_required
 from .forms import FieldError, check_reason, text
-from .models import ID_MAX, USERNAME_RE, Message, Report, User, utcnow
+from .models import ID_MAX, Message, Report, User, utcnow
 from .security import safe_next
 
 bp = Blueprint("moderation", __name__)
@@ -75,9 +75,7 @@ async def _message(message_id: int) -> Message:
 
 
 async def _member(username: str) -> User:
-    user = None
-    if USERNAME_RE.fullmatch(username):
-        user = await g.db.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    user = await members.by_username(username)
     if user is None:
         raise NotFound(f"There is no member called {username!r}.")
     return user
@@ -242,7 +240,7 @@ async def queue():
         )
     )
     log, older = await audit.page(g.db, _log_cursor(), SHOWN)
-    await db.reads_done()
+    await db.release()
     return await render_template(
         "moderation/queue.html",
         reported=reported,

@@ -52,7 +52,7 @@ async def _hide_if_reported_enough(message: Message) -> None:
 async def report(message_id: int):
     if request.method == "GET":
         message = await _reportable(message_id)
-        await db.reads_done()
+        await db.release()
         back = safe_next(request.args.get("next"), url_for("messages.index"))
         return await render_template(
             "moderation/report.html", message=message, reason="", error=None, back=back
@@ -64,13 +64,13 @@ async def report(message_id: int):
     try:
         reason = check_reason(raw)
     except FieldError as err:
-        await db.reads_done()
+        await db.release()
         return await render_template(
             "moderation/report.html", message=message, reason=raw, error=err.message, back=back
         ), 400
     mine = select(Report.id).where(Report.message_id == message.id, Report.reporter_id == g.user.id)
     if await g.db.scalar(mine) is not None:
-        await db.reads_done()
+        await db.release()
         await flash("You have already reported this message.")
         return redirect(back)
     g.db.add(Report(message_id=message.id, reporter_id=g.user.id, reason=reason))
