@@ -215,14 +215,7 @@ def profile(username: str):
     page = _page(messages)
     return render_template(
         "users/profile.html",
-        profile=Profile(
-            user.username,
-            user.created_at,
-            count,
-            page,
-            blocked=user.blocked_at is not None,
-            moderator=user.is_moderator,
-        ),
+        profile=Profile.of(user, count, page),
         message_list=_message_list(page, f"{user.username} has not written anything yet."),
     )
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, members, pagination
-from .models import Message
+from .models import Message, User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -26,6 +26,11 @@ class Profile:
     page: pagination.Page
     blocked: bool
     moderator: bool
+
+    @classmethod
+    def of(cls, user: User, count: int, page: pagination.Page) -> Profile:
+        blocked = user.blocked_at is not None
+        return cls(user.username, user.created_at, count, page, blocked, user.is_moderator)
 
 
 def _no_member(username: str) -> NotFound:
@@ -43,14 +48,7 @@ async def _read_profile(username: str, before: str | None, size: int, own: bool)
         messages = messages.where(Message.visible)
     count = await g.db.scalar(select(func.count()).select_from(messages.subquery()))
     page = await pagination.page_of(g.db, messages, before, size)
-    return Profile(
-        user.username,
-        user.created_at,
-        count,
-        page,
-        blocked=user.blocked_at is not None,
-        moderator=user.is_moderator,
-    )
+    return Profile.of(user, count, page)
 
 
 @bp.get("/<username>")
