@@ -18,8 +18,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import Unauthorized
 
-from . import config, logins, mail, passwords, ratelimit
+from . import config, i18n, logins, mail, passwords, ratelimit
 from .forms import FieldError, check_email, check_new_password, check_username, repeated, text
+from .i18n import gettext
 from .models import User
 from .security import safe_next
 
@@ -92,9 +93,9 @@ async def signup():
         await ratelimit.hit(ratelimit.limits()["signup_ip"], request.remote_addr or "")
         for taken in await _user_by(username=username, email=email):
             if taken.username.lower() == username.lower():
-                errors["username"] = "That username is taken."
+                errors["username"] = gettext("That username is taken.")
             if taken.email.lower() == email.lower():
-                errors["email"] = "An account with that email already exists."
+                errors["email"] = gettext("An account with that email already exists.")
     if errors:
         return await render_template("auth/signup.html", values=values, errors=errors), 400
 
@@ -102,7 +103,10 @@ async def signup():
     # database connection meanwhile (SQLite has just one).
     await g.db.commit()
     user = User(
-        username=username, email=email, password_hash=await passwords.hash_password(password)
+        username=username,
+        email=email,
+        password_hash=await passwords.hash_password(password),
+        locale=g.locale,  # the language they signed up in: their mail's too
     )
     g.db.add(user)
     try:
@@ -112,10 +116,10 @@ async def signup():
     except IntegrityError:
         # Someone took the name or address between our check and the insert.
         await g.db.rollback()
-        errors["username"] = "That username or email was just taken. Try another."
+        errors["username"] = gettext("That username or email was just taken. Try another.")
         return await render_template("auth/signup.html", values=values, errors=errors), 400
     await logins.start(user, remember=False)
-    await flash(f"Welcome aboard, {user.username}!")
+    await flash(gettext("Welcome aboard, %(name)s!", name=user.username))
     return redirect(url_for("messages.index"))
 
 
@@ -149,20 +153,25 @@ async def login():
             "auth/login.html",
             next_url=next_url,
             values={"username": ident, "remember": remember},
-            error="Wrong username or password.",
+            error=gettext("Wrong username or password."),
         ), 401
 
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash_password(password)
     await logins.start(user, remember=remember)
-    await flash(f"Logged in as {user.username}.")
-    return redirect(next_url)
+    response = redirect(next_url)
+    if user.locale:
+        # The member's saved language follows them to this browser, from this flash on.
+        i18n.set_cookie(response, user.locale)
+    with i18n.using(user.locale or g.locale):
+        await flash(gettext("Logged in as %(name)s.", name=user.username))
+    return response
 
 
 @bp.post("/logout")
 async def logout():
     await logins.end_current()
-    await flash("Logged out.")
+    await flash(gettext("Logged out."))
     return redirect(url_for("messages.index"))
 
 
@@ -255,5 +264,10 @@ async def reset(token: str):
         await logins.end_current()  # someone's login in this browser ends here
     await logins.revoke_all(user)  # commits the new password with it
     await logins.start(user, remember=False)
-    await flash("Your password is reset and you are logged in. Every other session was signed out.")
+    await flash(
+        gettext(
+            "Your password is reset and you are logged in. "
+            "Every other session was signed out."
+        )
+    )
     return redirect(url_for("messages.index"))

@@ -16,6 +16,7 @@ from pathlib import Path
 from quart import current_app
 
 ENVIRONMENTS = ("development", "production", "testing")
+LANGUAGES = ("en", "ko")  # every language the site has catalogs for
 MIN_SECRET_BYTES = 32
 
 
@@ -101,6 +102,8 @@ class Settings:
     # Countdown on g.
     countdown_date: datetime = field(default_factory=_next_new_year)
     countdown_label: str = "New Year"
+    # The language of a visitor with no `lang` cookie and no usable Accept-Language.
+    default_locale: str = "en"
     # Mail.
     mail_backend: str = "console"
     mail_from: str = "Guestbook <guestbook@localhost>"
@@ -173,6 +176,11 @@ class Settings:
                 )
             if not settings.csrf_enabled:
                 raise ConfigError("GUESTBOOK_CSRF_ENABLED=0 is refused in production")
+        if settings.default_locale not in LANGUAGES:
+            raise ConfigError(
+                f"GUESTBOOK_DEFAULT_LOCALE={settings.default_locale!r}: expected "
+                + " or ".join(LANGUAGES)
+            )
         if settings.mail_backend not in ("console", "smtp", "null"):
             raise ConfigError(
                 f"GUESTBOOK_MAIL_BACKEND={settings.mail_backend!r}: expected console, smtp or null"

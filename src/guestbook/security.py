@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from quart import Quart, Response, current_app, request, session
 from werkzeug.exceptions import BadRequest
 
 from .config import Settings
+from .i18n import N_
+
+V = TypeVar("V", bound=Callable[..., Any])
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
@@ -31,9 +36,27 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 class CSRFError(BadRequest):
-    description = (
+    description = N_(
         "This form has expired or did not come from this site. Reload the page and try again."
     )
+
+
+def same_site_only(view: V) -> V:
+    """Marks a POST view that needs no CSRF token (readers have no session to hold one)
+    because it is harmless from this site; from another site it is refused, by the
+    Sec-Fetch-Site or Origin header that browsers send with a form's POST."""
+    view.same_site_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def _cross_site() -> bool:
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    # No header at all: an old browser or a script, which could send any token-less
+    # request anyway.
+    return origin is not None and origin != request.host_url.rstrip("/")
 
 
 def csrf_token() -> str:
@@ -51,6 +74,10 @@ def new_csrf_token() -> str:
 
 async def check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not current_app.config["CSRF_ENABLED"]:
+        return
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "same_site_only", False):
+        if _cross_site():
+            raise CSRFError()
         return
     expected = session.get(CSRF_FIELD)
     sent = request.headers.get(CSRF_HEADER)
