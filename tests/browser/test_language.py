@@ -4,15 +4,28 @@ in the reader's own zone by the page's script (in UTC, and saying so, without it
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
 from playwright.async_api import Page, expect
 
 from . import visitor
-from .conftest import Member
+from .conftest import Member, _missing
 from .visitor import NewContext, menu, new_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
+
+
+async def test_a_korean_font_is_installed() -> None:
+    """Without one, the Korean screenshots show empty boxes (`.ci/run` installs
+    Debian's fonts-noto-cjk)."""
+    if shutil.which("fc-list") is None:
+        _missing("fontconfig's fc-list is not installed (apt-get install fonts-noto-cjk)")
+    found = subprocess.run(["fc-list", ":lang=ko", "family"], capture_output=True, text=True)
+    if not found.stdout.strip():
+        _missing("no font with Korean glyphs (apt-get install fonts-noto-cjk)")
+    assert "CJK" in found.stdout or "KR" in found.stdout, found.stdout
 
 
 def lang_posts(page: Page) -> list[str]:
