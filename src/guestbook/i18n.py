@@ -97,7 +97,8 @@ def pick(cookie: str | None, accept_language: str | None, default: str) -> str:
 async def choose_language() -> None:
     """A before-request step (see `create_app`): `g.locale` and the request's catalog."""
     g.locale = pick(
-        request.cookies.get(COOKIE), request.headers.get("Accept-Language"),
+        request.cookies.get(COOKIE),
+        request.headers.get("Accept-Language"),
         config.current().default_locale,
     )
     _current.set(_catalogs(current_app)[g.locale])
