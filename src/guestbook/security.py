@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from quart import Quart, Response, current_app, request, session
+from quart import Quart, Response, current_app, g, request, session
 from werkzeug.exceptions import BadRequest
 
 from .config import Settings
+from .i18n import DEFAULT as DEFAULT_LANGUAGE
 from .i18n import N_
 
 V = TypeVar("V", bound=Callable[..., Any])
@@ -121,10 +122,16 @@ def init_app(app: Quart, settings: Settings) -> None:
 
     @app.after_request
     async def _security_headers(response: Response) -> Response:
-        """Each header unless the view set its own (one pass, not a search per header)."""
+        """Each header unless the view set its own (one pass, not a search per header);
+        and on pages, what their language depends on (see i18n.py)."""
         headers = response.headers
         present = {key.lower() for key, _value in headers.items()}
-        for key, value in page_defaults if response.mimetype == "text/html" else defaults:
+        page = response.mimetype == "text/html"
+        for key, value in page_defaults if page else defaults:
             if key.lower() not in present:
                 headers.add(key, value)
+        if page:
+            # A shared cache must key a page on the cookie and Accept-Language.
+            headers.add("Vary", "Cookie, Accept-Language")
+            headers["Content-Language"] = g.get("locale", DEFAULT_LANGUAGE)
         return response
