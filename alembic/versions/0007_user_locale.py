@@ -1,7 +1,7 @@
 """the member's language
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-29
 
 A plain ADD COLUMN / DROP COLUMN, not a batch copy of `users`: on SQLite a batch
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

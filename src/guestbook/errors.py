@@ -25,8 +25,10 @@ TITLES = {
     403: N_("Not yours"),
     404: N_("Not found"),
     405: N_("Method not allowed"),
+    408: N_("Too slow"),
     413: N_("Too large"),
     429: N_("Slow down"),
+    431: N_("Headers too large"),
     500: N_("Something broke"),
     503: N_("Down for a moment"),
 }
@@ -37,8 +39,10 @@ DESCRIPTIONS = {
     403: N_("You may not do that."),
     404: N_("There is no page at this address."),
     405: N_("This address does not take that kind of request."),
+    408: N_("The request took too long to arrive."),
     413: N_("What you sent is too large."),
     429: N_("Too many requests. Please wait a little and try again."),
+    431: N_("The request's headers are too large."),
     500: N_("Sorry, that went wrong on our side. It has been logged."),
     503: N_("The guestbook is down for a moment. Please try again shortly."),
 }
@@ -104,7 +108,9 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(Exception)
     async def _internal(error: Exception):
         log.exception("unhandled error", exc_info=error)
-        return await _page(InternalServerError(gettext(DESCRIPTIONS[500])))
+        return await _page(
+            InternalServerError(gettext(DESCRIPTIONS[500]))
+        )
 
 
 def _is_connection_error(error: DBAPIError) -> bool:

@@ -28,7 +28,7 @@ async def _render_index(
     page = await list_cache.read(
         ("index", before, size), lambda: pagination.page_of(g.db, NEWEST, before, size)
     )
-    await db.reads_done()
+    await db.release()
     html = await render_template(
         "index.html",
         page=page,
