@@ -132,6 +132,7 @@ async def test_production_cookie_is_secure(settings_overrides: dict[str, Any]) -
         "env": "production",
         "secret_key": "k" * 32,
         "allow_sqlite": True,
+        "base_url": "https://localhost",  # production answers its own host only
     }
     if not overrides["database_url"].startswith("sqlite"):
         overrides.pop("allow_sqlite")
