@@ -52,6 +52,7 @@ ID_MAX = 2**31 - 1  # Integer ids are 32-bit on PostgreSQL; larger numbers match
 SUBJECT_MAX = 200
 REASON_MAX = 300  # a report's or a moderator's reason
 MEMBER, MODERATOR = "member", "moderator"  # users.role
+LOCALE_MAX = 8
 
 
 def canonical(text: str) -> str:
@@ -129,6 +130,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default=MEMBER, server_default=MEMBER)
     # Set while a moderator has blocked the member: no login, no posting.
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The language the member chose ("en", "ko"): set again in each browser they log in
+    # to, and the language of their mail. None until they choose or sign up.
+    locale: Mapped[str | None] = mapped_column(String(LOCALE_MAX), default=None)
 
     # Flask's `db.relationship(lazy='dynamic')`, async-safe: a query you await, never
     # a list loaded behind your back.
