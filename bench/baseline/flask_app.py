@@ -69,7 +69,10 @@ app.config.update(
 )
 app.add_template_filter(readable)
 app.add_template_filter(iso)
-app.add_template_global(lambda: spam.HONEYPOT_HTML, "honeypot")  # the trap field, as ours
+# The trap field, as ours (in English, like every page here).
+app.add_template_global(
+    lambda: spam.HONEYPOT_HTML.format(spam.HONEYPOT, spam.LEAVE_EMPTY), "honeypot"
+)
 app.add_template_filter(number)
 # Our templates speak through gettext; the original has one language, so its text stays
 # as written (Jinja's null translations) and every page is English.

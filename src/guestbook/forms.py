@@ -166,6 +166,13 @@ def check_reason(value: str) -> str:
     """A report's or a moderator's reason: optional, one line's worth."""
     value = " ".join(value.split())
     if len(value) > REASON_MAX:
-        raise FieldError("reason", f"At most {REASON_MAX} characters (this is {len(value)}).")
+        raise FieldError(
+            "reason",
+            gettext(
+                "At most %(max)s characters (this is %(length)s).",
+                max=number(REASON_MAX),
+                length=number(len(value)),
+            ),
+        )
     _no_control("reason", value)
     return value

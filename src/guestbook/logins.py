@@ -19,11 +19,12 @@ from werkzeug.exceptions import Forbidden
 
 from . import config
 from .forms import printable
+from .i18n import N_, gettext
 from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
-BLOCKED = "A moderator has blocked this account: it cannot log in or write."
+BLOCKED = N_("A moderator has blocked this account: it cannot log in or write.")
 # Built once: every request of a member runs it, and building a statement (and its
 # cache key) costs more than SQLite takes to answer it.
 BY_TOKEN = select(LoginSession).where(LoginSession.token_hash == bindparam("token_hash"))
@@ -38,7 +39,7 @@ async def start(user: User, remember: bool) -> None:
     already in this browser ends: its cookie is about to be overwritten, and a copy
     of it must not live on."""
     if user.blocked_at is not None:
-        raise Forbidden(BLOCKED)
+        raise Forbidden(gettext(BLOCKED))
     earlier: LoginSession | None = g.get("login_session")
     if earlier is not None:
         await g.db.execute(delete(LoginSession).where(LoginSession.id == earlier.id))

@@ -23,7 +23,9 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from . import audit, config, db, logins, members
 from .auth import login_required
 from .forms import FieldError, check_reason, text
+from .i18n import gettext
 from .models import ID_MAX, Message, Report, User, utcnow
+from .pagination import BadCursor
 from .security import safe_next
 
 bp = Blueprint("moderation", __name__)
@@ -39,7 +41,7 @@ def moderator_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable
     @wraps(view)
     async def wrapped(*args: P.args, **kwargs: P.kwargs) -> T:
         if not g.user.is_moderator:
-            raise Forbidden("Only moderators can do that.")
+            raise Forbidden(gettext("Only moderators can do that."))
         return await view(*args, **kwargs)
 
     return login_required(wrapped)
@@ -61,23 +63,23 @@ async def _decision(box: str = "") -> Decision:
         reason = check_reason(text(form, "reason"))
         checked = config.parse_bool(text(form, box)) if box else False
     except FieldError as err:
-        raise BadRequest(f"Reason: {err.message}") from None
+        raise BadRequest(gettext("Reason: %(error)s", error=err.message)) from None
     except ValueError:
-        raise BadRequest("That checkbox sent something a checkbox cannot.") from None
+        raise BadRequest(gettext("That checkbox sent something a checkbox cannot.")) from None
     return Decision(reason, checked, safe_next(text(form, "next"), url_for("moderation.queue")))
 
 
 async def _message(message_id: int) -> Message:
     message = await g.db.get(Message, message_id)
     if message is None:
-        raise NotFound("There is no such message.")
+        raise NotFound(gettext("There is no such message."))
     return message
 
 
 async def _member(username: str) -> User:
     user = await members.by_username(username)
     if user is None:
-        raise NotFound(f"There is no member called {username!r}.")
+        raise NotFound(gettext("There is no member called %(name)s.", name=repr(username)))
     return user
 
 
@@ -103,12 +105,13 @@ async def _set_hidden(message_id: int, hidden: bool):  # noqa: ANN202
     decision = await _decision()
     message = await _message(message_id)
     if hidden:
-        action, said = "hide", "The message is hidden."
+        action, said = "hide", gettext("The message is hidden.")
         message.hidden_at = message.hidden_at or utcnow()
         message.hidden_by = g.user.id
     else:
         action = "unhide" if message.hidden_at else "keep"
-        said = "The message is shown again." if message.hidden_at else "The message stays."
+        shown = gettext("The message is shown again.")
+        said = shown if message.hidden_at else gettext("The message stays.")
         message.hidden_at = message.hidden_by = None
     await _close_reports(message.id)
     audit.record(g.db, g.user, action, message=message, reason=decision.reason)
@@ -135,7 +138,7 @@ async def remove(message_id: int):
     message = await _message(message_id)
     audit.record(g.db, g.user, "delete", message=message, reason=decision.reason)
     await g.db.delete(message)
-    return await _done(decision, "The message is deleted.")
+    return await _done(decision, gettext("The message is deleted."))
 
 
 @bp.post("/users/<username>/block")
@@ -144,11 +147,13 @@ async def block(username: str):
     decision = await _decision(box="hide_messages")
     user = await _member(username)
     if user.id == g.user.id:
-        raise Forbidden("You cannot block yourself.")
+        raise Forbidden(gettext("You cannot block yourself."))
     if user.is_moderator:
-        raise Forbidden("Moderators cannot be blocked. Demote them first (guestbook demote).")
+        raise Forbidden(
+            gettext("Moderators cannot be blocked. Demote them first (guestbook demote).")
+        )
     if user.blocked_at is not None:
-        await flash(f"{user.username} was already blocked.")
+        await flash(gettext("%(name)s was already blocked.", name=user.username))
         return redirect(decision.back)
     now = utcnow()
     user.blocked_at = now
@@ -163,7 +168,7 @@ async def block(username: str):
     audit.record(g.db, g.user, action, user=user, reason=decision.reason)
     # Ends every login of theirs at once, and commits the block with it.
     await logins.revoke_all(user)
-    await flash(f"{user.username} is blocked and logged out everywhere.")
+    await flash(gettext("%(name)s is blocked and logged out everywhere.", name=user.username))
     return redirect(decision.back)
 
 
@@ -173,7 +178,7 @@ async def unblock(username: str):
     decision = await _decision(box="restore_messages")
     user = await _member(username)
     if user.blocked_at is None:
-        await flash(f"{user.username} is not blocked.")
+        await flash(gettext("%(name)s is not blocked.", name=user.username))
         return redirect(decision.back)
     if decision.checked:
         await g.db.execute(
@@ -184,7 +189,7 @@ async def unblock(username: str):
     user.blocked_at = None
     action = "unblock+restore" if decision.checked else "unblock"
     audit.record(g.db, g.user, action, user=user, reason=decision.reason)
-    return await _done(decision, f"{user.username} may log in again.")
+    return await _done(decision, gettext("%(name)s may log in again.", name=user.username))
 
 
 @dataclass(frozen=True)
@@ -258,5 +263,5 @@ def _log_cursor() -> int | None:
     if not before:
         return None
     if not before.isascii() or not before.isdigit() or int(before) > ID_MAX:
-        raise BadRequest("That page link is broken. Start again from the first page.")
+        raise BadCursor()
     return int(before)

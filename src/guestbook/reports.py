@@ -11,6 +11,7 @@ from werkzeug.exceptions import Forbidden, NotFound
 from . import audit, config, db
 from .auth import login_required
 from .forms import FieldError, check_reason, text
+from .i18n import gettext
 from .models import Message, Report, utcnow
 from .security import safe_next
 
@@ -26,9 +27,9 @@ async def _reportable(message_id: int, lock: bool = False) -> Message:
         query = query.with_for_update(of=Message)
     message = await g.db.scalar(query)
     if message is None or not message.visible:
-        raise NotFound("There is no such message.")
+        raise NotFound(gettext("There is no such message."))
     if message.writer_id == g.user.id:
-        raise Forbidden("You cannot report your own message.")
+        raise Forbidden(gettext("You cannot report your own message."))
     return message
 
 
@@ -71,11 +72,11 @@ async def report(message_id: int):
     mine = select(Report.id).where(Report.message_id == message.id, Report.reporter_id == g.user.id)
     if await g.db.scalar(mine) is not None:
         await db.release()
-        await flash("You have already reported this message.")
+        await flash(gettext("You have already reported this message."))
         return redirect(back)
     g.db.add(Report(message_id=message.id, reporter_id=g.user.id, reason=reason))
     await g.db.flush()
     await _hide_if_reported_enough(message)
     await g.db.commit()
-    await flash("Thank you. A moderator will look at it.")
+    await flash(gettext("Thank you. A moderator will look at it."))
     return redirect(back)

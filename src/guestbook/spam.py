@@ -27,6 +27,7 @@ from werkzeug.datastructures import MultiDict
 
 from . import config, ratelimit
 from .forms import FieldError, text
+from .i18n import N_, gettext
 from .models import User, utcnow
 
 HONEYPOT = "website"  # a name bots like to fill
@@ -36,9 +37,10 @@ LINK_RE = re.compile(r"https?://|www\.", re.IGNORECASE)
 # Off-screen rather than display:none (which some bots skip), out of the tab order,
 # and hidden from screen readers.
 HONEYPOT_HTML = Markup(
-    '<div class="hp" aria-hidden="true"><label for="{0}">Leave this empty</label>'
+    '<div class="hp" aria-hidden="true"><label for="{0}">{1}</label>'
     '<input id="{0}" name="{0}" type="text" tabindex="-1" autocomplete="off"></div>'
-).format(HONEYPOT)
+)
+LEAVE_EMPTY = N_("Leave this empty")
 
 
 def _serializer() -> URLSafeSerializer:
@@ -47,7 +49,9 @@ def _serializer() -> URLSafeSerializer:
 
 def honeypot() -> Markup:
     """The trap field, for a form's template (empty when the rule is off)."""
-    return HONEYPOT_HTML if config.current().spam_honeypot else Markup()
+    if not config.current().spam_honeypot:
+        return Markup()
+    return HONEYPOT_HTML.format(HONEYPOT, gettext(LEAVE_EMPTY))
 
 
 def render_stamp(now: float | None = None) -> Markup:
@@ -73,9 +77,13 @@ def check_render_time(form: MultiDict[str, str]) -> None:
     try:
         shown_ms = int(_serializer().loads(text(form, RENDERED)))
     except (BadData, TypeError, ValueError):
-        raise FieldError("form", "This form is out of date. Please send it again.") from None
+        raise FieldError(
+            "form", gettext("This form is out of date. Please send it again.")
+        ) from None
     if time.time() * 1000 - shown_ms < minimum * 1000:
-        raise FieldError("form", "That was quicker than a person types. Please send it again.")
+        raise FieldError(
+            "form", gettext("That was quicker than a person types. Please send it again.")
+        )
 
 
 def check_links(user: User, body: str) -> None:
@@ -85,8 +93,13 @@ def check_links(user: User, body: str) -> None:
     if young and links > settings.new_member_max_links:
         raise FieldError(
             "body",
-            f"In their first {settings.new_member_hours} hours members may post at most "
-            f"{settings.new_member_max_links} links in a message (this has {links}).",
+            gettext(
+                "In their first %(hours)s hours members may post at most %(max)s links "
+                "in a message (this has %(links)s).",
+                hours=settings.new_member_hours,
+                max=settings.new_member_max_links,
+                links=links,
+            ),
         )
 
 
@@ -100,7 +113,7 @@ async def check_message(user: User, body: str) -> None:
     # posts at once, one passes. The key lives `window` seconds from the first post.
     digest = hashlib.sha256(body.encode()).hexdigest()[:32]
     if await ratelimit.store().incr(f"gb:dup:{user.id}:{digest}", window) > 1:
-        raise FieldError("body", "You posted exactly this a moment ago.")
+        raise FieldError("body", gettext("You posted exactly this a moment ago."))
 
 
 def init_app(app: Quart) -> None:
