@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -169,7 +169,8 @@ async def test_identical_requests_render_the_list_once(app, client, auth) -> Non
     visitors = [app.test_client() for _ in range(3)]
     pages = [await seen_by(visitor) for visitor in visitors]
     assert len({bodies(page)[0] for page in pages}) == 1
-    reads, lists, _template = app.extensions["guestbook.list_cache"]
+    reads = app.extensions["guestbook.list_cache.reads"]
+    lists, _template = app.extensions["guestbook.list_cache"]
     assert len(reads) == 1  # three visits, one page query
     assert len(lists) == 1  # and one rendering
 
@@ -258,3 +259,144 @@ async def test_a_member_since_date_changed_by_hand_shows(app, client, auth, othe
         await session.execute(update(User).values(created_at=datetime(2001, 2, 3, tzinfo=UTC)))
         await session.commit()
     assert "2001" in await seen_by(other, "/users/alice")
+
+
+# --- whole pages for readers (reader_pages) ---------------------------------------------
+
+READER_PATHS = ["/", "/users/alice", "/?before={cursor}"]
+
+
+async def reader_paths(app: Quart, client, auth) -> list[str]:
+    """Alice wrote one page and a bit, so there is a cursor page too."""
+    await auth.signup("alice")
+    async with db.sessionmaker(app)() as session:
+        alice = await session.scalar(select(User.id))
+        session.add_all(Message(body=f"m{n}", writer_id=alice) for n in range(21))
+        await session.commit()
+    cursor = re.search(r'href="/\?before=([^"]+)"', await seen_by(client)).group(1)
+    return [path.format(cursor=cursor) for path in READER_PATHS]
+
+
+async def test_readers_get_no_cookie_and_one_shared_page(app, client, auth) -> None:
+    for path in await reader_paths(app, client, auth):
+        responses = [await app.test_client().get(path) for _ in range(2)]
+        for response in responses:
+            assert response.status_code == 200, path
+            assert response.headers.get_all("Set-Cookie") == [], path
+            assert response.headers["Cache-Control"] == "public, max-age=0, s-maxage=1", path
+            assert response.headers["Vary"] == "Cookie", path
+        first, second = [await response.get_data() for response in responses]
+        assert first == second, path
+        assert b'name="csrf_token"' not in first, path
+        assert responses[0].headers["ETag"] == responses[1].headers["ETag"], path
+
+
+async def test_readers_get_no_cookie_in_production(settings_overrides) -> None:
+    production = create_app(
+        {**settings_overrides, "env": "production", "secret_key": "k" * 32, "allow_sqlite": True}
+    )
+    async with production.test_app():
+        async with db.engine(production).begin() as conn:
+            from guestbook.models import Base
+
+            await conn.run_sync(Base.metadata.create_all)
+        reader = production.test_client()
+        for path in ("/", "/", "/?before=" + "MA"):
+            response = await reader.get(path)
+            assert response.headers.get_all("Set-Cookie") == [], path
+        assert (await reader.get("/")).headers["Cache-Control"].startswith("public")
+
+
+async def test_a_reader_revalidates_with_a_304_until_something_changes(client, auth, other):
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "first"})
+    reader = other  # another worker's reader: the cache there, the write here
+    page = await reader.get("/")
+    etag = page.headers["ETag"]
+    again = await reader.get("/", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert await again.get_data() == b""
+    assert again.headers.get_all("Set-Cookie") == []
+    await client.post("/messages", form={"body": "second"})
+    changed = await reader.get("/", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    assert bodies(await page_text(changed)) == ["second", "first"]
+
+
+async def test_a_repeat_reader_visit_renders_nothing(app, client, auth) -> None:
+    paths = await reader_paths(app, client, auth)
+    rendered: list[str] = []
+    from quart import template_rendered
+
+    def record(_sender, template, context, **_extra) -> None:
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    statements = Statements(app)
+    for path in paths:
+        reader = app.test_client()
+        await seen_by(reader, path)
+        rendered.clear()
+        statements.seen.clear()
+        await seen_by(app.test_client(), path)
+        assert rendered == [], path
+        assert statements.seen == ["SELECT content_version.version"], path
+
+
+async def test_members_pages_stay_private(app, client, auth) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "mine"})
+    reader_page = await seen_by(app.test_client())  # cached for readers first
+    response = await client.get("/")
+    page = await page_text(response)
+    assert "private" in response.headers["Cache-Control"]
+    assert "Welcome, alice!" in page and "Welcome" not in reader_page
+    assert "/delete" in page and "/delete" not in reader_page
+    # A member's page has its own ETag: that page carried the "Posted." flash, so the
+    # next one differs (200); the one after that is the same again (304).
+    etag = response.headers["ETag"]
+    after_flash = await client.get("/", headers={"If-None-Match": etag})
+    assert after_flash.status_code == 200
+    assert "Posted." in page and "Posted." not in await page_text(after_flash)
+    again = await client.get("/", headers={"If-None-Match": after_flash.headers["ETag"]})
+    assert again.status_code == 304
+    # The reader's copy still has no trace of the member.
+    assert "Welcome" not in await seen_by(app.test_client())
+
+
+@pytest.mark.parametrize("cookie", ["gb_session", "gb_login"])
+async def test_any_session_or_login_cookie_is_not_a_reader(app, client, auth, cookie) -> None:
+    await seen_by(app.test_client())  # a reader's copy exists
+    visitor = app.test_client()
+    visitor.set_cookie("localhost", cookie, "stale")
+    response = await visitor.get("/")
+    assert response.status_code == 200
+    assert "private" in response.headers["Cache-Control"]
+
+
+async def test_the_popup_cookie_gets_its_own_shared_copy(app) -> None:
+    plain = await seen_by(app.test_client())
+    skipping = app.test_client()
+    skipping.set_cookie("localhost", "popup_skip", "yes")
+    without_popup = await seen_by(skipping)
+    assert 'id="popup"' in plain
+    assert 'id="popup"' not in without_popup
+    assert 'id="popup"' in await seen_by(app.test_client())
+
+
+async def test_a_new_countdown_day_is_a_new_page(app, monkeypatch) -> None:
+    from guestbook import countdown
+
+    target = app.config["SETTINGS"].countdown_date
+    monkeypatch.setattr(countdown, "utcnow", lambda: target - timedelta(days=3, hours=1))
+    assert "<strong>D-4</strong>" in await seen_by(app.test_client())
+    monkeypatch.setattr(countdown, "utcnow", lambda: target - timedelta(hours=23))
+    assert "<strong>D-1</strong>" in await seen_by(app.test_client())
+
+
+async def test_a_missing_member_is_not_kept_for_readers(client, auth) -> None:
+    reader = client.app.test_client()
+    assert (await reader.get("/users/bob")).status_code == 404
+    await auth.signup("bob")
+    assert "bob" in await seen_by(client.app.test_client(), "/users/bob")

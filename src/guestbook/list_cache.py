@@ -63,23 +63,39 @@ class _Reads(_LRU):
         self.highest = version
 
 
-def _state(app: Quart) -> tuple[_Reads, _LRU, Template]:
-    """The app's caches (reads, lists) and the list's compiled template, made on first use."""
+def _state(app: Quart) -> tuple[_LRU, Template]:
+    """The app's rendered lists and the list's compiled template, made on first use."""
     state = app.extensions.get(_EXT)
     if state is None:
-        state = app.extensions[_EXT] = (_Reads(), _LRU(), app.jinja_env.from_string(SOURCE))
+        state = app.extensions[_EXT] = (_LRU(), app.jinja_env.from_string(SOURCE))
     return state
+
+
+async def content_version() -> int | None:
+    """The database's content version, asked once per request, before anything that
+    is kept under it is read; None if the row is missing."""
+    if "content_version" not in g:
+        g.content_version = await (await g.db.connection()).scalar(VERSION)
+    return g.content_version
+
+
+def versioned(app: Quart, name: str, version: int) -> _Reads:
+    """The app's cache `name` of entries keyed by `(version, ...)`, at `version`."""
+    entries = app.extensions.get(name)
+    if entries is None:
+        entries = app.extensions[name] = _Reads()
+    entries.at(version)
+    return entries
 
 
 async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     """`await load()`, or what it returned for `key` at the database's current
     content version. `load` reads through `g.db`; what it raises is not kept (a 404 or
     a broken cursor is looked up again next time)."""
-    version = await (await g.db.connection()).scalar(VERSION)
+    version = await content_version()
     if version is None:  # the row is missing: nothing would tell a write, so keep nothing
         return await load()
-    reads = _state(current_app._get_current_object())[0]
-    reads.at(version)
+    reads = versioned(current_app._get_current_object(), _EXT + ".reads", version)
     found = reads.get_recent((version, key))
     if found is None:
         # The version was read first: a write committed meanwhile can only make these
@@ -107,7 +123,7 @@ async def message_list(page: Page, empty: str = "No messages yet.") -> Markup:
         (viewer.id, csrf_token(), request.method, request.full_path) if mine else None,
     )
     app = current_app._get_current_object()
-    _reads, lists, template = _state(app)
+    lists, template = _state(app)
     html = lists.get_recent(key)
     if html is None:
         context = {"page": page, "empty": empty}

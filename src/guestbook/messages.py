@@ -10,11 +10,11 @@ from . import config, db, list_cache, pagination, ratelimit
 from .auth import login_required
 from .forms import FieldError, check_body, text
 from .models import Message, utcnow
-from .security import safe_next
+from .reader_pages import POPUP_COOKIE, shared_with_readers
+from .security import csrf_exempt, safe_next
 
 bp = Blueprint("messages", __name__)
 
-POPUP_COOKIE = "popup_skip"
 NEWEST = select(Message)  # the main page's messages; one object, so its page query is built once
 ONE_YEAR = 365 * 24 * 3600
 
@@ -42,6 +42,7 @@ async def _render_index(
 
 
 @bp.get("/")
+@shared_with_readers
 async def index():
     return await _render_index()
 
@@ -118,8 +119,15 @@ async def delete(message_id: int):
 
 
 @bp.post("/popup/skip")
+@csrf_exempt
 async def skip_popup():
-    """The lecture's cookie write: `response.set_cookie`, then back where you were."""
+    """The lecture's cookie write: `response.set_cookie`, then back where you were.
+
+    No session token: a reader has no session, and must get none just to read. Forged
+    from another site, this POST could only hide a notice from its victim: it sets one
+    cookie that the page's own script may set anyway, reads and writes nothing else,
+    and redirects only within this site. What a browser marks as cross-site is
+    refused all the same (`security.csrf_exempt`)."""
     response = redirect(safe_next(text(await request.form, "next")))
     response.set_cookie(
         POPUP_COOKIE,

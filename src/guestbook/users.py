@@ -11,6 +11,7 @@ from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, pagination
 from .models import USERNAME_RE, User
+from .reader_pages import shared_with_readers
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -45,6 +46,7 @@ async def _read_profile(username: str, before: str | None, size: int) -> Profile
 
 
 @bp.get("/<username>")
+@shared_with_readers
 async def profile(username: str):
     # A name no account can have is not looked up (PostgreSQL refuses some, NUL, outright)
     # and never reaches the cache key: "\u212aate".lower() is "kate".
