@@ -8,6 +8,8 @@ from collections import defaultdict
 from .scenarios import BY_NAME, WAIT_SECONDS
 
 RSS_LIMIT_MB = 80
+HASH_MB = 65536 * 1024 / 1e6  # argon2's 64 MiB per hash (the app's default), in MB
+SIDES = ("ours", "flask", "simplest")
 
 
 def summarize(samples: list[dict]) -> dict[str, dict[str, dict]]:
@@ -54,6 +56,7 @@ def ratios(summary: dict) -> dict[str, dict[str, float | None]]:
     for scenario in summary:
         out[scenario] = {
             "vs_flask": _ratio(summary, scenario, "ours", "flask"),
+            "vs_simplest": _ratio(summary, scenario, "ours", "simplest"),
             "vs_hello": _ratio(summary, scenario, "ours", "ours", "hello")
             if scenario in BY_NAME and BY_NAME[scenario].page
             else None,
@@ -66,9 +69,14 @@ def ratios(summary: dict) -> dict[str, dict[str, float | None]]:
 
 
 def targets(
-    summary: dict, scale: dict | None, sizes: list[int], workers: int
+    summary: dict,
+    scale: dict | None,
+    sizes: list[int],
+    workers: int,
+    hash_mb: float = HASH_MB,
+    hashes_at_once: int = 1,
 ) -> list[dict[str, object]]:
-    """The issue's targets, each with the measured value and whether it was met."""
+    """The targets, each with the measured value and whether it was met."""
     r = ratios(summary)
     found: list[dict[str, object]] = []
 
@@ -77,17 +85,20 @@ def targets(
             met = value >= goal if at_least else value <= goal
             found.append({"target": name, "value": value, "goal": goal, "met": met})
 
-    add("main page, anonymous: x Flask >= 1.2", r.get("index", {}).get("vs_flask"), 1.2)
-    add("main page, logged in: x Flask >= 1.2", r.get("index_member", {}).get("vs_flask"), 1.2)
-    add("main page, anonymous: x hello >= 0.35", r.get("index", {}).get("vs_hello"), 0.35)
-    add("POST: x Flask >= 1.0", r.get("post", {}).get("vs_flask"), 1.0)
+    index, member = r.get("index", {}), r.get("index_member", {})
+    add("main page, no cookies: x Flask >= 2.0", index.get("vs_flask"), 2.0)
+    add("main page, no cookies: x simplest Flask >= 1.0", index.get("vs_simplest"), 1.0)
+    add("main page, no cookies: x hello >= 0.5", index.get("vs_hello"), 0.5)
+    add("main page, logged in: x Flask >= 1.2", member.get("vs_flask"), 1.2)
+    add("main page, logged in: x hello >= 0.25", member.get("vs_hello"), 0.25)
+    for page in ("profile", "page500"):
+        add(f"{page}: x Flask >= 1.5 (production shape)", r.get(page, {}).get("vs_flask"), 1.5)
+    add("POST: x Flask >= 1.2", r.get("post", {}).get("vs_flask"), 1.2)
     post = summary.get("post", {}).get("ours")
     if post:
         add("POST: p99 ms at c=16 <= 50", post["p99_ms"], 50, at_least=False)
         add("POST: errors + lost rows = 0", post["errors"] + post["lost_rows"], 0, at_least=False)
-    add(
-        "50 ms page: share of ceiling (64 / 50 ms) >= 0.9", r.get("wait", {}).get("vs_ceiling"), 0.9
-    )
+    add("50 ms page: share of the bare Quart app >= 0.95", r.get("wait", {}).get("vs_bare"), 0.95)
     if scale and len(sizes) == 2:
         small, large = (str(n) for n in sizes)
         for scenario in ("index", "page500"):
@@ -99,8 +110,16 @@ def targets(
     pages = [e["ours"]["rss_mb"] for k, e in summary.items() if k != "login" and "ours" in e]
     if pages:
         add(f"peak RSS MB per worker, pages ({workers} w) <= 80", max(pages), RSS_LIMIT_MB, False)
-    if "ours" in summary.get("login", {}):
-        add("peak RSS MB per worker, login <= 80", summary["login"]["ours"]["rss_mb"], 80, False)
+    if pages and "ours" in summary.get("login", {}):
+        # A worker runs at most one hash per core at once (passwords.py), each holding
+        # argon2's memory: the login peak is the page peak plus that, no more.
+        limit = round(max(pages) + hash_mb * hashes_at_once, 1)
+        add(
+            f"peak RSS MB per worker, login <= pages + {hashes_at_once} x {hash_mb:g} MB hashes",
+            summary["login"]["ours"]["rss_mb"],
+            limit,
+            False,
+        )
     return found
 
 
@@ -118,22 +137,23 @@ def render(result: dict) -> str:
     head = (
         f"{'scenario':<22}{'c':>3} |{'ours req/s':>11}{'p50':>7}{'p99':>7}{'err':>5}{'MB':>5}"
         f"{'cpu':>7} |{'flask req/s':>12}{'p50':>7}{'p99':>7}{'err':>5}{'MB':>5}{'cpu':>7} |"
-        f"{'x flask':>8}{'x hello':>8}{'cpu x':>6}"
+        f"{'simplest':>9}{'p99':>6} |{'x flask':>8}{'x simpl':>8}{'x hello':>8}{'cpu x':>6}"
     )
     lines += [head, "-" * len(head)]
     for scenario, sides in summary.items():
         label, conns = BY_NAME[scenario].label, BY_NAME[scenario].connections
         cells = [_cells(sides.get(side)) for side in ("ours", "flask")]
-        ours, flask = sides.get("ours"), sides.get("flask")
+        ours, flask, simplest = (sides.get(side) for side in SIDES)
         cpu_x = flask["cpu_ms"] / ours["cpu_ms"] if ours and flask and ours["cpu_ms"] else None
+        simple = f"{simplest['rps']:>9.1f}{simplest['p99_ms']:>6.0f}" if simplest else f"{'-':>15}"
         lines.append(
-            f"{label[:22]:<22}{conns:>3} |{cells[0]} | {cells[1]} |"
-            f"{_fmt(r[scenario]['vs_flask']):>8}{_fmt(r[scenario].get('vs_hello')):>8}"
-            f"{_fmt(cpu_x):>6}"
+            f"{label[:22]:<22}{conns:>3} |{cells[0]} | {cells[1]} |{simple} |"
+            f"{_fmt(r[scenario]['vs_flask']):>8}{_fmt(r[scenario]['vs_simplest']):>8}"
+            f"{_fmt(r[scenario].get('vs_hello')):>8}{_fmt(cpu_x):>6}"
         )
     lines.append(
         "p50/p99 in ms; MB: peak RSS per worker; cpu: worker CPU ms per request; "
-        "cpu x: Flask's CPU per request over ours"
+        "cpu x: Flask's CPU per request over ours; simplest: the lecture's simplest Flask page"
     )
     for side, e in summary.get("post", {}).items():
         lines.append(f"POST rows added ({side}): {e['rows_added']}, lost: {e['lost_rows']}")

@@ -42,11 +42,12 @@ class Side:
     hello: servers.Server | None
     db: Path
     seeded: Seeded
-    baseline: bool = False  # the Flask original
     visitors: Visitors | None = None
 
     def server(self, scenario: Scenario) -> servers.Server | None:
-        if self.baseline and not scenario.flask:
+        if self.name == "flask" and not scenario.flask:
+            return None
+        if self.name == "simplest" and not scenario.simplest:
             return None
         return self.hello if scenario.bare else self.app
 
@@ -233,7 +234,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
 
-    sides = [_ours_side(seeded, workdir, args), _flask_side(seeded, workdir, args)]
+    sides = [
+        _ours_side(seeded, workdir, args),
+        _flask_side(seeded, workdir, args),
+        _simplest_side(seeded, workdir, args),
+    ]
     samples = _with_servers(sides, args, args.scenario_list)
     summary = report.summarize([s.as_dict() for s in samples])
 
@@ -254,7 +259,13 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": round(time.monotonic() - started, 1),
         "summary": summary,
         "scale": scale_summary,
-        "targets": report.targets(summary, scale_summary, args.scale_sizes, args.workers),
+        "targets": report.targets(
+            summary,
+            scale_summary,
+            args.scale_sizes,
+            args.workers,
+            hashes_at_once=os.cpu_count() or 1,  # passwords.py: one hash per core at once
+        ),
         "samples": [s.as_dict() for s in samples],
     }
     print()
@@ -296,7 +307,21 @@ def _flask_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side
         args.workers,
         workdir / "flask.log",
     )
-    return Side("flask", app, app, db, seeded, baseline=True)
+    return Side("flask", app, app, db, seeded)
+
+
+def _simplest_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    db = workdir / "simplest.sqlite3"
+    shutil.copyfile(seeded.path, db)
+    app = servers.Server(
+        "flask, simplest (gunicorn sync)",
+        servers.gunicorn("bench.baseline.flask_simplest:app", args.workers),
+        app_env(db, workdir, secrets.token_hex(32)),
+        "/hello",
+        args.workers,
+        workdir / "simplest.log",
+    )
+    return Side("simplest", app, app, db, seeded)
 
 
 def _with_servers(
@@ -310,7 +335,8 @@ def _with_servers(
             server.wait_ready()
         members = any(scenario.name in MEMBERS_ONLY for scenario in scenarios)
         for side in sides:
-            side.visitors = visitors(side.app.url, members)
+            # The simplest page has no forms: nobody to log in there.
+            side.visitors = None if side.name == "simplest" else visitors(side.app.url, members)
         if args.warmup:
             warm_up(sides, scenarios, args.client, args.warmup)
         return measure(sides, scenarios, args)

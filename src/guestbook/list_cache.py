@@ -25,9 +25,11 @@ from quart import current_app, g, request
 from quart.app import Quart
 from sqlalchemy import select
 
+from . import db
 from .models import ContentVersion
 from .pagination import Page
 from .security import csrf_token
+from .shared_question import SharedQuestion
 
 T = TypeVar("T")
 _EXT = "guestbook.list_cache"
@@ -73,10 +75,28 @@ def _state(app: Quart) -> tuple[_LRU, Template]:
 
 async def content_version() -> int | None:
     """The database's content version, asked once per request, before anything that
-    is kept under it is read; None if the row is missing."""
+    is kept under it is read; None if the row is missing. Shared with the requests
+    asking at the same time (`SharedQuestion`), unless this request is inside a
+    transaction already: it holds a connection (SQLite's only one), so it asks on it."""
     if "content_version" not in g:
-        g.content_version = await (await g.db.connection()).scalar(VERSION)
+        session = g.__dict__.get("_db")
+        if session is not None and session.in_transaction():
+            g.content_version = await (await session.connection()).scalar(VERSION)
+        else:
+            g.content_version = await _question(current_app._get_current_object()).answer()
     return g.content_version
+
+
+def _question(app: Quart) -> SharedQuestion[int | None]:
+    question = app.extensions.get(_EXT + ".version")
+    if question is None:
+
+        async def ask() -> int | None:
+            async with db.engine(app).connect() as conn:
+                return await conn.scalar(VERSION)
+
+        question = app.extensions[_EXT + ".version"] = SharedQuestion(ask)
+    return question
 
 
 def versioned(app: Quart, name: str, version: int) -> _Reads:
