@@ -127,7 +127,9 @@ def render(result: dict) -> str:
     m, c = result["machine"], result["config"]
     lines = [
         f"Guestbook benchmark, {result['date']}: {m['nproc']} x {m['cpu']}, Python {m['python']}",
-        f"{c['workers']} worker(s) per server, hypercorn -k {c['worker_class']} vs gunicorn sync; "
+        f"{c.get('database', 'sqlite')}; {c['workers']} worker(s) per server, hypercorn -k "
+        f"{c['worker_class']} vs gunicorn "
+        f"{_flask_workers(c.get('flask_threads', 1))}; "
         f"{c['client']} -t1; {c['users']} users, {c['messages']} messages; "
         f"medians of {c['runs']} A/B-interleaved runs x {c['duration']:g} s",
         "",
@@ -175,6 +177,10 @@ def render(result: dict) -> str:
     for t in result["targets"]:
         lines.append(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['value']}")
     return "\n".join(lines)
+
+
+def _flask_workers(threads: int) -> str:
+    return "sync" if threads == 1 else f"gthread x{threads}"
 
 
 def _cells(e: dict | None) -> str:

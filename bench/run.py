@@ -18,19 +18,22 @@ import shutil
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from guestbook.models import drop_content_version_ddl
 
-from . import load, report, servers
+from . import load, pg, report, servers
 from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, Visitors, visitors
-from .seed import Seeded, count_messages, seed
+from .seed import Seeded, seed
+from .seed import count_messages as seed_count
 
 OUT = Path(__file__).resolve().parent / "out"
 PAGE_SIZE = 20
 SCALE_SCENARIOS = ("index", "page500")
+SIDES = ("ours", "flask", "simplest")
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Side:
     name: str
     app: servers.Server
     hello: servers.Server | None
-    db: Path
+    database: str  # its own copy of the data: a SQLAlchemy URL (async driver)
     seeded: Seeded
     visitors: Visitors | None = None
 
@@ -78,12 +81,12 @@ class Sample:
         }
 
 
-def app_env(db: Path, workdir: Path, secret: str) -> dict[str, str]:
+def app_env(database: str, workdir: Path, secret: str) -> dict[str, str]:
     return {
         "GUESTBOOK_ENV": "production",
         "GUESTBOOK_ALLOW_SQLITE": "1",
         "GUESTBOOK_SECRET_KEY": secret,
-        "GUESTBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "GUESTBOOK_DATABASE_URL": database,
         "GUESTBOOK_INSTANCE_PATH": str(workdir / "instance"),
         "GUESTBOOK_MAIL_BACKEND": "null",
         "GUESTBOOK_PAGE_SIZE": str(PAGE_SIZE),
@@ -94,8 +97,14 @@ def app_env(db: Path, workdir: Path, secret: str) -> dict[str, str]:
     }
 
 
-def ours(name: str, db: Path, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    env = app_env(db, workdir, secrets.token_hex(32))
+def count_messages(database: str) -> int:
+    if database.startswith("postgresql"):
+        return pg.count_messages(database.replace("+asyncpg", ""))
+    return seed_count(Path(database.split("///", 1)[1]))
+
+
+def ours(name: str, database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    env = app_env(database, workdir, secrets.token_hex(32))
     app = servers.Server(
         f"{name} (hypercorn)",
         servers.hypercorn("bench.app:app", args.workers, args.worker_class),
@@ -104,7 +113,7 @@ def ours(name: str, db: Path, seeded: Seeded, workdir: Path, args: argparse.Name
         args.workers,
         workdir / f"{name}.log",
     )
-    return Side(name, app, None, db, seeded)
+    return Side(name, app, None, database, seeded)
 
 
 def measure(sides: list[Side], scenarios: list[Scenario], args: argparse.Namespace) -> list[Sample]:
@@ -132,13 +141,13 @@ def measure_one(
     run: int, scenario: Scenario, side: Side, server: servers.Server, seconds: float, client: str
 ) -> Sample:
     request = scenario.request(side.visitors, side.seeded)
-    before = count_messages(side.db) if scenario.name == "post" else None
+    before = count_messages(side.database) if scenario.name == "post" else None
     server.wait_idle()
     server.reset_peak_rss()
     cpu = server.cpu_seconds()
     result = load.run(client, server.url, request, scenario.connections, seconds)
     cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(result.requests, 1)
-    rows = None if before is None else count_messages(side.db) - before
+    rows = None if before is None else count_messages(side.database) - before
     return Sample(run, scenario.name, side.name, result, server.peak_rss_mb(), cpu_ms, rows)
 
 
@@ -188,7 +197,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--workers", type=int, default=1, help="workers per server (all alike)")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: copies on the local server (GUESTBOOK_BENCH_PG_URL), 2 workers per "
+        "side, Flask on psycopg with threads, no scale check",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="workers per server, all alike (1; 2 with postgres)"
+    )
+    parser.add_argument(
+        "--flask-threads",
+        type=int,
+        help="gunicorn threads per Flask worker (1, sync workers; 4 with postgres)",
+    )
     parser.add_argument("--worker-class", default="uvloop", choices=["uvloop", "asyncio"])
     parser.add_argument("--runs", type=int, default=3, help="A/B rounds; figures are medians")
     parser.add_argument("--duration", type=float, default=4, help="seconds per measurement")
@@ -208,6 +231,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=OUT, help="where the JSON and logs go")
     args = parser.parse_args(argv)
+    postgres = args.database == "postgres"
+    if args.workers is None:
+        args.workers = 2 if postgres else 1
+    if args.flask_threads is None:
+        args.flask_threads = 4 if postgres else 1
+    if postgres:
+        args.scale = ""
     if args.client == "auto":
         args.client = "wrk" if load.wrk_path() else "python"
     args.scenario_list = [BY_NAME[name] for name in args.scenarios.split(",")]
@@ -234,12 +264,13 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
 
-    sides = [
-        _ours_side(seeded, workdir, args),
-        _flask_side(seeded, workdir, args),
-        _simplest_side(seeded, workdir, args),
-    ]
-    samples = _with_servers(sides, args, args.scenario_list)
+    with _databases(seeded, workdir, stamp, args) as databases:
+        sides = [
+            _ours_side(databases["ours"], seeded, workdir, args),
+            _flask_side(databases["flask"], seeded, workdir, args),
+            _simplest_side(databases["simplest"], seeded, workdir, args),
+        ]
+        samples = _with_servers(sides, args, args.scenario_list)
     summary = report.summarize([s.as_dict() for s in samples])
 
     scale_summary = None
@@ -248,7 +279,8 @@ def main(argv: list[str] | None = None) -> dict:
         for size in args.scale_sizes:
             print(f"seeding {size} messages for the scale check")
             data = seed(workdir / f"scale-{size}.sqlite3", args.users, size, PAGE_SIZE)
-            scale_sides.append(ours(f"{size}", data.path, data, workdir, args))
+            database = f"sqlite+aiosqlite:///{data.path}"
+            scale_sides.append(ours(f"{size}", database, data, workdir, args))
         scale_scenarios = [BY_NAME[name] for name in SCALE_SCENARIOS]
         scale_samples = _with_servers(scale_sides, args, scale_scenarios)
         scale_summary = report.summarize([s.as_dict() for s in scale_samples])
@@ -277,10 +309,32 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def _ours_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    db = workdir / "ours.sqlite3"
-    shutil.copyfile(seeded.path, db)
-    side = ours("ours", db, seeded, workdir, args)
+@contextlib.contextmanager
+def _databases(
+    seeded: Seeded, workdir: Path, stamp: str, args: argparse.Namespace
+) -> Iterator[dict[str, str]]:
+    """A copy of the seeded data per side: SQLite files, or PostgreSQL databases."""
+    if args.database == "postgres":
+        with pg.databases(seeded.path, stamp, list(SIDES)) as urls:
+            yield {
+                side: url.replace("postgresql://", "postgresql+asyncpg://")
+                for side, url in urls.items()
+            }
+        return
+    files = {}
+    for side in SIDES:
+        files[side] = workdir / f"{side}.sqlite3"
+        shutil.copyfile(seeded.path, files[side])
+    # The content-version triggers serve our cache; the baselines have none to pay for.
+    for side in ("flask", "simplest"):
+        with contextlib.closing(sqlite3.connect(files[side])) as con, con:
+            for statement in drop_content_version_ddl("sqlite"):
+                con.execute(statement)
+    yield {side: f"sqlite+aiosqlite:///{path}" for side, path in files.items()}
+
+
+def _ours_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    side = ours("ours", database, seeded, workdir, args)
     side.hello = servers.Server(
         "hello (hypercorn)",
         servers.hypercorn("bench.baseline.hello:app", args.workers, args.worker_class),
@@ -292,36 +346,30 @@ def _ours_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
     return side
 
 
-def _flask_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    db = workdir / "flask.sqlite3"
-    shutil.copyfile(seeded.path, db)
-    # The content-version triggers serve our cache; the original has none to pay for.
-    with contextlib.closing(sqlite3.connect(db)) as con, con:
-        for statement in drop_content_version_ddl("sqlite"):
-            con.execute(statement)
+def _flask(
+    name: str, module: str, database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace
+) -> Side:
+    """A Flask baseline under gunicorn: sync workers on SQLite (sqlite3 is in-line and
+    quick), threads on PostgreSQL, where a worker would otherwise sit idle during each
+    round trip (`--flask-threads`)."""
     app = servers.Server(
-        "flask (gunicorn sync)",
-        servers.gunicorn("bench.baseline.flask_app:app", args.workers),
-        app_env(db, workdir, secrets.token_hex(32)),
+        f"{name} (gunicorn)",
+        servers.gunicorn(module, args.workers, args.flask_threads),
+        app_env(database, workdir, secrets.token_hex(32)),
         "/hello",
         args.workers,
-        workdir / "flask.log",
+        workdir / f"{name}.log",
     )
-    return Side("flask", app, app, db, seeded)
+    return Side(name, app, app, database, seeded)
 
 
-def _simplest_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    db = workdir / "simplest.sqlite3"
-    shutil.copyfile(seeded.path, db)
-    app = servers.Server(
-        "flask, simplest (gunicorn sync)",
-        servers.gunicorn("bench.baseline.flask_simplest:app", args.workers),
-        app_env(db, workdir, secrets.token_hex(32)),
-        "/hello",
-        args.workers,
-        workdir / "simplest.log",
-    )
-    return Side("simplest", app, app, db, seeded)
+def _flask_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    return _flask("flask", "bench.baseline.flask_app:app", database, seeded, workdir, args)
+
+
+def _simplest_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    module = "bench.baseline.flask_simplest:app"
+    return _flask("simplest", module, database, seeded, workdir, args)
 
 
 def _with_servers(

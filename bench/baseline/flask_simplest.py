@@ -13,14 +13,14 @@ from pathlib import Path
 from flask import Flask, render_template
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
+from bench.baseline import sync_url
 from guestbook.config import Settings
 from guestbook.models import Message, User
 
 settings = Settings.from_env()  # the same GUESTBOOK_* variables the other apps read
 app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"))
-app.config["SQLALCHEMY_DATABASE_URI"] = make_url(settings.database_url).set(drivername="sqlite")
+app.config["SQLALCHEMY_DATABASE_URI"] = sync_url(settings.database_url)
 db = SQLAlchemy(app)
 NEWEST = (
     select(Message.body, Message.created_at, User.username)
