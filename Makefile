@@ -43,7 +43,7 @@ test-postgres: $(VENV)/.installed-dev
 	GUESTBOOK_TEST_DATABASE=postgres $(BIN)/pytest -m "not browser"
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --database both --write-results
 
 clean:
 	rm -rf $(VENV) node_modules instance test-artifacts .pytest_cache

@@ -194,3 +194,126 @@ def _cells(e: dict | None) -> str:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+# --- RESULTS.md and the README's table, written from one run ----------------------------
+
+RESULTS_MARKERS = ("<!-- bench:results -->", "<!-- /bench:results -->")
+README_MARKERS = ("<!-- bench:table -->", "<!-- /bench:table -->")
+DATABASE_LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _title(result: dict) -> str:
+    c = result["config"]
+    return (
+        f"{DATABASE_LABELS[c['database']]}, {c['workers']} worker(s) per side "
+        f"(Flask: gunicorn {_flask_workers(c['flask_threads'])})"
+    )
+
+
+def results_markdown(results: list[dict]) -> str:
+    first = results[0]
+    m = first["machine"]
+    versions = ", ".join(f"{name} {v}" for name, v in m["versions"].items() if v)
+    lines = [
+        f"- **Command:** `{first['command']}`",
+        f"- **Date:** {first['date']}; **commit** `{first['commit']}`",
+        f"- **Machine:** {m['nproc']} x {m['cpu']}, {m['platform']}, Python {m['python']}; "
+        f"load average at start {', '.join(f'{x:.1f}' for x in m['load_average_at_start'])}",
+        f"- **Versions:** {versions}",
+    ]
+    for result in results:
+        c = result["config"]
+        lines += [
+            "",
+            f"### {_title(result)}",
+            "",
+            f"{c['client']}; {c['users']} users, {c['messages']} messages; medians of "
+            f"{c['runs']} A/B-interleaved rounds of {c['duration']:g} s; took "
+            f"{result['seconds']:.0f} s.",
+            "",
+            "| scenario | c | ours req/s | p50 | p99 | MB | cpu | Flask req/s | p99 | MB | cpu "
+            "| simplest req/s | x Flask | x simplest | x hello |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        r = ratios(result["summary"])
+        for scenario, sides in result["summary"].items():
+            ours, flask, simplest = (sides.get(side) for side in SIDES)
+            cells = [BY_NAME[scenario].label, str(BY_NAME[scenario].connections)]
+            cells += _md(ours, "rps", "p50_ms", "p99_ms", "rss_mb", "cpu_ms")
+            cells += _md(flask, "rps", "p99_ms", "rss_mb", "cpu_ms")
+            cells += _md(simplest, "rps")
+            cells += [_fmt(r[scenario][k]) for k in ("vs_flask", "vs_simplest", "vs_hello")]
+            lines.append("| " + " | ".join(cells) + " |")
+        for side, e in result["summary"].get("post", {}).items():
+            lines.append(f"\nPOST rows added ({side}): {e['rows_added']}, lost: {e['lost_rows']}.")
+        if result.get("scale"):
+            for scenario, sides in result["scale"].items():
+                figures = "; ".join(
+                    f"{size} messages: {e['rps']:.0f} req/s, p99 {e['p99_ms']:.0f} ms"
+                    for size, e in sides.items()
+                )
+                lines.append(f"\nScale, {BY_NAME[scenario].label}: {figures}.")
+        lines += ["", "| target | measured | |", "|---|--:|---|"]
+        for t in result["targets"]:
+            lines.append(f"| {t['target']} | {t['value']} | {'met' if t['met'] else 'missed'} |")
+    return "\n".join(lines)
+
+
+def _md(entry: dict | None, *keys: str) -> list[str]:
+    if entry is None:
+        return ["–"] * len(keys)
+    return [f"{entry[k]:.0f}" if k != "cpu_ms" else f"{entry[k]:.2f}" for k in keys]
+
+
+README_ROWS = [
+    ("main page, no cookies ÷ feature-equal Flask", "index", "vs_flask", "≥ 2.0"),
+    ("main page, no cookies ÷ simplest Flask", "index", "vs_simplest", "≥ 1.0"),
+    ("main page, no cookies ÷ hello route", "index", "vs_hello", "≥ 0.5"),
+    ("main page, logged in ÷ Flask", "index_member", "vs_flask", "≥ 1.2"),
+    ("main page, logged in ÷ hello route", "index_member", "vs_hello", "≥ 0.25"),
+    ("a profile page ÷ Flask", "profile", "vs_flask", "≥ 1.5 (PostgreSQL)"),
+    ("page 500 through the cursor ÷ Flask", "page500", "vs_flask", "≥ 1.5 (PostgreSQL)"),
+    ("POST a message ÷ Flask", "post", "vs_flask", "≥ 1.2, p99 ≤ 50 ms"),
+    ("page awaiting 50 ms ÷ bare Quart", "wait", "vs_bare", "≥ 0.95"),
+]
+
+
+def readme_table(results: list[dict]) -> str:
+    head = "| ours ÷ … | " + " | ".join(_title(r) for r in results) + " | target |"
+    lines = [head, "|---|" + "--:|" * len(results) + "---|"]
+    for label, scenario, key, goal in README_ROWS:
+        cells = []
+        for result in results:
+            value = ratios(result["summary"]).get(scenario, {}).get(key)
+            post = result["summary"].get("post", {}).get("ours")
+            extra = f" (p99 {post['p99_ms']:.0f} ms)" if scenario == "post" and post else ""
+            cells.append(_fmt(value) + extra)
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {goal} |")
+    first = results[0]
+    lines.append(
+        f"\nMeasured {first['date']} on commit `{first['commit']}`, "
+        f"{first['machine']['nproc']} vCPUs, by `{first['command']}`."
+    )
+    return "\n".join(lines)
+
+
+def _replace_between(text: str, markers: tuple[str, str], body: str) -> str:
+    start, end = markers
+    if start not in text or end not in text:
+        raise ValueError(f"markers {start} ... {end} are missing")
+    head, rest = text.split(start, 1)
+    _old, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def write_results(results: list[dict], root) -> list:  # noqa: ANN001
+    """bench/RESULTS.md's figures and the README's table, between their markers."""
+    written = []
+    for path, markers, body in (
+        (root / "bench" / "RESULTS.md", RESULTS_MARKERS, results_markdown(results)),
+        (root / "README.md", README_MARKERS, readme_table(results)),
+    ):
+        path.write_text(_replace_between(path.read_text(), markers, body))
+        written.append(path)
+    return written

@@ -16,6 +16,7 @@ import platform
 import secrets
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, Visitors, visitors
 from .seed import Seeded, seed
 from .seed import count_messages as seed_count
 
-OUT = Path(__file__).resolve().parent / "out"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
 PAGE_SIZE = 20
 SCALE_SCENARIOS = ("index", "page500")
 SIDES = ("ours", "flask", "simplest")
@@ -199,10 +201,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument(
         "--database",
-        choices=["sqlite", "postgres"],
+        choices=["sqlite", "postgres", "both"],
         default="sqlite",
         help="postgres: copies on the local server (GUESTBOOK_BENCH_PG_URL), 2 workers per "
-        "side, Flask on psycopg with threads, no scale check",
+        "side, Flask on psycopg with threads, no scale check; both: one, then the other",
+    )
+    parser.add_argument(
+        "--write-results",
+        action="store_true",
+        help="write bench/RESULTS.md's figures and the README's table from this run",
     )
     parser.add_argument(
         "--workers", type=int, help="workers per server, all alike (1; 2 with postgres)"
@@ -231,13 +238,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=OUT, help="where the JSON and logs go")
     args = parser.parse_args(argv)
-    postgres = args.database == "postgres"
-    if args.workers is None:
-        args.workers = 2 if postgres else 1
-    if args.flask_threads is None:
-        args.flask_threads = 4 if postgres else 1
-    if postgres:
-        args.scale = ""
     if args.client == "auto":
         args.client = "wrk" if load.wrk_path() else "python"
     args.scenario_list = [BY_NAME[name] for name in args.scenarios.split(",")]
@@ -245,15 +245,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
+    command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
+    databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    results = [run(for_database(args, database), command) for database in databases]
+    if args.write_results:
+        for path in report.write_results(results, ROOT):
+            print(f"wrote {path}")
+    return results
+
+
+def for_database(args: argparse.Namespace, database: str) -> argparse.Namespace:
+    """`args` for one database, with that database's defaults filled in."""
+    args = argparse.Namespace(**vars(args))
+    postgres = database == "postgres"
+    args.database = database
+    if args.workers is None:
+        args.workers = 2 if postgres else 1
+    if args.flask_threads is None:
+        args.flask_threads = 4 if postgres else 1
+    if postgres:
+        args.scale_sizes = []  # the scale check seeds SQLite files
+    return args
+
+
+def run(args: argparse.Namespace, command: str) -> dict:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    workdir = args.out / f"run-{stamp}"
+    workdir = args.out / f"run-{stamp}-{args.database}"
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     info = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command,
+        "commit": _commit(),
         "machine": machine(),
         "config": {
             k: (str(v) if isinstance(v, Path) else v)
@@ -302,11 +327,23 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print()
     print(report.render(result))
-    path = args.out / f"bench-{stamp}.json"
+    path = args.out / f"bench-{stamp}-{args.database}.json"
     path.write_text(json.dumps(result, indent=2))
     shutil.copyfile(path, args.out / "latest.json")
+    shutil.copyfile(path, args.out / f"latest-{args.database}.json")
     print(f"\nJSON: {path}\nlogs: {workdir}")
     return result
+
+
+def _commit() -> str:
+    """The commit measured, marked when the work tree differs from it."""
+
+    def git(*words: str) -> str:
+        done = subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no", "src", "bench")
+    return git("rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if dirty else "")
 
 
 @contextlib.contextmanager
