@@ -400,3 +400,20 @@ async def test_a_missing_member_is_not_kept_for_readers(client, auth) -> None:
     assert (await reader.get("/users/bob")).status_code == 404
     await auth.signup("bob")
     assert "bob" in await seen_by(client.app.test_client(), "/users/bob")
+
+
+async def test_a_members_repeat_visit_is_one_statement(app, client, auth) -> None:
+    """The login lookup reads the content version too: one statement for the page."""
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "hello"})
+    await seen_by(client)  # reads and renders the list; the flash is shown
+    statements = Statements(app)
+    page = await seen_by(client)
+    assert "Welcome, alice!" in page and bodies(page) == ["hello"]
+    assert statements.seen == ["SELECT login_sessions.id,"], statements.seen
+    # A post through another instance is seen at once all the same.
+    async with db.sessionmaker(app)() as session:
+        alice = await session.scalar(select(User.id))
+        session.add(Message(body="from elsewhere", writer_id=alice))
+        await session.commit()
+    assert bodies(await seen_by(client)) == ["from elsewhere", "hello"]
