@@ -65,12 +65,24 @@ class _Reads(_LRU):
         self.highest = version
 
 
-def _state(app: Quart) -> tuple[_LRU, Template]:
-    """The app's rendered lists and the list's compiled template, made on first use."""
-    state = app.extensions.get(_EXT)
-    if state is None:
-        state = app.extensions[_EXT] = (_LRU(), app.jinja_env.from_string(SOURCE))
-    return state
+class _Caches:
+    """An app's caches, the list's compiled template, and its version question."""
+
+    def __init__(self, app: Quart) -> None:
+        self.reads, self.lists = _Reads(), _LRU()
+        self.pages = _Reads()  # whole pages for readers (reader_pages)
+        self.list_template: Template = app.jinja_env.from_string(SOURCE)
+
+        async def ask() -> int | None:
+            async with db.engine(app).connect() as conn:
+                return await conn.scalar(VERSION)
+
+        self.version = SharedQuestion(ask)
+
+
+def _caches(app: Quart) -> _Caches:
+    """Made on the app's first list."""
+    return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, _Caches(app))
 
 
 async def content_version() -> int | None:
@@ -83,29 +95,15 @@ async def content_version() -> int | None:
         if session is not None and session.in_transaction():
             g.content_version = await (await session.connection()).scalar(VERSION)
         else:
-            g.content_version = await _question(current_app._get_current_object()).answer()
+            g.content_version = await _caches(current_app._get_current_object()).version.answer()
     return g.content_version
 
 
-def _question(app: Quart) -> SharedQuestion[int | None]:
-    question = app.extensions.get(_EXT + ".version")
-    if question is None:
-
-        async def ask() -> int | None:
-            async with db.engine(app).connect() as conn:
-                return await conn.scalar(VERSION)
-
-        question = app.extensions[_EXT + ".version"] = SharedQuestion(ask)
-    return question
-
-
-def versioned(app: Quart, name: str, version: int) -> _Reads:
-    """The app's cache `name` of entries keyed by `(version, ...)`, at `version`."""
-    entries = app.extensions.get(name)
-    if entries is None:
-        entries = app.extensions[name] = _Reads()
-    entries.at(version)
-    return entries
+def pages_at(version: int) -> _Reads:
+    """The whole pages kept for readers (`reader_pages`), at `version`."""
+    pages = _caches(current_app._get_current_object()).pages
+    pages.at(version)
+    return pages
 
 
 async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
@@ -115,7 +113,8 @@ async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     version = await content_version()
     if version is None:  # the row is missing: nothing would tell a write, so keep nothing
         return await load()
-    reads = versioned(current_app._get_current_object(), _EXT + ".reads", version)
+    reads = _caches(current_app._get_current_object()).reads
+    reads.at(version)
     found = reads.get_recent((version, key))
     if found is None:
         # The version was read first: a write committed meanwhile can only make these
@@ -143,12 +142,12 @@ async def message_list(page: Page, empty: str = "No messages yet.") -> Markup:
         (viewer.id, csrf_token(), request.method, request.full_path) if mine else None,
     )
     app = current_app._get_current_object()
-    lists, template = _state(app)
-    html = lists.get_recent(key)
+    caches = _caches(app)
+    html = caches.lists.get_recent(key)
     if html is None:
         context = {"page": page, "empty": empty}
         await app.update_template_context(context)
         # The output of an autoescaping template: already safe HTML.
-        html = Markup(await template.render_async(context))  # noqa: S704
-        lists.put(key, html)
+        html = Markup(await caches.list_template.render_async(context))  # noqa: S704
+        caches.lists.put(key, html)
     return html

@@ -24,7 +24,6 @@ from quart import Quart, Response, current_app, g, make_response, request, sessi
 from . import list_cache
 
 P = ParamSpec("P")
-_EXT = "guestbook.reader_pages"
 POPUP_COOKIE = "popup_skip"
 # Browsers ask again every time (a 304 is cheap); a shared cache may answer for one
 # second (nginx reads s-maxage): a burst of readers costs the app one page a second,
@@ -68,7 +67,7 @@ def shared_with_readers(
         # Whatever the page reads from the request must be in this key (a language
         # cookie, when there is one).
         key = (request.full_path, request.cookies.get(POPUP_COOKIE) == "yes", g.countdown.badge)
-        pages = list_cache.versioned(current_app._get_current_object(), _EXT, version)
+        pages = list_cache.pages_at(version)
         page = pages.get_recent((version, key))
         if page is None:
             response = await make_response(await view(*args, **kwargs))

@@ -68,7 +68,7 @@ def _cross_site() -> bool:
     return origin is not None and urlsplit(origin).netloc != request.host
 
 
-async def _check_csrf() -> None:
+async def check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not current_app.config["CSRF_ENABLED"]:
         return
     if getattr(current_app.view_functions.get(request.endpoint or ""), "csrf_exempt", False):
@@ -101,7 +101,6 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 def init_app(app: Quart, settings: Settings) -> None:
     app.config["CSRF_ENABLED"] = settings.csrf_enabled
-    app.before_request(_check_csrf)
     app.add_template_global(csrf_token)
 
     defaults = [
