@@ -15,7 +15,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import delete, event, select, update
 
-from conftest import PASSWORD, CSRFClient, csrf_from, page_text
+from conftest import PASSWORD, AuthActions, CSRFClient, csrf_from, page_text
 from guestbook import create_app, db
 from guestbook.models import ContentVersion, Message, User
 
@@ -260,7 +260,7 @@ async def test_a_member_since_date_changed_by_hand_shows(app, client, auth, othe
     assert "2001" in await seen_by(other, "/users/alice")
 
 
-# --- whole pages for readers (reader_pages) ---------------------------------------------
+# --- whole pages (whole_pages) -----------------------------------------------------------
 
 READER_PATHS = ["/", "/users/alice", "/?before={cursor}"]
 
@@ -416,3 +416,38 @@ async def test_a_members_repeat_visit_is_one_statement(app, client, auth) -> Non
         session.add(Message(body="from elsewhere", writer_id=alice))
         await session.commit()
     assert bodies(await seen_by(client)) == ["from elsewhere", "hello"]
+
+
+async def test_a_members_page_is_kept_whole_but_never_shared(app, client, auth) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "hello"})
+    first = await seen_by(client)  # shows the "Posted." flash: not kept
+    assert "Posted." in first
+    rendered: list[str] = []
+    from quart import template_rendered
+
+    def record(_sender, template, **_extra) -> None:
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    kept = await seen_by(client)  # rendered, and kept
+    assert rendered == ["index.html"]
+    rendered.clear()
+    assert await seen_by(client) == kept  # the same bytes, no template run
+    assert rendered == []
+    # Bob's page, and alice's second device (another token), are their own.
+    bob = app.test_client()
+    await AuthActions(bob).signup("bob")
+    await seen_by(bob)  # his welcome flash
+    bobs = await seen_by(bob)
+    assert "Welcome, bob!" in bobs and "alice!" not in bobs
+    assert csrf_from(bobs) == await bob.csrf_token() != csrf_from(kept)
+    laptop = app.test_client()
+    await AuthActions(laptop).login("alice")
+    await seen_by(laptop)
+    assert csrf_from(await seen_by(laptop)) == await laptop.csrf_token() != csrf_from(kept)
+    # A flash is shown once even when the page was kept before it.
+    await client.post("/popup/skip", form={"next": "/"})
+    await client.post("/messages", form={"body": "again"})
+    assert "Posted." in await seen_by(client)
+    assert "Posted." not in await seen_by(client)

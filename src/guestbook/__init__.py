@@ -10,7 +10,7 @@ from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
-from . import countdown, db, errors, filters, mail, passwords, ratelimit, reader_pages, security
+from . import countdown, db, errors, filters, mail, passwords, ratelimit, security, whole_pages
 from .config import Settings
 
 
@@ -49,7 +49,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     mail.init_app(app, settings)
     errors.init_app(app)
     filters.init_app(app)
-    reader_pages.init_app(app)
+    whole_pages.init_app(app)
 
     from . import account, auth, messages, ops, users
 

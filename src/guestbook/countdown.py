@@ -28,7 +28,7 @@ class Countdown:
     minutes: int
     passed: bool
     # The page shows the target, not hours and minutes left: so a page stays the same
-    # all day, and readers without cookies can share one cached copy (reader_pages).
+    # all day, and readers without cookies can share one cached copy (whole_pages).
     target: datetime
 
 

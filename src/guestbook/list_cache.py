@@ -70,7 +70,7 @@ class _Caches:
 
     def __init__(self, app: Quart) -> None:
         self.reads, self.lists = _Reads(), _LRU()
-        self.pages = _Reads()  # whole pages for readers (reader_pages)
+        self.pages = _Reads()  # whole pages (whole_pages)
         self.list_template: Template = app.jinja_env.from_string(SOURCE)
 
         async def ask() -> int | None:
@@ -100,7 +100,7 @@ async def content_version() -> int | None:
 
 
 def pages_at(version: int) -> _Reads:
-    """The whole pages kept for readers (`reader_pages`), at `version`."""
+    """The whole pages kept (`whole_pages`), at `version`."""
     pages = _caches(current_app._get_current_object()).pages
     pages.at(version)
     return pages

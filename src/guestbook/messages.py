@@ -10,8 +10,8 @@ from . import config, db, group_commit, list_cache, pagination, ratelimit
 from .auth import login_required
 from .forms import FieldError, check_body, text
 from .models import Message, utcnow
-from .reader_pages import POPUP_COOKIE, shared_with_readers
 from .security import csrf_exempt, safe_next
+from .whole_pages import POPUP_COOKIE, kept_whole
 
 bp = Blueprint("messages", __name__)
 
@@ -42,7 +42,7 @@ async def _render_index(
 
 
 @bp.get("/")
-@shared_with_readers
+@kept_whole
 async def index():
     return await _render_index()
 

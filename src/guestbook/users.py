@@ -11,7 +11,7 @@ from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, pagination
 from .models import USERNAME_RE, User
-from .reader_pages import shared_with_readers
+from .whole_pages import kept_whole
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -46,7 +46,7 @@ async def _read_profile(username: str, before: str | None, size: int) -> Profile
 
 
 @bp.get("/<username>")
-@shared_with_readers
+@kept_whole
 async def profile(username: str):
     # A name no account can have is not looked up (PostgreSQL refuses some, NUL, outright)
     # and never reaches the cache key: "\u212aate".lower() is "kate".

@@ -1,4 +1,5 @@
-"""Whole pages for readers: one copy per page, shared, and revalidated by ETag.
+"""List pages kept whole: one shared copy for readers, one per login for members;
+revalidated by ETag.
 
 A reader (a visitor with neither a session nor a login cookie) sees what every reader
 sees: the logged-out menu, no form token, no flash. So a list page's whole response
@@ -7,8 +8,12 @@ popup cookie, the countdown's day) and the content version (see `list_cache`): a
 repeat visit costs one small query and no rendering. Readers get no cookie, and a
 `Cache-Control` that lets a shared cache (the nginx sample) keep the page briefly.
 
-Every HTML page, a member's too, carries an ETag (a hash of its body), and a request
-whose `If-None-Match` names it gets a 304 instead of the body.
+A member's page differs only by who they are and their session's form token, so it
+is kept too, with those in its key, whenever no flash message waits to be shown; it
+stays private.
+
+Every HTML page carries an ETag (a hash of its body), and a request whose
+`If-None-Match` names it gets a 304 instead of the body.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import ParamSpec
 from quart import Quart, Response, current_app, g, make_response, request, session
 
 from . import list_cache
+from .security import CSRF_FIELD
 
 P = ParamSpec("P")
 POPUP_COOKIE = "popup_skip"
@@ -52,34 +58,42 @@ def _etag(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-def shared_with_readers(
-    view: Callable[P, Awaitable[object]],
-) -> Callable[P, Awaitable[Response]]:
-    """The view's page, kept whole for readers at the current content version."""
+def _key() -> tuple | None:
+    """Whatever the page reads from the request (a language cookie joins it when there
+    is one); None for a request whose page is not kept."""
+    if request.method != "GET":
+        return None
+    page = (request.full_path, request.cookies.get(POPUP_COOKIE) == "yes", g.countdown.badge)
+    if is_reader():
+        return page
+    if g.user is None or session.get("_flashes"):  # a flash is shown once, then gone
+        return None
+    return (*page, g.user.id, session.get(CSRF_FIELD))
+
+
+def kept_whole(view: Callable[P, Awaitable[object]]) -> Callable[P, Awaitable[Response]]:
+    """The view's page, kept whole at the current content version."""
 
     @wraps(view)
     async def wrapped(*args: P.args, **kwargs: P.kwargs) -> Response:
-        if not is_reader():
+        key = _key()
+        version = None if key is None else await list_cache.content_version()
+        if version is None:  # or no version row: nothing would tell a write, keep nothing
             return await make_response(await view(*args, **kwargs))
-        version = await list_cache.content_version()
-        if version is None:  # no version row: nothing would tell a write, keep nothing
-            return await make_response(await view(*args, **kwargs))
-        # Whatever the page reads from the request must be in this key (a language
-        # cookie, when there is one).
-        key = (request.full_path, request.cookies.get(POPUP_COOKIE) == "yes", g.countdown.badge)
         pages = list_cache.pages_at(version)
         page = pages.get_recent((version, key))
         if page is None:
             response = await make_response(await view(*args, **kwargs))
-            # A page that wrote to the session is not a reader's page: never share it.
+            # A page that wrote to the session (a new token, a flash) is not kept.
             if response.status_code != 200 or session.modified:
                 return response
             body = await response.get_data()
             page = Page(body, _etag(body))
             pages.put((version, key), page)
         response = Response(page.body, content_type="text/html; charset=utf-8")
-        response.headers["Cache-Control"] = READER_CACHE_CONTROL
-        response.headers["Vary"] = "Cookie"
+        if is_reader():
+            response.headers["Cache-Control"] = READER_CACHE_CONTROL
+            response.headers["Vary"] = "Cookie"
         response.set_etag(page.etag)
         return response
 
