@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from conftest import page_text
@@ -100,3 +100,36 @@ async def test_a_database_outage_fails_each_post_with_a_503_and_writes_nothing(
     assert [response.status_code for response in responses] == [503] * 3
     async with db.sessionmaker(app)() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+async def test_a_failed_commit_is_not_retried(app, auth, monkeypatch) -> None:
+    """Whether a failed COMMIT took effect is unknown: writing the rows again could
+    write them twice, so each request gets the error instead."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    await auth.signup("alice")
+    async with db.sessionmaker(app)() as session:
+        alice = await session.scalar(select(User.id))
+    inserted: list[int] = []  # rows sent per INSERT
+
+    def count(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+        if statement.startswith("INSERT INTO messages"):
+            inserted.append(len(parameters) if executemany else 1)
+
+    event.listen(db.engine(app).sync_engine, "before_cursor_execute", count)
+
+    async def lost_reply(self) -> None:
+        raise OperationalError("COMMIT", {}, Exception("connection closed"))
+
+    monkeypatch.setattr(AsyncConnection, "commit", lost_reply)
+    group = group_commit.messages(app)
+    results = await asyncio.gather(
+        *(
+            group.insert({"body": f"row {n}", "writer_id": alice, "created_at": utcnow()})
+            for n in range(4)
+        ),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, OperationalError) for result in results)
+    assert sum(inserted) == 4, inserted  # each row sent once: none retried

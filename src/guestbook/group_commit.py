@@ -5,9 +5,11 @@ A commit is the slow part of a small write: a trip to the database and a sync to
 requests that write while a commit is under way wait for the next one, which takes
 all of them: one transaction, one statement for all rows, one commit. Each request
 answers only once the commit that holds its row is done, so no one is told "posted"
-for a row that could still be lost. If the shared statement fails, each row is tried
-again alone: a row that is refused (its writer deleted meanwhile, say) fails only
-its own request, and the others are written all the same.
+for a row that could still be lost. If the shared statement fails, nothing was
+written and each row is tried again alone: a row that is refused (its writer deleted
+meanwhile, say) fails only its own request, and the others are written all the same.
+If the commit itself fails, its outcome is unknown: no row is retried (it could be
+written twice), and each request gets the error (a 503 for a lost connection).
 
 A request cancelled while it waits (its client went away) may still have its row
 written, as when a reply to a commit is lost.
@@ -66,17 +68,25 @@ class GroupCommit:
     async def _write(self, batch: list[Pending]) -> None:
         try:
             await self._commit([row for row, _future in batch])
-        except Exception as err:
+        except _Refused as refused:
             if len(batch) == 1:
-                batch[0][1].set_exception(err)
+                batch[0][1].set_exception(refused.__cause__ or refused)
                 return
-            for row, future in batch:  # each alone: only a refused row fails
-                try:
+            for row, future in batch:  # nothing was written: each alone, so only a
+                try:  # refused row fails
                     await self._commit([row])
-                except Exception as alone:
-                    future.set_exception(alone)
+                except _Refused as alone:
+                    future.set_exception(alone.__cause__ or alone)
+                except Exception as err:
+                    future.set_exception(err)
                 else:
                     future.set_result(None)
+            return
+        except Exception as err:
+            # The commit itself failed: whether it took effect is unknown, so no row is
+            # written again (that could write it twice); each request gets the error.
+            for _row, future in batch:
+                future.set_exception(err)
             return
         except BaseException:
             for _row, future in batch:
@@ -86,8 +96,16 @@ class GroupCommit:
             future.set_result(None)
 
     async def _commit(self, rows: list[dict[str, Any]]) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(self._statement, rows)
+        async with self._engine.connect() as conn:
+            try:
+                await conn.execute(self._statement, rows)
+            except Exception as err:
+                raise _Refused() from err  # rolled back as the connection goes back
+            await conn.commit()
+
+
+class _Refused(Exception):
+    """The statement failed, before any commit: nothing of it was written."""
 
 
 def messages(app: Quart | None = None) -> GroupCommit:
