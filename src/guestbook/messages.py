@@ -27,7 +27,7 @@ async def _render_index(
     page = await list_cache.read(
         ("index", before, size), lambda: pagination.page_of(g.db, NEWEST, before, size)
     )
-    await db.reads_done()
+    await db.release()
     html = await render_template(
         "index.html",
         page=page,
@@ -69,7 +69,7 @@ async def post():
     # The writer is whoever is logged in; a `writer_id` in the form is never read.
     # Written with the posts of other requests under way, in one commit (group_commit);
     # first this request gives back its connection (SQLite has just one).
-    await db.reads_done()
+    await db.release()
     await group_commit.messages().insert(
         {"body": body, "writer_id": g.user.id, "created_at": utcnow()}
     )

@@ -27,7 +27,7 @@ from typing import ParamSpec
 from quart import Quart, Response, current_app, g, make_response, request, session
 
 from . import list_cache
-from .security import CSRF_FIELD
+from .security import csrf_token
 
 P = ParamSpec("P")
 POPUP_COOKIE = "popup_skip"
@@ -68,7 +68,9 @@ def _key() -> tuple | None:
         return page
     if g.user is None or session.get("_flashes"):  # a flash is shown once, then gone
         return None
-    return (*page, g.user.id, session.get(CSRF_FIELD))
+    # The token this member's forms carry (a fresh one, if the session's belongs to
+    # another login, marks the session modified: that page is then not kept).
+    return (*page, g.user.id, csrf_token())
 
 
 def kept_whole(view: Callable[P, Awaitable[object]]) -> Callable[P, Awaitable[Response]]:
