@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import platform
@@ -18,6 +19,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -236,6 +238,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--client", choices=["auto", "wrk", "python"], default="auto", help="load generator"
     )
+    parser.add_argument(
+        "--against",
+        default="",
+        help="also serve our app as of this git revision (e.g. main), side by side, "
+        "to measure what the changes since cost",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where the JSON and logs go")
     args = parser.parse_args(argv)
     if args.client == "auto":
@@ -289,12 +297,15 @@ def run(args: argparse.Namespace, command: str) -> dict:
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
 
-    with _databases(seeded, workdir, stamp, args) as databases:
+    names = [*SIDES, "before"] if args.against else list(SIDES)
+    with _databases(seeded, workdir, stamp, args, names) as databases:
         sides = [
             _ours_side(databases["ours"], seeded, workdir, args),
             _flask_side(databases["flask"], seeded, workdir, args),
             _simplest_side(databases["simplest"], seeded, workdir, args),
         ]
+        if args.against:
+            sides.append(_before_side(databases["before"], seeded, workdir, args))
         samples = _with_servers(sides, args, args.scenario_list)
     summary = report.summarize([s.as_dict() for s in samples])
 
@@ -348,18 +359,18 @@ def _commit() -> str:
 
 @contextlib.contextmanager
 def _databases(
-    seeded: Seeded, workdir: Path, stamp: str, args: argparse.Namespace
+    seeded: Seeded, workdir: Path, stamp: str, args: argparse.Namespace, names: list[str]
 ) -> Iterator[dict[str, str]]:
     """A copy of the seeded data per side: SQLite files, or PostgreSQL databases."""
     if args.database == "postgres":
-        with pg.databases(seeded.path, stamp, list(SIDES)) as urls:
+        with pg.databases(seeded.path, stamp, names) as urls:
             yield {
                 side: url.replace("postgresql://", "postgresql+asyncpg://")
                 for side, url in urls.items()
             }
         return
     files = {}
-    for side in SIDES:
+    for side in names:
         files[side] = workdir / f"{side}.sqlite3"
         shutil.copyfile(seeded.path, files[side])
     # The content-version triggers serve our cache; the baselines have none to pay for.
@@ -380,6 +391,22 @@ def _ours_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Name
         args.workers,
         workdir / "hello.log",
     )
+    return side
+
+
+def _before_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    """Our app as of `--against`: its `src/` from git, first on the workers' path."""
+    source = workdir / "before"
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", args.against, "src"],
+        cwd=servers.ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(source, filter="data")
+    side = ours("before", database, seeded, workdir, args)
+    side.app.env["PYTHONPATH"] = os.pathsep.join([str(source / "src"), str(servers.ROOT)])
     return side
 
 

@@ -9,8 +9,9 @@ from werkzeug.exceptions import Forbidden, NotFound, TooManyRequests
 from . import config, db, group_commit, list_cache, pagination, ratelimit
 from .auth import login_required
 from .forms import FieldError, check_body, text
+from .i18n import gettext, ngettext
 from .models import Message, utcnow
-from .security import csrf_exempt, safe_next
+from .security import safe_next, same_site_only
 from .whole_pages import POPUP_COOKIE, kept_whole
 
 bp = Blueprint("messages", __name__)
@@ -59,10 +60,14 @@ async def post():
     except FieldError as err:
         return await _render_index(body=raw, error=err.message, status=400)
     except TooManyRequests as err:
-        wait = f"{-(-err.retry_after // 60)} minutes" if err.retry_after > 90 else "a minute"
+        minutes = -(-err.retry_after // 60) if err.retry_after > 90 else 1
         return await _render_index(
             body=raw,
-            error=f"You have written a lot in a short time. Try again in {wait}.",
+            error=ngettext(
+                "You have written a lot in a short time. Try again in a minute.",
+                "You have written a lot in a short time. Try again in %(num)s minutes.",
+                minutes,
+            ),
             status=429,
             headers={"Retry-After": str(err.retry_after)},
         )
@@ -73,16 +78,16 @@ async def post():
     await group_commit.messages().insert(
         {"body": body, "writer_id": g.user.id, "created_at": utcnow()}
     )
-    await flash("Posted.")
+    await flash(gettext("Posted."))
     return redirect(url_for("messages.index"))
 
 
 async def _own_message(message_id: int) -> Message:
     message = await g.db.get(Message, message_id)
     if message is None:
-        raise NotFound("There is no such message.")
+        raise NotFound(gettext("There is no such message."))
     if message.writer_id != g.user.id:
-        raise Forbidden("You can only change your own messages.")
+        raise Forbidden(gettext("You can only change your own messages."))
     return message
 
 
@@ -105,7 +110,7 @@ async def edit(message_id: int):
         message.body = body
         message.updated_at = utcnow()
         await g.db.commit()
-    await flash("Saved.")
+    await flash(gettext("Saved."))
     return redirect(url_for("messages.index"))
 
 
@@ -118,12 +123,12 @@ async def delete(message_id: int):
     message = await _own_message(message_id)
     await g.db.delete(message)
     await g.db.commit()
-    await flash("Deleted.")
+    await flash(gettext("Deleted."))
     return redirect(back)
 
 
 @bp.post("/popup/skip")
-@csrf_exempt
+@same_site_only
 async def skip_popup():
     """The lecture's cookie write: `response.set_cookie`, then back where you were.
 
@@ -131,7 +136,7 @@ async def skip_popup():
     from another site, this POST could only hide a notice from its victim: it sets one
     cookie that the page's own script may set anyway, reads and writes nothing else,
     and redirects only within this site. What a browser marks as cross-site is
-    refused all the same (`security.csrf_exempt`)."""
+    refused all the same (`security.same_site_only`)."""
     response = redirect(safe_next(text(await request.form, "next")))
     response.set_cookie(
         POPUP_COOKIE,

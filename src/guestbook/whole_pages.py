@@ -4,7 +4,7 @@ revalidated by ETag.
 A reader (a visitor with neither a session nor a login cookie) sees what every reader
 sees: the logged-out menu, no form token, no flash. So a list page's whole response
 is kept per worker, keyed by the URL, what else the page reads from the request (the
-popup cookie, the countdown's day) and the content version (see `list_cache`): a
+popup cookie, the countdown's day, the language) and the content version (see `list_cache`): a
 repeat visit costs one small query and no rendering. Readers get no cookie, and a
 `Cache-Control` that lets a shared cache (the nginx sample) keep the page briefly.
 
@@ -26,7 +26,7 @@ from typing import ParamSpec
 
 from quart import Quart, Response, current_app, g, make_response, request, session
 
-from . import list_cache
+from . import i18n, list_cache
 from .security import csrf_token
 
 P = ParamSpec("P")
@@ -59,11 +59,12 @@ def _etag(body: bytes) -> str:
 
 
 def _key() -> tuple | None:
-    """Whatever the page reads from the request (a language cookie joins it when there
-    is one); None for a request whose page is not kept."""
+    """Whatever the page reads from the request; None for a request whose page is not
+    kept."""
     if request.method != "GET":
         return None
-    page = (request.full_path, request.cookies.get(POPUP_COOKIE) == "yes", g.countdown.badge)
+    popup = request.cookies.get(POPUP_COOKIE) == "yes"
+    page = (request.full_path, popup, g.countdown.badge, i18n.locale())
     if is_reader():
         return page
     if g.user is None or session.get("_flashes"):  # a flash is shown once, then gone
@@ -95,7 +96,7 @@ def kept_whole(view: Callable[P, Awaitable[object]]) -> Callable[P, Awaitable[Re
         response = Response(page.body, content_type="text/html; charset=utf-8")
         if is_reader():
             response.headers["Cache-Control"] = READER_CACHE_CONTROL
-            response.headers["Vary"] = "Cookie"
+            response.headers["Vary"] = "Cookie, Accept-Language"  # the language's sources
         response.set_etag(page.etag)
         return response
 
