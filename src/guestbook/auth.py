@@ -222,6 +222,9 @@ async def reset(token: str):
     await logins.revoke_all(user)  # commits the new password with it
     await logins.start(user, remember=False)
     await flash(
-        gettext("Your password is reset and you are logged in. Every other session was signed out.")
+        gettext(
+            "Your password is reset and you are logged in. "
+            "Every other session was signed out."
+        )
     )
     return redirect(url_for("messages.index"))

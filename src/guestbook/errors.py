@@ -108,7 +108,9 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(Exception)
     async def _internal(error: Exception):
         log.exception("unhandled error", exc_info=error)
-        return await _page(InternalServerError(gettext(DESCRIPTIONS[500])))
+        return await _page(
+            InternalServerError(gettext(DESCRIPTIONS[500]))
+        )
 
 
 def _is_connection_error(error: DBAPIError) -> bool:

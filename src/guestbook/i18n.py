@@ -205,3 +205,4 @@ def init_app(app: Quart) -> None:
         gettext=_template_gettext,
         ngettext=_template_ngettext,
     )
+

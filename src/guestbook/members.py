@@ -80,7 +80,9 @@ async def authenticate(ident: str, password: str) -> User | None:
     return user
 
 
-async def register(username: str, email: str, password: str, locale: str | None = None) -> User:
+async def register(
+    username: str, email: str, password: str, locale: str | None = None
+) -> User:
     """Add a member from checked fields, with their welcome mail (in `locale`, their
     language; None: the default); raises `Taken`. Runs in a request context (the CLI
     makes one), on `g.db`."""
