@@ -10,7 +10,19 @@ from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
-from . import countdown, db, errors, filters, i18n, intake, mail, passwords, ratelimit, security
+from . import (
+    countdown,
+    db,
+    errors,
+    filters,
+    i18n,
+    intake,
+    mail,
+    passwords,
+    ratelimit,
+    security,
+    whole_pages,
+)
 from .config import Settings
 
 
@@ -53,6 +65,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     errors.init_app(app)
     i18n.init_app(app)
     filters.init_app(app)
+    whole_pages.init_app(app)
 
     from . import account, auth, language, messages, ops, users
 
