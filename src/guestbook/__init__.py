@@ -22,6 +22,7 @@ from . import (
     ratelimit,
     security,
     spam,
+    whole_pages,
 )
 from .config import Settings
 
@@ -66,6 +67,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     i18n.init_app(app)
     filters.init_app(app)
     spam.init_app(app)
+    whole_pages.init_app(app)
 
     from . import account, auth, feeds, language, messages, moderation, ops, reports, users
 

@@ -20,6 +20,7 @@ from werkzeug.exceptions import Forbidden
 from . import config
 from .forms import printable
 from .i18n import N_, gettext
+from .list_cache import VERSION
 from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
 
@@ -27,7 +28,11 @@ TOUCH_EVERY = timedelta(minutes=1)
 BLOCKED = N_("A moderator has blocked this account: it cannot log in or write.")
 # Built once: every request of a member runs it, and building a statement (and its
 # cache key) costs more than SQLite takes to answer it.
-BY_TOKEN = select(LoginSession).where(LoginSession.token_hash == bindparam("token_hash"))
+# It also reads the content version, which every list page asks for next: a member's
+# page then makes one trip to the database, not two (`list_cache.content_version`).
+BY_TOKEN = select(LoginSession, VERSION.scalar_subquery()).where(
+    LoginSession.token_hash == bindparam("token_hash")
+)
 
 
 def _hash(token: str) -> str:
@@ -71,7 +76,10 @@ async def resolve() -> tuple[User, LoginSession] | None:
     token = current_user.auth_id
     if token is None:
         return None
-    row = (await g.db.execute(BY_TOKEN, {"token_hash": _hash(token)})).scalar_one_or_none()
+    found = (await g.db.execute(BY_TOKEN, {"token_hash": _hash(token)})).one_or_none()
+    row = None
+    if found is not None:
+        row, g.content_version = found
     now = utcnow()
     settings = config.current()
     if row is not None and (

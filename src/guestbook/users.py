@@ -12,6 +12,7 @@ from werkzeug.exceptions import NotFound
 from . import config, db, list_cache, members, pagination
 from .i18n import gettext
 from .models import Message, User
+from .whole_pages import kept_whole
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -53,6 +54,7 @@ async def _read_profile(username: str, before: str | None, size: int, own: bool)
 
 
 @bp.get("/<username>")
+@kept_whole
 async def profile(username: str):
     # A name no account can have is not looked up (PostgreSQL refuses some, NUL,
     # outright); any spelling of a name ("KATE", "\u212aate") is cached under its key.
