@@ -49,7 +49,7 @@ I18N := src/guestbook/translations
 messages: $(VENV)/.installed
 	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --add-location=file --sort-by-file \
 	  --project=Guestbook --copyright-holder="Guestbook" -o $(I18N)/messages.pot src
-	$(BIN)/pybabel -q update -N -i $(I18N)/messages.pot -d $(I18N)
+	$(BIN)/pybabel -q update -N --ignore-obsolete -i $(I18N)/messages.pot -d $(I18N)
 	$(BIN)/pybabel compile -d $(I18N) --statistics
 
 bench: $(VENV)/.installed-dev

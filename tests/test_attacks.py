@@ -19,12 +19,12 @@ from urllib.parse import quote, urlsplit
 import pytest
 from markupsafe import escape
 from quart import Quart
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from conftest import PASSWORD, AuthActions, CSRFClient, page_text
 from guestbook import db, passwords
 from guestbook.auth import reset_token
-from guestbook.models import LoginSession, Message, Outbox, User
+from guestbook.models import MODERATOR, LoginSession, Message, Outbox, User
 from test_fuzz import (
     FIELD_NAMES,
     GET_RULES,
@@ -91,8 +91,8 @@ def assert_local(location: str, where: str) -> None:
 
 
 class Scene:
-    """Alice, logged in on a laptop and a phone, with a message; and a well-formed
-    request from the laptop for every route."""
+    """Alice, a moderator, logged in on a laptop and a phone, with a message; Bob, a
+    member; and a well-formed request from the laptop for every route."""
 
     def __init__(self, app: Quart) -> None:
         self.app = app
@@ -108,14 +108,20 @@ class Scene:
             self.laptop_login, self.phone_login = await session.scalars(
                 select(LoginSession.id).order_by(LoginSession.id)
             )
+            await session.execute(update(User).values(role=MODERATOR))
+            session.add(User(username="bob", email="bob@example.com", password_hash="x"))
+            await session.commit()
         return self
 
-    async def values(self) -> dict[str, object]:
+    async def values(self, rule: str = "") -> dict[str, object]:
         """URL values: a fresh message of Alice's (an earlier request may have deleted
-        one), the phone's login, a reset link for her current password."""
+        one), the phone's login, a reset link for her current password. For the routes
+        that act on someone else (reports, moderation), Bob and a fresh message of his."""
+        whose = "bob" if rule in ON_SOMEONE_ELSE else "alice"
         async with db.sessionmaker(self.app)() as session:
             alice = await session.scalar(select(User).where(User.username == "alice"))
-            message = Message(body="target", writer_id=alice.id)
+            writer = await session.scalar(select(User).where(User.username == whose))
+            message = Message(body="target", writer_id=writer.id)
             session.add(message)
             await session.commit()
         async with self.app.app_context():
@@ -124,7 +130,7 @@ class Scene:
             "message_id": message.id,
             "login_id": self.phone_login,
             "token": token,
-            "username": "alice",
+            "username": whose,
             "filename": "style.css",
         }
 
@@ -140,7 +146,7 @@ class Scene:
             "/auth/logout": {},
             "/auth/forgot": {"email": "alice@example.com"},
             "/auth/reset/<token>": password,
-            "/messages": {"body": "hi"},
+            "/messages": {"body": f"hi {self.signups}"},  # the same twice would be refused
             "/messages/<int:message_id>/edit": {"body": "edited"},
             "/messages/<int:message_id>/delete": {},
             "/popup/skip": {},
@@ -148,11 +154,27 @@ class Scene:
             "/account/sessions/<int:login_id>/revoke": {},
             "/account/sessions/revoke-others": {},
             "/account/password": {"current_password": PASSWORD, **password},
+            "/messages/<int:message_id>/report": {"reason": "rude"},
+            "/messages/<int:message_id>/hide": {"reason": "spam"},
+            "/messages/<int:message_id>/unhide": {},
+            "/messages/<int:message_id>/remove": {"reason": "spam"},
+            "/users/<username>/block": {"reason": "spam", "hide_messages": "on"},
+            "/users/<username>/unblock": {"restore_messages": "on"},
         }
         if rule not in forms:
             raise KeyError(f"{rule}: add a well-formed form for it to Scene.request_for")
         assert (await AuthActions(self.laptop).login("alice", PASSWORD)).status_code == 302
-        return fill(rule, await self.values()), forms[rule]
+        return fill(rule, await self.values(rule)), forms[rule]
+
+
+ON_SOMEONE_ELSE = {
+    "/messages/<int:message_id>/report",
+    "/messages/<int:message_id>/hide",
+    "/messages/<int:message_id>/unhide",
+    "/messages/<int:message_id>/remove",
+    "/users/<username>/block",
+    "/users/<username>/unblock",
+}
 
 
 @pytest.fixture

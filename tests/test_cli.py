@@ -130,3 +130,40 @@ def test_serve_runs_on_the_dev_defaults_with_no_setup(tmp_path: Path) -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert server.returncode == 0
+
+
+def test_moderators_are_made_by_create_user_admin_promote_and_demote(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    for args, says in (
+        (["owner", "owner@example.com", "--admin"], "created moderator owner"),
+        (["alice", "alice@example.com"], "created user alice"),
+    ):
+        made = run(["create-user", *args, "--password-stdin"], tmp_path, stdin="long enough\n")
+        assert made.returncode == 0, made.stderr
+        assert says in made.stdout
+
+    said = [
+        run([command, name], tmp_path).stdout.strip()
+        for command, name in (("promote", "ALICE"), ("promote", "alice"), ("demote", "alice"))
+    ]
+    assert said == [
+        "ALICE is now a moderator",
+        "alice is already a moderator",
+        "alice is now a member",
+    ]
+    assert_one_line_error(run(["promote", "nobody"], tmp_path), "there is no member called")
+
+    database = sqlite3.connect(tmp_path / "instance" / "guestbook.sqlite3")
+    try:
+        roles = dict(database.execute("SELECT username, role FROM users"))
+        log = database.execute("SELECT actor, action, target FROM audit_log ORDER BY id").fetchall()
+    finally:
+        database.close()
+    assert roles == {"owner": "moderator", "alice": "member"}
+    assert log == [
+        ("(command line)", "promote", "member owner"),  # made a moderator by --admin
+        ("(command line)", "promote", "member alice"),
+        ("(command line)", "demote", "member alice"),
+    ]

@@ -86,6 +86,11 @@ FIELD_NAMES = (
     "next",
     "lang",
     "writer_id",  # never read: the writer is whoever is logged in
+    "website",  # the spam honeypot
+    "rendered",  # the signup form's signed render time
+    "reason",
+    "hide_messages",
+    "restore_messages",
 )
 QUERY_NAMES = ("before", "next")
 
@@ -328,7 +333,7 @@ class Fuzzer:
                 select(User.password_hash).where(User.username == "fuzzer")
             )
             self.other_message = await session.scalar(
-                select(Message.id).join(User).where(User.username == "other")
+                select(Message.id).join(Message.writer).where(User.username == "other")
             )
             self.other_login = await session.scalar(
                 select(LoginSession.id).join(User).where(User.username == "other")

@@ -167,6 +167,12 @@ def test_migrated_keys_are_unique(migrated_url: str, tmp_path: Path) -> None:
     assert _inspect(migrated_url, probe) == [False, False]
 
 
+SAY_HELLO = text(
+    "INSERT INTO messages (body, created_at, writer_id) "
+    "SELECT 'hello', CURRENT_TIMESTAMP, id FROM users"
+)
+
+
 def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_triggers(
     migrated_url: str, tmp_path: Path
 ) -> None:
@@ -182,12 +188,7 @@ def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_trig
             sync_conn.execute(INSERT_HEAD, {**alice, "uk": "alice", "ek": "alice@example.com"})
         else:
             sync_conn.execute(INSERT_0003, alice)
-        sync_conn.execute(
-            text(
-                "INSERT INTO messages (body, created_at, writer_id) "
-                "SELECT 'hello', CURRENT_TIMESTAMP, id FROM users"
-            )
-        )
+        sync_conn.execute(SAY_HELLO)
         sync_conn.execute(text("UPDATE users SET username = 'alicia'"))
         sync_conn.commit()
 
@@ -207,6 +208,61 @@ def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_trig
         return sync_conn.scalar(text("SELECT count(*) FROM messages"))
 
     assert _inspect(migrated_url, messages_after_downgrade) == 1
+
+
+def test_migrated_moderation_triggers_and_their_downgrade(migrated_url: str, tmp_path: Path):
+    """At head: a block and a hide bump the content version, the audit log refuses
+    UPDATE and DELETE. Back at 0007: the columns and tables are gone, writes still work."""
+    config = _config(migrated_url, tmp_path)
+    command.upgrade(config, "head")
+    version = text("SELECT version FROM content_version")
+
+    def probe(sync_conn) -> tuple[int, list[bool]]:  # noqa: ANN001
+        alice = {"u": "alice", "e": "alice@example.com"}
+        sync_conn.execute(INSERT_HEAD, {**alice, "uk": "alice", "ek": "alice@example.com"})
+        sync_conn.execute(SAY_HELLO)
+        sync_conn.execute(
+            text(
+                "INSERT INTO audit_log (created_at, actor, action, target, reason) "
+                "VALUES (CURRENT_TIMESTAMP, 'mod', 'block', 'member alice', '')"
+            )
+        )
+        sync_conn.commit()
+        start = sync_conn.scalar(version)
+        sync_conn.execute(text("UPDATE users SET blocked_at = CURRENT_TIMESTAMP"))
+        sync_conn.execute(text("UPDATE messages SET hidden_at = CURRENT_TIMESTAMP"))
+        sync_conn.commit()
+        bumped = sync_conn.scalar(version) - start
+        refused = []
+        for statement in ("UPDATE audit_log SET reason = 'x'", "DELETE FROM audit_log"):
+            nested = sync_conn.begin_nested()
+            try:
+                sync_conn.execute(text(statement))
+                refused.append(False)
+            except Exception as exc:  # the trigger's error, from either driver
+                refused.append("append-only" in str(exc))
+            nested.rollback()
+        return bumped, refused
+
+    assert _inspect(migrated_url, probe) == (2, [True, True])
+
+    command.downgrade(config, "0007")
+    assert not {"reports", "audit_log"} & _inspect(migrated_url, _tables)
+
+    def columns(sync_conn) -> set[str]:  # noqa: ANN001
+        found = inspect(sync_conn)
+        return {c["name"] for t in ("users", "messages") for c in found.get_columns(t)}
+
+    assert not {"role", "blocked_at", "hidden_at", "hidden_by"} & _inspect(migrated_url, columns)
+
+    def write_after_downgrade(sync_conn) -> int:  # noqa: ANN001
+        start = sync_conn.scalar(version)
+        sync_conn.execute(text("UPDATE messages SET body = 'edited'"))
+        sync_conn.execute(text("UPDATE users SET username = 'alicia'"))
+        sync_conn.commit()
+        return sync_conn.scalar(version) - start
+
+    assert _inspect(migrated_url, write_after_downgrade) == 2
 
 
 @pytest.mark.parametrize(

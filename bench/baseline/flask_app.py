@@ -40,7 +40,7 @@ from sqlalchemy import event, func, select
 
 import guestbook
 from bench.baseline import sync_url
-from guestbook import list_cache, pagination
+from guestbook import list_cache, pagination, spam
 from guestbook.config import Settings
 from guestbook.countdown import countdown
 from guestbook.filters import iso, number, readable
@@ -53,7 +53,7 @@ PACKAGE = Path(guestbook.__file__).parent
 TOUCH_EVERY_SECONDS = 60
 WAIT_SECONDS = 0.05
 EMPTY = "No messages yet."
-NEWEST = select(Message)
+NEWEST = select(Message).where(Message.visible)
 
 settings = Settings.from_env()  # the same GUESTBOOK_* variables our app reads
 app = Flask(
@@ -69,6 +69,10 @@ app.config.update(
 )
 app.add_template_filter(readable)
 app.add_template_filter(iso)
+# The trap field, as ours (in English, like every page here).
+app.add_template_global(
+    lambda: spam.HONEYPOT_HTML.format(spam.HONEYPOT, spam.LEAVE_EMPTY), "honeypot"
+)
 app.add_template_filter(number)
 # Our templates speak through gettext; the original has one language, so its text stays
 # as written (Jinja's null translations) and every page is English.
@@ -217,12 +221,12 @@ def profile(username: str):
     ).scalar_one_or_none()
     if user is None:
         abort(404)
-    messages = select(Message).where(Message.writer_id == user.id)
+    messages = select(Message).where(Message.writer_id == user.id, Message.visible)
     count = db.session.scalar(select(func.count()).select_from(messages.subquery()))
     page = _page(messages)
     return render_template(
         "users/profile.html",
-        profile=Profile(user.username, user.created_at, count, page),
+        profile=Profile.of(user, count, page),
         message_list=_message_list(page, f"{user.username} has not written anything yet."),
     )
 
@@ -287,6 +291,12 @@ for rule, endpoint in [
     ("/lang", "language.switch"),
     ("/messages/<int:message_id>/edit", "messages.edit"),
     ("/messages/<int:message_id>/delete", "messages.delete"),
+    ("/messages/<int:message_id>/report", "reports.report"),
+    ("/messages/<int:message_id>/hide", "moderation.hide"),
+    ("/messages/<int:message_id>/remove", "moderation.remove"),
+    ("/moderation", "moderation.queue"),
+    ("/feed.atom", "feeds.site"),
+    ("/users/<username>/feed.atom", "feeds.member"),
 ]:
     app.add_url_rule(rule, endpoint, _not_here, methods=["GET", "POST"])
 

@@ -21,6 +21,7 @@ from . import (
     passwords,
     ratelimit,
     security,
+    spam,
     whole_pages,
 )
 from .config import Settings
@@ -65,9 +66,10 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     errors.init_app(app)
     i18n.init_app(app)
     filters.init_app(app)
+    spam.init_app(app)
     whole_pages.init_app(app)
 
-    from . import account, auth, language, messages, ops, users
+    from . import account, auth, feeds, language, messages, moderation, ops, reports, users
 
     # The path of a request, in one place: Quart runs before_request hooks in the order
     # they were added, so they are added here and nowhere else. The request id comes
@@ -95,6 +97,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(messages.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(moderation.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(feeds.bp)
     app.register_blueprint(language.bp)
     # Template context processors that are plain functions (quart-auth's, and the Flask
     # default every blueprint inherits) would each run in a worker thread on every

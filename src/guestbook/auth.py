@@ -19,7 +19,7 @@ from quart import Blueprint, current_app, flash, g, redirect, render_template, r
 from sqlalchemy import update
 from werkzeug.exceptions import Unauthorized
 
-from . import config, db, i18n, logins, mail, members, passwords, ratelimit
+from . import config, db, i18n, logins, mail, members, passwords, ratelimit, spam
 from .forms import check_email, check_new_email, check_new_password, check_username, repeated, text
 from .i18n import gettext
 from .models import User
@@ -60,8 +60,12 @@ async def signup():
     if request.method == "GET":
         return await render_template("auth/signup.html", values={}, errors={})
     data = await request.form
+    if spam.trapped(data):
+        name = text(data, "username").strip()
+        return await spam.decoy(gettext("Welcome aboard, %(name)s!", name=name))
     values = {"username": text(data, "username").strip(), "email": text(data, "email").strip()}
     errors = repeated(data, "username", "email", "password", "password_confirm")
+    errors.collect(spam.check_render_time, data)
     username = errors.collect(check_username, values["username"])
     email = errors.collect(check_new_email, values["email"])
     password = errors.collect(
@@ -222,9 +226,6 @@ async def reset(token: str):
     await logins.revoke_all(user)  # commits the new password with it
     await logins.start(user, remember=False)
     await flash(
-        gettext(
-            "Your password is reset and you are logged in. "
-            "Every other session was signed out."
-        )
+        gettext("Your password is reset and you are logged in. Every other session was signed out.")
     )
     return redirect(url_for("messages.index"))

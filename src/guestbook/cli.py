@@ -1,4 +1,4 @@
-"""The `guestbook` command: serve, db upgrade, create-user.
+"""The `guestbook` command: serve, db upgrade, create-user, promote, demote.
 
 Errors print one line and exit non-zero; a traceback is for bugs, not for a wrong
 setting or a taken username.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import importlib.util
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,8 @@ from .config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
+
+    from .models import User
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,10 +49,29 @@ def db_upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(_alembic_config(settings), revision)
 
 
-async def _create_user(settings: Settings, username: str, email: str, password: str) -> None:
-    """The web signup's own path (`members.register`: checks, hash, welcome mail), run
-    in a request context of its own, as if the form had been sent."""
-    from . import create_app, forms, members
+@contextlib.asynccontextmanager
+async def _request(settings: Settings) -> AsyncIterator[None]:
+    """A request context of the app's own, as if a form had been sent: `g.db` and the
+    app's code work as in a view."""
+    from . import create_app
+
+    app = create_app(settings)
+    async with app.app_context():
+        await app.startup()
+        try:
+            async with app.test_request_context("/"):
+                yield
+        finally:
+            await app.shutdown()
+
+
+async def _create_user(
+    settings: Settings, username: str, email: str, password: str, admin: bool = False
+) -> None:
+    """The web signup's own path (`members.register`: checks, hash, welcome mail); with
+    `admin`, the new member is made a moderator, in the audit log."""
+    from . import forms, members
+    from .models import MODERATOR
 
     try:
         username = forms.check_username(username)
@@ -56,16 +79,39 @@ async def _create_user(settings: Settings, username: str, email: str, password: 
         password = forms.check_new_password(password, password)
     except forms.FieldError as err:
         raise CommandError(f"{err.field}: {err.message}") from None
-    app = create_app(settings)
-    async with app.app_context():
-        await app.startup()
+    async with _request(settings):
         try:
-            async with app.test_request_context("/"):
-                await members.register(username, email, password)
+            user = await members.register(username, email, password)
         except members.Taken as taken:
             raise CommandError("; ".join(taken.errors.values())) from None
-        finally:
-            await app.shutdown()
+        if admin:
+            await _change_role(user, MODERATOR)
+
+
+async def _set_role(settings: Settings, username: str, role: str) -> bool:
+    """Make `username` a moderator or a member again; False if it already was."""
+    from . import members
+
+    async with _request(settings):
+        user = await members.by_username(username)
+        if user is None:
+            raise CommandError(f"there is no member called {username!r}")
+        return await _change_role(user, role)
+
+
+async def _change_role(user: User, role: str) -> bool:
+    from quart import g
+
+    from . import audit
+    from .models import MODERATOR
+
+    if user.role == role:
+        return False
+    user.role = role
+    action = "promote" if role == MODERATOR else "demote"
+    audit.record(g.db, audit.COMMAND_LINE, action, user=user)
+    await g.db.commit()
+    return True
 
 
 def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
@@ -131,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     p_user.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    p_user.add_argument("--admin", action="store_true", help="make the member a moderator")
+    for name, what in (("promote", "make a member a moderator"), ("demote", "back to member")):
+        sub.add_parser(name, help=what).add_argument("username")
 
     args = parser.parse_args(argv)
     try:
@@ -145,8 +194,14 @@ def main(argv: list[str] | None = None) -> None:
                 password = sys.stdin.readline().rstrip("\n")
             else:
                 password = getpass.getpass("Password: ")
-            asyncio.run(_create_user(settings, args.username, args.email, password))
-            print(f"created user {args.username}")
+            asyncio.run(_create_user(settings, args.username, args.email, password, args.admin))
+            print(f"created {'moderator' if args.admin else 'user'} {args.username}")
+        elif args.command in ("promote", "demote"):
+            from .models import MEMBER, MODERATOR
+
+            role = MODERATOR if args.command == "promote" else MEMBER
+            changed = asyncio.run(_set_role(settings, args.username, role))
+            print(f"{args.username} is {'now' if changed else 'already'} a {role}")
     except (ConfigError, CommandError) as err:
         sys.exit(f"guestbook: {err}")
     except OSError as err:

@@ -104,6 +104,15 @@ class Settings:
     forgot_window_seconds: int = 3600
     post_limit: int = 30  # messages written per account
     post_window_seconds: int = 600
+    # Spam kept out without a captcha (0 turns a rule off; see spam.py).
+    spam_honeypot: bool = True
+    signup_min_seconds: float = 2.0  # a signup form sent sooner after it was shown
+    new_member_hours: int = 24  # younger members may post at most `new_member_max_links`
+    new_member_max_links: int = 2
+    duplicate_window_seconds: int = 600  # the same body twice from one member
+    # Moderation: distinct members' open reports that hide a message until a moderator
+    # decides.
+    report_hide_threshold: int = 3
     # Requests.
     max_body_bytes: int = 64 * 1024
     max_head_bytes: int = 16 * 1024  # request line plus headers; more gets 431
@@ -219,6 +228,15 @@ class Settings:
                 raise ConfigError(
                     f"GUESTBOOK_{name.upper()}_LIMIT and _WINDOW_SECONDS must be 1 or more"
                 )
+        for name in (
+            "signup_min_seconds",
+            "new_member_hours",
+            "new_member_max_links",
+            "duplicate_window_seconds",
+            "report_hide_threshold",
+        ):
+            if getattr(settings, name) < 0:
+                raise ConfigError(f"GUESTBOOK_{name.upper()} must be 0 or more")
         if settings.login_ceiling < 1 or settings.login_slowdown_seconds < 0:
             raise ConfigError(
                 "GUESTBOOK_LOGIN_CEILING must be 1 or more, "

@@ -1,4 +1,4 @@
-"""Template filters for times and numbers, in the request's language."""
+"""Template filters for times and numbers, in the request's language; a message's start."""
 
 from __future__ import annotations
 
@@ -27,7 +27,14 @@ def iso(when: datetime) -> str:
     return when.isoformat(timespec="seconds")
 
 
+def excerpt(body: str, length: int = 80) -> str:
+    """A message on one line, cut to `length` characters: a feed entry's title, a log's."""
+    line = " ".join(body.split())
+    return line if len(line) <= length else line[: length - 1] + "…"
+
+
 def init_app(app: Quart) -> None:
     app.add_template_filter(readable)
     app.add_template_filter(iso)
+    app.add_template_filter(excerpt)
     app.add_template_filter(number)

@@ -19,6 +19,7 @@ from .models import (
     EMAIL_MAX,
     PASSWORD_MAX,
     PASSWORD_MIN,
+    REASON_MAX,
     USERNAME_MAX,
     USERNAME_MIN,
     USERNAME_RE,
@@ -158,4 +159,20 @@ def check_body(value: str) -> str:
             ),
         )
     _no_control("body", value)
+    return value
+
+
+def check_reason(value: str) -> str:
+    """A report's or a moderator's reason: optional, one line's worth."""
+    value = " ".join(value.split())
+    if len(value) > REASON_MAX:
+        raise FieldError(
+            "reason",
+            gettext(
+                "At most %(max)s characters (this is %(length)s).",
+                max=number(REASON_MAX),
+                length=number(len(value)),
+            ),
+        )
+    _no_control("reason", value)
     return value

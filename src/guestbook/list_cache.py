@@ -9,8 +9,9 @@ Between two writes every visitor of a page sees the same list, so two things are
   version?", instead of its page queries; after a write the version differs, so the
   next request reads afresh. Nothing is invalidated by hand, so nothing can be missed.
 - `message_list`: the list's HTML, keyed by its inputs themselves: the rows, where the
-  page is, and, only when the viewer wrote some of the messages (their Edit and
-  Delete controls carry a form token), the viewer too.
+  page is, for members where their Report links lead back to, and, only when the
+  viewer wrote some of the messages or moderates (their controls carry a form token),
+  the viewer too.
 """
 
 from __future__ import annotations
@@ -130,7 +131,10 @@ async def message_list(page: Page, empty: str | None = None) -> Markup:
     per distinct input. Whatever the macro reads must be in the key below."""
     empty = empty or gettext("No messages yet.")
     viewer = g.get("user")
-    mine = viewer is not None and any(row.writer_id == viewer.id for row in page.messages)
+    # A moderator's list has forms on every message; a member's, on their own.
+    mine = viewer is not None and (
+        viewer.is_moderator or any(row.writer_id == viewer.id for row in page.messages)
+    )
     key = (
         # Plain tuples: they hash and compare in C, rows in Python.
         tuple(map(tuple, page.messages)),
@@ -140,9 +144,11 @@ async def message_list(page: Page, empty: str | None = None) -> Markup:
         request.script_root,
         request.path,
         bool(request.args.get("before")),  # the "Newest" link
-        # The controls on the viewer's own messages: their token, and where Delete
-        # sends them back to.
-        (viewer.id, csrf_token(), request.method, request.full_path) if mine else None,
+        # Members' Report links, and where they send them back to.
+        (request.method, request.full_path) if viewer is not None else None,
+        # The controls on the viewer's own messages (a moderator's: on all): their
+        # token and the viewer's role.
+        (viewer.id, viewer.role, csrf_token()) if mine else None,
     )
     app = current_app._get_current_object()
     caches = _caches(app)

@@ -15,14 +15,17 @@ from datetime import timedelta
 from quart import g, request, session
 from quart_auth import AuthUser, current_user, login_user, logout_user
 from sqlalchemy import bindparam, delete, select
+from werkzeug.exceptions import Forbidden
 
 from . import config
 from .forms import printable
+from .i18n import N_, gettext
 from .list_cache import VERSION
 from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
+BLOCKED = N_("A moderator has blocked this account: it cannot log in or write.")
 # Built once: every request of a member runs it, and building a statement (and its
 # cache key) costs more than SQLite takes to answer it.
 # It also reads the content version, which every list page asks for next: a member's
@@ -40,6 +43,8 @@ async def start(user: User, remember: bool) -> None:
     """Log `user` in: a new row, a new cookie, and a fresh Flask-style session. A login
     already in this browser ends: its cookie is about to be overwritten, and a copy
     of it must not live on."""
+    if user.blocked_at is not None:
+        raise Forbidden(gettext(BLOCKED))
     earlier: LoginSession | None = g.get("login_session")
     if earlier is not None:
         await g.db.execute(delete(LoginSession).where(LoginSession.id == earlier.id))
@@ -78,7 +83,9 @@ async def resolve() -> tuple[User, LoginSession] | None:
     now = utcnow()
     settings = config.current()
     if row is not None and (
-        now - row.created_at > settings.session_absolute
+        # Blocking deletes every row of the member; this catches a login that raced it.
+        row.user.blocked_at is not None
+        or now - row.created_at > settings.session_absolute
         or now - row.last_seen_at > settings.session_idle
     ):
         await g.db.delete(row)

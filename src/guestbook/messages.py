@@ -6,7 +6,7 @@ from quart import Blueprint, flash, g, redirect, render_template, request, url_f
 from sqlalchemy import select
 from werkzeug.exceptions import Forbidden, NotFound, TooManyRequests
 
-from . import config, db, group_commit, list_cache, pagination, ratelimit
+from . import config, db, group_commit, list_cache, pagination, ratelimit, spam
 from .auth import login_required
 from .forms import FieldError, check_body, text
 from .i18n import gettext, ngettext
@@ -16,7 +16,8 @@ from .whole_pages import POPUP_COOKIE, kept_whole
 
 bp = Blueprint("messages", __name__)
 
-NEWEST = select(Message)  # the main page's messages; one object, so its page query is built once
+# The main page's messages: one object, so its page query is built once.
+NEWEST = select(Message).where(Message.visible)
 ONE_YEAR = 365 * 24 * 3600
 
 
@@ -51,12 +52,16 @@ async def index():
 @bp.post("/messages")
 @login_required
 async def post():
-    raw = text(await request.form, "body")
+    form = await request.form
+    if spam.trapped(form):
+        return await spam.decoy(gettext("Posted."))
+    raw = text(form, "body")
     try:
         body = check_body(raw)
         # No member floods the book: after `post_limit` messages in a window, the next
         # one waits, and what they wrote stays in the form.
         await ratelimit.hit(ratelimit.limits()["post_account"], f"id:{g.user.id}")
+        await spam.check_message(g.user, body)
     except FieldError as err:
         return await _render_index(body=raw, error=err.message, status=400)
     except TooManyRequests as err:
@@ -102,6 +107,7 @@ async def edit(message_id: int):
     raw = text(await request.form, "body")
     try:
         body = check_body(raw)
+        spam.check_links(g.user, body)
     except FieldError as err:
         return await render_template(
             "messages/edit.html", message=message, body=raw, error=err.message

@@ -1,5 +1,6 @@
-"""The tables: users, their messages, their login sessions, the mail outbox, and the
-content version that message-list caches are keyed by.
+"""The tables: users, their messages, their login sessions, the mail outbox, the
+content version that message-list caches are keyed by, and moderation's reports and
+audit log.
 
 Imports only SQLAlchemy. The rules a row must obey (lengths, username shape) live
 here once, so forms, the CLI and the fuzz tests all check against the same numbers.
@@ -25,10 +26,12 @@ from sqlalchemy import (
     Text,
     TextClause,
     TypeDecorator,
+    UniqueConstraint,
     event,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -47,6 +50,8 @@ USER_AGENT_MAX = 300
 IP_MAX = 45  # the longest IPv6 text form
 ID_MAX = 2**31 - 1  # Integer ids are 32-bit on PostgreSQL; larger numbers match no row
 SUBJECT_MAX = 200
+REASON_MAX = 300  # a report's or a moderator's reason
+MEMBER, MODERATOR = "member", "moderator"  # users.role
 LOCALE_MAX = 8
 
 
@@ -122,6 +127,9 @@ class User(Base):
     email_key: Mapped[str] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    role: Mapped[str] = mapped_column(String(20), default=MEMBER, server_default=MEMBER)
+    # Set while a moderator has blocked the member: no login, no posting.
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # The language the member chose ("en", "ko"): set again in each browser they log in
     # to, and the language of their mail. None until they choose or sign up.
     locale: Mapped[str | None] = mapped_column(String(LOCALE_MAX), default=None)
@@ -129,14 +137,22 @@ class User(Base):
     # Flask's `db.relationship(lazy='dynamic')`, async-safe: a query you await, never
     # a list loaded behind your back.
     messages: WriteOnlyMapped[Message] = relationship(
-        back_populates="writer", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="writer",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        foreign_keys="Message.writer_id",
     )
 
     __table_args__ = (
         # One account per canonical name and per canonical address.
         Index("uq_users_username_key", username_key, unique=True),
         Index("uq_users_email_key", email_key, unique=True),
+        CheckConstraint(f"role IN ('{MEMBER}', '{MODERATOR}')", name="role"),
     )
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.role == MODERATOR
 
     @validates("username", "email")
     def _set_key(self, field: str, value: str) -> str:
@@ -158,8 +174,16 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     writer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Hidden by a moderator (or by members' reports, with no one in hidden_by): the row
+    # stays, out of every public list.
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    hidden_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
-    writer: Mapped[User] = relationship(back_populates="messages", lazy="joined", innerjoin=True)
+    writer: Mapped[User] = relationship(
+        back_populates="messages", lazy="joined", innerjoin=True, foreign_keys=[writer_id]
+    )
 
     __table_args__ = (
         Index("ix_messages_created_at_id", "created_at", "id"),
@@ -169,6 +193,16 @@ class Message(Base):
     @property
     def edited(self) -> bool:
         return self.updated_at is not None
+
+    @hybrid_property
+    def visible(self) -> bool:
+        """The one condition every public list, count and feed selects by."""
+        return self.hidden_at is None
+
+    @visible.inplace.expression
+    @classmethod
+    def _visible(cls):  # noqa: ANN206
+        return cls.hidden_at.is_(None)
 
     def __repr__(self) -> str:
         return f"<Message {self.id} by {self.writer_id}>"
@@ -244,10 +278,42 @@ def drop_content_version_ddl(dialect: str) -> list[str]:
     return [f"DROP TRIGGER IF EXISTS {name}" for name, _table, _when in _SQLITE_TRIGGERS]
 
 
+def moderation_ddl(dialect: str) -> list[str]:
+    """Moderation's triggers: blocking or unblocking a member bumps the content version
+    (a profile shows it), and the audit log refuses UPDATE and DELETE, whoever asks.
+    Needs `content_version_ddl` first (PostgreSQL's bump function)."""
+    refuse = "the audit log is append-only"
+    if dialect == "sqlite":
+        return [
+            "CREATE TRIGGER IF NOT EXISTS bump_content_version_on_user_block "
+            "AFTER UPDATE OF blocked_at ON users "
+            "BEGIN UPDATE content_version SET version = version + 1; END",
+            *(
+                f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{event_} BEFORE {event_.upper()} "
+                f"ON audit_log BEGIN SELECT RAISE(ABORT, '{refuse}'); END"
+                for event_ in ("update", "delete")
+            ),
+        ]
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE TRIGGER bump_content_version_on_block AFTER UPDATE OF blocked_at "
+            "ON users FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
+            "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{refuse}'; END $$",
+            "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE "
+            "ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+            "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE "
+            "ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+        ]
+    raise NotImplementedError(f"no moderation triggers for {dialect}")
+
+
 @event.listens_for(Base.metadata, "after_create")
 def _count_content_versions(_metadata: MetaData, connection, **_kw: object) -> None:  # noqa: ANN001
     for statement in content_version_ddl(connection.dialect.name):
         connection.execute(statement)
+    for statement in moderation_ddl(connection.dialect.name):
+        connection.execute(text(statement))
 
 
 class LoginSession(Base):
@@ -295,3 +361,37 @@ class Outbox(Base):
 
     def __repr__(self) -> str:
         return f"<Outbox {self.id} to {self.recipient!r} {self.status}>"
+
+
+class Report(Base):
+    """A member's report of a message: one per member and message, ever. Open until a
+    moderator decides (hides, keeps or deletes the message)."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(REASON_MAX), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    __table_args__ = (UniqueConstraint("message_id", "reporter_id"),)
+
+
+class AuditEntry(Base):
+    """One moderator action, kept for good: no foreign keys (the log outlives the
+    message or member it names, so it holds their names too), and triggers refuse
+    UPDATE and DELETE (`moderation_ddl`)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(Integer, default=None)  # None: not a member
+    actor: Mapped[str] = mapped_column(String(USERNAME_MAX + 10))  # a name, or "(reports)"
+    action: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    target: Mapped[str] = mapped_column(String(200))  # what it was done to, in words
+    reason: Mapped[str] = mapped_column(String(REASON_MAX), default="")

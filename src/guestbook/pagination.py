@@ -64,6 +64,7 @@ LISTED = (
     Message.updated_at,
     Message.writer_id,
     User.username.label("writer_name"),
+    Message.hidden_at,  # set only on the writer's own profile: public lists select visible ones
 )
 
 

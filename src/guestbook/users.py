@@ -11,6 +11,7 @@ from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, members, pagination
 from .i18n import gettext
+from .models import Message, User
 from .whole_pages import kept_whole
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -25,22 +26,31 @@ class Profile:
     created_at: datetime
     count: int
     page: pagination.Page
+    blocked: bool
+    moderator: bool
+
+    @classmethod
+    def of(cls, user: User, count: int, page: pagination.Page) -> Profile:
+        blocked = user.blocked_at is not None
+        return cls(user.username, user.created_at, count, page, blocked, user.is_moderator)
 
 
 def _no_member(username: str) -> NotFound:
     return NotFound(gettext("There is no member called %(name)s.", name=repr(username)))
 
 
-async def _read_profile(username: str, before: str | None, size: int) -> Profile:
+async def _read_profile(username: str, before: str | None, size: int, own: bool) -> Profile:
     user = await members.by_username(username)
     if user is None:
         raise _no_member(username)
     # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
     # write-only collection hands back a select to run, never an implicit load.
     messages = user.messages.select()
+    if not own:  # the writer alone sees their hidden messages (marked so)
+        messages = messages.where(Message.visible)
     count = await g.db.scalar(select(func.count()).select_from(messages.subquery()))
     page = await pagination.page_of(g.db, messages, before, size)
-    return Profile(user.username, user.created_at, count, page)
+    return Profile.of(user, count, page)
 
 
 @bp.get("/<username>")
@@ -53,10 +63,11 @@ async def profile(username: str):
         raise _no_member(username)
     before = request.args.get("before")
     size = config.current().page_size
+    own = g.user is not None and g.user.username_key == key
     # A new member's page is not cached until it exists: a miss (404) is never kept.
     found = await list_cache.read(
-        ("profile", key, before, size),
-        lambda: _read_profile(username, before, size),
+        ("profile", key, before, size, own),
+        lambda: _read_profile(username, before, size, own),
     )
     await db.release()
     message_list = await list_cache.message_list(

@@ -6,35 +6,15 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from .visitor import MainPage, new_name
+from .visitor import MainPage, assert_accessible, new_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
-
-BLOCKING_IMPACTS = ("serious", "critical")
 
 
 async def test_axe_finds_nothing_serious_and_every_input_is_labelled(
     main_page: MainPage, opened_page: Page, axe_source: str
 ) -> None:
-    page = opened_page
-    # evaluate() is not subject to the page's Content-Security-Policy, so the CSP stays
-    # as served (a <script> tag would need it switched off).
-    await page.evaluate(axe_source)
-    results = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    blocking = [
-        f"{violation['id']} ({violation['impact']}): {violation['help']} "
-        f"at {[node['target'] for node in violation['nodes']]}"
-        for violation in results["violations"]
-        if violation["impact"] in BLOCKING_IMPACTS
-    ]
-    assert blocking == [], f"{main_page.name}: axe-core reports\n" + "\n".join(blocking)
-
-    unlabelled = await page.evaluate(
-        """() => [...document.querySelectorAll("input:not([type=hidden]), textarea, select")]
-            .filter((el) => ![...el.labels].some((label) => label.textContent.trim()))
-            .map((el) => el.outerHTML)"""
-    )
-    assert unlabelled == [], f"{main_page.name}: inputs without a label"
+    await assert_accessible(opened_page, axe_source, main_page.name)
 
 
 async def tab_to(page: Page, selector: str, limit: int = 20) -> None:

@@ -23,6 +23,7 @@ class Site:
 
     url: str
     smtp: SMTPTestServer  # every mail the site sends
+    env: dict[str, str]  # the server's environment, for `guestbook` commands on its database
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,28 @@ async def expect_logged_out_menu(page: Page, name: str) -> None:
     await expect(menu(page).get_by_role("link", name="Log in")).to_be_visible()
     await expect(menu(page).get_by_role("link", name=name)).to_have_count(0)
     await expect(menu(page).get_by_role("button", name="Log out")).to_have_count(0)
+
+
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+async def assert_accessible(page: Page, axe_source: str, where: str) -> None:
+    """axe-core finds nothing serious on the page, and every input has a label."""
+    # evaluate() is not subject to the page's Content-Security-Policy, so the CSP stays
+    # as served (a <script> tag would need it switched off).
+    await page.evaluate(axe_source)
+    results = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    blocking = [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} "
+        f"at {[node['target'] for node in violation['nodes']]}"
+        for violation in results["violations"]
+        if violation["impact"] in BLOCKING_IMPACTS
+    ]
+    assert blocking == [], f"{where}: axe-core reports\n" + "\n".join(blocking)
+
+    unlabelled = await page.evaluate(
+        """() => [...document.querySelectorAll("input:not([type=hidden]), textarea, select")]
+            .filter((el) => ![...el.labels].some((label) => label.textContent.trim()))
+            .map((el) => el.outerHTML)"""
+    )
+    assert unlabelled == [], f"{where}: inputs without a label"

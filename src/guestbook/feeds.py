@@ -1,0 +1,106 @@
+"""Atom feeds (RFC 4287): the newest visible messages of the guestbook and of one member.
+
+What a feed reads is cached by content version like the list pages (`list_cache`), and
+its answer carries an ETag of its bytes: a reader that asks again with If-None-Match
+gets an empty 304 until something it shows changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from quart import Blueprint, Response, g, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import NotFound
+
+from . import config, db, list_cache, members, pagination
+from .models import Message
+
+bp = Blueprint("feeds", __name__)
+
+ENTRIES = 20
+SITE = select(Message).where(Message.visible)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the `updated` of a feed with nothing in it
+TAG_DATE = "2026"  # in every entry's tag: URI; never change it, or every id changes
+
+
+@dataclass(frozen=True)
+class Feed:
+    """What a feed read: plain values, kept between requests (`list_cache.read`)."""
+
+    username: str | None  # None: the whole guestbook
+    user_id: int | None
+    since: datetime  # the member's signup, or EPOCH
+    page: pagination.Page
+
+
+async def _read(username: str | None) -> Feed:
+    if username is None:
+        return Feed(None, None, EPOCH, await pagination.page_of(g.db, SITE, None, ENTRIES))
+    user = await members.by_username(username)
+    if user is None:
+        raise NotFound(f"There is no member called {username!r}.")
+    messages = user.messages.select().where(Message.visible)
+    page = await pagination.page_of(g.db, messages, None, ENTRIES)
+    return Feed(user.username, user.id, user.created_at, page)
+
+
+def _tag(kind: str, ident: object) -> str:
+    """A permanent id (RFC 4151 tag: URI) under the site's host name."""
+    host = urlsplit(config.current().base_url).hostname or "localhost"
+    return f"tag:{host},{TAG_DATE}:guestbook/{kind}/{ident}"
+
+
+def _absolute(path: str) -> str:
+    return config.current().base_url.rstrip("/") + path
+
+
+async def _answer(username: str | None, key: str | None = None) -> Response:
+    """The feed of `username` (None: the whole guestbook), cached under its `key`."""
+    found = await list_cache.read(("feed", key), lambda: _read(username))
+    await db.release()
+    rows = found.page.messages
+    updated = max((row.updated_at or row.created_at for row in rows), default=found.since)
+    if found.username is None:
+        page_path, self_path = url_for("messages.index"), url_for("feeds.site")
+        title, feed_id = "Guestbook", _tag("feed", "all")
+    else:
+        page_path = url_for("users.profile", username=found.username)
+        self_path = url_for("feeds.member", username=found.username)
+        title, feed_id = f"{found.username} in the Guestbook", _tag("member", found.user_id)
+    xml = await render_template(
+        "feeds/atom.xml",
+        feed_id=feed_id,
+        title=title,
+        updated=updated,
+        author=found.username or "Guestbook",
+        self_url=_absolute(self_path),
+        page_url=_absolute(page_path),
+        entries=[
+            (
+                row,
+                _tag("message", row.id),
+                _absolute(url_for("users.profile", username=row.writer_name)),
+            )
+            for row in rows
+        ],
+    )
+    response = Response(xml, content_type="application/atom+xml; charset=utf-8")
+    response.headers["Cache-Control"] = "no-cache"  # keep it, but ask again (ETag) each time
+    await response.add_etag()
+    return await response.make_conditional(request)
+
+
+@bp.get("/feed.atom")
+async def site():
+    return await _answer(None)
+
+
+@bp.get("/users/<username>/feed.atom")
+async def member(username: str):
+    key = members.username_key(username)  # as the profile: any spelling, one cache entry
+    if key is None:
+        raise NotFound(f"There is no member called {username!r}.")
+    return await _answer(username, key)
