@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, g, render_template
+from quart import Quart, Response, g, has_websocket_context, render_template
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -40,6 +40,13 @@ def _forget_expired_user() -> None:
 
 
 async def _page(error: HTTPException):
+    # Keep Retry-After (429, 503) and Allow (405); the body is ours.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    if has_websocket_context():
+        # A refused WebSocket handshake: there is no `request` for the page's template,
+        # and no browser shows the body anyway. A plain answer, never a traceback.
+        text = f"{error.code} {TITLES.get(error.code or 500, error.name)}\n"
+        return Response(text, error.code, headers, content_type="text/plain; charset=utf-8")
     _forget_expired_user()
     html = await render_template(
         "errors/error.html",
@@ -47,8 +54,6 @@ async def _page(error: HTTPException):
         title=TITLES.get(error.code or 500, error.name),
         description=error.description,
     )
-    # Keep Retry-After (429, 503) and Allow (405); the body is ours.
-    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     return html, error.code, headers
 
 
