@@ -169,9 +169,9 @@ async def test_identical_requests_render_the_list_once(app, client, auth) -> Non
     visitors = [app.test_client() for _ in range(3)]
     pages = [await seen_by(visitor) for visitor in visitors]
     assert len({bodies(page)[0] for page in pages}) == 1
-    reads, lists, _template = app.extensions["guestbook.list_cache"]
-    assert len(reads) == 1  # three visits, one page query
-    assert len(lists) == 1  # and one rendering
+    caches = app.extensions["guestbook.list_cache"]
+    assert len(caches.reads) == 1  # three visits, one page query
+    assert len(caches.lists) == 1  # and one rendering
 
 
 async def test_a_repeat_visit_asks_the_database_one_question(app, client, auth) -> None:

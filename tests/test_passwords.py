@@ -4,6 +4,7 @@ when their parameters are outdated (issue 3, point 9)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 
@@ -118,11 +119,12 @@ async def test_a_hash_does_not_block_other_visitors(app: Quart, auth: AuthAction
         ),
     }[action]
 
-    live, dummy, slots = app.extensions[passwords._EXT]
+    state = app.extensions[passwords._EXT]
+    live = state.hasher
     gated = GatedHasher(
         asyncio.get_running_loop(), time_cost=live.time_cost, memory_cost=live.memory_cost
     )
-    app.extensions[passwords._EXT] = (gated, dummy, slots)
+    app.extensions[passwords._EXT] = dataclasses.replace(state, hasher=gated)
 
     slow = asyncio.create_task(hashing())
     await gated.started.wait()  # a hash is running now
@@ -149,7 +151,7 @@ async def test_no_more_hashes_at_once_than_cores(
     app: Quart, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each argon2 hash holds its memory cost while it runs; the slots bound the peak.
-    *_, slots = app.extensions[passwords._EXT]
+    slots = app.extensions[passwords._EXT].slots
     cores = os.cpu_count() or 1
     running, peak = 0, 0
     original = passwords.asyncio.to_thread

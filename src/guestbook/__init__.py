@@ -42,11 +42,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     )
     QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
 
-    # Order matters: before_request hooks run in registration order, so a request
-    # goes g.countdown -> CSRF check -> g.request_id -> g.user -> view. The countdown
-    # needs nothing from the request, so it comes first: a refused request's error page
-    # shows it in the header like every other page.
-    countdown.init_app(app)
     db.init_app(app, settings)
     security.init_app(app, settings)
     passwords.init_app(app, settings)
@@ -57,6 +52,18 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
 
     from . import account, auth, messages, ops, users
 
+    # The path of a request, in one place: Quart runs before_request hooks in the order
+    # they were added, so they are added here and nowhere else. The request id comes
+    # first, so every log line carries it; the countdown needs nothing from the request,
+    # so a refused request's error page shows it like every other page; the CSRF check
+    # runs before the login cookie is looked up, so a forged POST touches no database.
+    for step in (
+        ops.assign_request_id,
+        countdown.put_countdown_on_g,
+        security.check_csrf,
+        auth.load_logged_in_user,
+    ):
+        app.before_request(step)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(messages.bp)

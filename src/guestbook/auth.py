@@ -29,7 +29,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@bp.before_app_request
 async def load_logged_in_user() -> None:
     """Flask: `g.user = db.session.get(User, session["user_id"])`; here, the login
     cookie's token is looked up in `login_sessions` (one query, joined with the user)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from quart import Quart, g
+from quart import g
 
 from . import config
 from .models import utcnow
@@ -42,8 +42,7 @@ def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
     return Countdown(label, badge, days, rest // HOUR, rest % HOUR // MINUTE, passed)
 
 
-def init_app(app: Quart) -> None:
-    @app.before_request
-    async def put_countdown_on_g() -> None:
-        settings = config.current()
-        g.countdown = countdown(settings.countdown_date, utcnow(), settings.countdown_label)
+async def put_countdown_on_g() -> None:
+    """A before-request step (see `create_app`)."""
+    settings = config.current()
+    g.countdown = countdown(settings.countdown_date, utcnow(), settings.countdown_label)

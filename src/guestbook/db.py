@@ -8,6 +8,7 @@ Here the scope is visible: `g.db` is made on first use in a request and closed i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from quart import Quart, current_app, g
@@ -84,6 +85,14 @@ class RowIdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+@dataclass(frozen=True)
+class Database:
+    """What an app holds of its database, in `app.extensions`, while it serves."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
 def init_app(app: Quart, settings: Settings) -> None:
     """Make the engine when the app starts serving, dispose of it when it stops."""
     app.url_map.converters["int"] = RowIdConverter  # before any blueprint adds a route
@@ -93,12 +102,11 @@ def init_app(app: Quart, settings: Settings) -> None:
         if settings.is_sqlite:
             settings.instance_path.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
-        app.extensions[_EXT] = (engine, async_sessionmaker(engine, expire_on_commit=False))
+        app.extensions[_EXT] = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
 
     @app.after_serving
     async def _dispose_engine() -> None:
-        engine, _ = app.extensions.pop(_EXT)
-        await engine.dispose()
+        await app.extensions.pop(_EXT).engine.dispose()
 
     @app.teardown_request
     async def _close_request_session(exc: BaseException | None) -> None:
@@ -111,12 +119,12 @@ def init_app(app: Quart, settings: Settings) -> None:
 
 
 def engine(app: Quart | None = None) -> AsyncEngine:
-    return (app or current_app).extensions[_EXT][0]
+    return (app or current_app).extensions[_EXT].engine
 
 
 def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
     """For work outside a request: `async with sessionmaker(app)() as session: ...`."""
-    return (app or current_app).extensions[_EXT][1]
+    return (app or current_app).extensions[_EXT].sessionmaker
 
 
 async def reads_done() -> None:

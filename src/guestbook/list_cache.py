@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from jinja2 import Template
@@ -63,12 +64,19 @@ class _Reads(_LRU):
         self.highest = version
 
 
-def _state(app: Quart) -> tuple[_Reads, _LRU, Template]:
-    """The app's caches (reads, lists) and the list's compiled template, made on first use."""
-    state = app.extensions.get(_EXT)
-    if state is None:
-        state = app.extensions[_EXT] = (_Reads(), _LRU(), app.jinja_env.from_string(SOURCE))
-    return state
+@dataclass
+class _Caches:
+    reads: _Reads
+    lists: _LRU
+    list_template: Template
+
+
+def _caches(app: Quart) -> _Caches:
+    """The app's caches and the list's compiled template, made on first use."""
+    caches = app.extensions.get(_EXT)
+    if caches is None:
+        caches = app.extensions[_EXT] = _Caches(_Reads(), _LRU(), app.jinja_env.from_string(SOURCE))
+    return caches
 
 
 async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
@@ -78,7 +86,7 @@ async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     version = await (await g.db.connection()).scalar(VERSION)
     if version is None:  # the row is missing: nothing would tell a write, so keep nothing
         return await load()
-    reads = _state(current_app._get_current_object())[0]
+    reads = _caches(current_app._get_current_object()).reads
     reads.at(version)
     found = reads.get_recent((version, key))
     if found is None:
@@ -107,12 +115,12 @@ async def message_list(page: Page, empty: str = "No messages yet.") -> Markup:
         (viewer.id, csrf_token(), request.method, request.full_path) if mine else None,
     )
     app = current_app._get_current_object()
-    _reads, lists, template = _state(app)
-    html = lists.get_recent(key)
+    caches = _caches(app)
+    html = caches.lists.get_recent(key)
     if html is None:
         context = {"page": page, "empty": empty}
         await app.update_template_context(context)
         # The output of an autoescaping template: already safe HTML.
-        html = Markup(await template.render_async(context))  # noqa: S704
-        lists.put(key, html)
+        html = Markup(await caches.list_template.render_async(context))  # noqa: S704
+        caches.lists.put(key, html)
     return html

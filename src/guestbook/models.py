@@ -160,7 +160,7 @@ _SQLITE_TRIGGERS = (
 
 def content_version_ddl(dialect: str) -> list[TextClause]:
     """The statements that make `content_version` count: its one row and the triggers.
-    Shared by `create_all` (tests) and the migration that added them.
+    Run by `create_all` (tests); migration 0003 holds its own copy.
 
     The row starts at a random number, not 0: a worker that cached pages under the
     numbers of an earlier row (before a downgrade and upgrade, say) must not meet

@@ -48,7 +48,6 @@ LOGGING = {
 }
 
 
-@bp.before_app_request
 async def assign_request_id() -> None:
     # Keep a well-formed id from the proxy so one id follows the request through logs.
     incoming = request.headers.get("X-Request-ID", "")

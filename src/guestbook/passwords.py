@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -23,40 +24,49 @@ _EXT = "guestbook.passwords"
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Hashing:
+    """An app's hasher, made once in `init_app`."""
+
+    hasher: PasswordHasher
+    # A real hash to verify against when the account does not exist, so a wrong
+    # username costs the same time as a wrong password (no enumeration by timing).
+    dummy_hash: str
+    slots: asyncio.Semaphore  # hashes running at once
+
+
 def init_app(app: Quart, settings: Settings) -> None:
     hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
     )
-    # A real hash to verify against when the account does not exist, so a wrong
-    # username costs the same time as a wrong password (no enumeration by timing).
     slots = asyncio.Semaphore(os.cpu_count() or 1)
-    app.extensions[_EXT] = (hasher, hasher.hash("not anybody's password"), slots)
+    app.extensions[_EXT] = Hashing(hasher, hasher.hash("not anybody's password"), slots)
 
 
-def _hasher() -> PasswordHasher:
-    return current_app.extensions[_EXT][0]
+def _hashing() -> Hashing:
+    return current_app.extensions[_EXT]
 
 
 async def _off_the_loop(work: Callable[..., T], *args: str) -> T:
-    async with current_app.extensions[_EXT][2]:
+    async with _hashing().slots:
         return await asyncio.to_thread(work, *args)
 
 
 async def hash_password(password: str) -> str:
-    return await _off_the_loop(_hasher().hash, password)
+    return await _off_the_loop(_hashing().hasher.hash, password)
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return await _off_the_loop(_hasher().verify, password_hash, password)
+        return await _off_the_loop(_hashing().hasher.verify, password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
     """True when the hash was made with weaker parameters than today's settings."""
-    return _hasher().check_needs_rehash(password_hash)
+    return _hashing().hasher.check_needs_rehash(password_hash)
 
 
 async def dummy_verify(password: str) -> None:
-    await verify_password(current_app.extensions[_EXT][1], password)
+    await verify_password(_hashing().dummy_hash, password)

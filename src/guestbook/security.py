@@ -49,7 +49,7 @@ def new_csrf_token() -> str:
     return csrf_token()
 
 
-async def _check_csrf() -> None:
+async def check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not current_app.config["CSRF_ENABLED"]:
         return
     expected = session.get(CSRF_FIELD)
@@ -78,7 +78,6 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 def init_app(app: Quart, settings: Settings) -> None:
     app.config["CSRF_ENABLED"] = settings.csrf_enabled
-    app.before_request(_check_csrf)
     app.add_template_global(csrf_token)
 
     defaults = [
