@@ -10,7 +10,7 @@ from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
-from . import countdown, db, errors, filters, mail, passwords, ratelimit, security
+from . import countdown, db, errors, fanout, filters, mail, passwords, ratelimit, security
 from .config import Settings
 
 
@@ -47,10 +47,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     passwords.init_app(app, settings)
     ratelimit.init_app(app, settings)
     mail.init_app(app, settings)
+    fanout.init_app(app, settings)
     errors.init_app(app)
     filters.init_app(app)
 
-    from . import account, auth, messages, ops, users
+    from . import account, auth, live, messages, ops, users
 
     # The path of a request, in one place: Quart runs before_request hooks in the order
     # they were added, so they are added here and nowhere else. The request id comes
@@ -62,6 +63,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         countdown.put_countdown_on_g,
         security.check_csrf,
         auth.load_logged_in_user,
+        live.remember_seq,
     ):
         app.before_request(step)
     app.register_blueprint(ops.bp)
@@ -69,6 +71,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(messages.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(live.bp)
     # Template context processors that are plain functions (quart-auth's, and the Flask
     # default every blueprint inherits) would each run in a worker thread on every
     # render: a thread round trip per page for a few lookups. Run them inline.

@@ -115,6 +115,14 @@ class Settings:
     mail_poll_seconds: float = 2.0
     mail_retry_seconds: float = 60.0  # the first retry's delay; each next one doubles
     reset_token_seconds: int = 3600
+    # Live updates over the /live WebSocket.
+    live_max_sockets: int = 10_000  # open sockets per worker
+    live_max_per_address: int = 20  # open sockets per client address, per worker
+    live_queue_size: int = 64  # events waiting for one slow socket before it is closed
+    live_heartbeat_seconds: float = 25.0
+    live_poll_seconds: float = 1.0  # how often the event log is read without a wake-up
+    live_retention_seconds: int = 600  # how long events stay to resume from
+    live_origins: str = ""  # more origins allowed to open /live, comma-separated
     # Password hashing (argon2id); tests lower the cost.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -189,6 +197,16 @@ class Settings:
                 raise ConfigError(
                     f"GUESTBOOK_{name.upper()}_LIMIT and _WINDOW_SECONDS must be 1 or more"
                 )
+        for name in (
+            "live_max_sockets",
+            "live_max_per_address",
+            "live_queue_size",
+            "live_heartbeat_seconds",
+            "live_poll_seconds",
+            "live_retention_seconds",
+        ):
+            if getattr(settings, name) <= 0:
+                raise ConfigError(f"GUESTBOOK_{name.upper()} must be above 0")
         if settings.proxy_hops < 0:
             raise ConfigError("GUESTBOOK_PROXY_HOPS must be 0 or more")
         if settings.smtp_ssl and settings.smtp_starttls:

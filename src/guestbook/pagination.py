@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, Row, Select, bindparam, tuple_
+from sqlalchemy import Integer, Row, Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import BadRequest
 
@@ -65,6 +65,9 @@ LISTED = (
     Message.writer_id,
     User.username.label("writer_name"),
 )
+
+# One message as a list shows it (the live script's fragment).
+LISTED_ONE = select(*LISTED).join(Message.writer)
 
 
 @dataclass(frozen=True)
