@@ -14,6 +14,7 @@ from werkzeug.exceptions import (
     NotFound,
     ServiceUnavailable,
 )
+from werkzeug.routing.exceptions import WebsocketMismatch
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,11 @@ async def _page(error: HTTPException):
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     if has_websocket_context():
         # A refused WebSocket handshake: there is no `request` for the page's template,
-        # and no browser shows the body anyway. A plain answer, never a traceback.
-        text = f"{error.code} {TITLES.get(error.code or 500, error.name)}\n"
-        return Response(text, error.code, headers, content_type="text/plain; charset=utf-8")
+        # and no browser shows the body anyway. A plain answer, never a traceback; a
+        # page's URL is no socket either (werkzeug's 400 "websocket mismatch").
+        code = 404 if isinstance(error, WebsocketMismatch) else error.code or 500
+        text = f"{code} {TITLES.get(code, error.name)}\n"
+        return Response(text, code, headers, content_type="text/plain; charset=utf-8")
     _forget_expired_user()
     html = await render_template(
         "errors/error.html",

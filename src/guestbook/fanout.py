@@ -200,18 +200,19 @@ class Hub:
         self.wake.set()
 
     async def run(self) -> None:
-        settings = self.settings
-        heartbeat_at = time.monotonic() + settings.live_heartbeat_seconds
+        beaten = time.monotonic()  # the last heartbeat
         while True:
+            settings = self.settings
             polling = self.listening is not True
             wait = settings.live_poll_seconds if polling else settings.live_heartbeat_seconds
+            beat_in = beaten + settings.live_heartbeat_seconds - time.monotonic()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(wait, max(0.0, heartbeat_at - time.monotonic()))):
+                async with asyncio.timeout(max(0.0, min(wait, beat_in))):
                     await self.wake.wait()
             self.wake.clear()
             now = time.monotonic()
-            if now >= heartbeat_at:
-                heartbeat_at = now + settings.live_heartbeat_seconds
+            if now - beaten >= settings.live_heartbeat_seconds:
+                beaten = now
                 ping = frame("ping", self.seq or 0)
                 for subscriber in self.subscribers:
                     subscriber.heartbeat(ping)
