@@ -181,8 +181,10 @@ class Hub:
                 statement = AFTER.order_by(LiveEvent.seq).limit(limit + 1)
                 rows = (await session.execute(statement, {"after": after})).all()
         high = high or 0
-        if self.seq is None:
-            self.seq = high
+        # The task reads on from the lowest point any socket has caught up to: had it
+        # read past `high` already, those events reach this socket only if read again
+        # (the others drop them by number).
+        self.seq = high if self.seq is None else min(self.seq, high)
         if after is None or after > high or after < (low or 1) - 1 or len(rows) > limit:
             subscriber.start(high, [], first=frame("reload", high))
         else:
@@ -232,20 +234,22 @@ class Hub:
                 self._failing = False
 
     async def _read(self) -> None:
+        after = self.seq
+        if after is None:  # the first socket's catch-up sets where to read from
+            return
         async with db.sessionmaker(self.app)() as session:
-            if self.seq is None:
-                self.seq = (await session.execute(BOUNDS)).one()[1] or 0
-                return
             statement = AFTER.order_by(LiveEvent.seq).limit(BATCH)
-            rows = (await session.execute(statement, {"after": self.seq})).all()
+            rows = (await session.execute(statement, {"after": after})).all()
         for row in rows:
             text = frame(row.kind, row.seq, row.message_id)
             for subscriber in self.subscribers:
                 subscriber.push(row.seq, text)
-        if rows:
-            self.seq = max(self.seq or 0, rows[-1].seq)
-        if len(rows) == BATCH:
-            self.wake.set()  # more waiting
+        if self.seq != after:  # a catch-up moved it back meanwhile: read again from there
+            self.wake.set()
+        elif rows:
+            self.seq = rows[-1].seq
+            if len(rows) == BATCH:
+                self.wake.set()  # more waiting
 
     async def _prune(self) -> None:
         """Drop events older than the retention, but always the newest: numbers go on
