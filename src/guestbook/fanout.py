@@ -303,6 +303,7 @@ class Hub:
                     await lost.wait()
             if not lost.is_set():  # a network that went quiet is found out here
                 await connection.fetchval("SELECT 1", timeout=heartbeat)
+        raise ConnectionResetError("closed by the server")
 
 
 def hub(app: Quart | None = None) -> Hub | None:
