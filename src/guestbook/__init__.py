@@ -83,8 +83,20 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         # X-Forwarded-For/-Proto/-Host values (request.remote_addr, .scheme, .host).
         # Without the setting those headers are ignored: any client can send them.
         app.asgi_app = ProxyFixMiddleware(  # type: ignore[method-assign]
-            app.asgi_app, mode="legacy", trusted_hops=settings.proxy_hops
+            _socket_schemes(app.asgi_app), mode="legacy", trusted_hops=settings.proxy_hops
         )
+    return app
+
+
+def _socket_schemes(asgi_app: Any) -> Any:
+    """ProxyFix puts X-Forwarded-Proto's http/https on WebSocket scopes too, where
+    routing expects ws/wss (else /live would be a page's URL: 404)."""
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and scope.get("scheme") in ("http", "https"):
+            scope = {**scope, "scheme": "wss" if scope["scheme"] == "https" else "ws"}
+        await asgi_app(scope, receive, send)
+
     return app
 
 
