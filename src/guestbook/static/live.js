@@ -18,10 +18,14 @@
 
   function state(name) { box.dataset.liveState = name; }
 
+  // The socket on this page's own host (the server may know itself by another name
+  // behind a proxy), ws: or wss: as the page is http: or https:.
   function socketUrl() {
-    var scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    var query = after ? "?after=" + encodeURIComponent(after) : "";
-    return scheme + "//" + location.host + box.dataset.liveUrl + query;
+    var url = new URL(box.dataset.liveUrl, location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.host = location.host;
+    url.search = after ? "?after=" + encodeURIComponent(after) : "";
+    return url.href;
   }
 
   function getHtml(url) {
