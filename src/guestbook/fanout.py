@@ -51,7 +51,6 @@ RECONNECT_MAX_SECONDS = 10.0
 AFTER = select(LiveEvent.seq, LiveEvent.kind, LiveEvent.message_id).where(
     LiveEvent.seq > bindparam("after")
 )
-BOUNDS = select(func.min(LiveEvent.seq), func.max(LiveEvent.seq))
 
 
 def frame(kind: str, seq: int, message_id: int | None = None) -> str:
@@ -138,6 +137,10 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self.per_address: Counter[str] = Counter()
         self.seq: int | None = None  # the newest event this worker has read
+        # The newest events read (seq, frame), unbroken, up to a socket's queue: what a
+        # returning socket catches up from.
+        self.recent: deque[tuple[int, str]] = deque()
+        self._reading = asyncio.Lock()  # one read of the log at a time
         self.wake = asyncio.Event()
         self.closing = False
         # PostgreSQL's listener: None on SQLite (nothing to connect), else connected or not.
@@ -172,23 +175,21 @@ class Hub:
 
     async def catch_up(self, subscriber: Subscriber, after: int | None) -> None:
         """Queue what `subscriber` missed after event `after` (None: it knows no
-        number), or a reload when the log cannot tell it."""
-        limit = subscriber.limit
-        async with db.sessionmaker(self.app)() as session:
-            low, high = (await session.execute(BOUNDS)).one()
-            rows = []
-            if after is not None:
-                statement = AFTER.order_by(LiveEvent.seq).limit(limit + 1)
-                rows = (await session.execute(statement, {"after": after})).all()
-        high = high or 0
-        # The task reads on from the lowest point any socket has caught up to: had it
-        # read past `high` already, those events reach this socket only if read again
-        # (the others drop them by number).
-        self.seq = high if self.seq is None else min(self.seq, high)
-        if after is None or after > high or after < (low or 1) - 1 or len(rows) > limit:
-            subscriber.start(high, [], first=frame("reload", high))
+        number), or a reload when that cannot be told. Answered from the recent events
+        kept in memory: a burst of reconnections costs the database at most one read."""
+        if self._behind(after):
+            async with self._reading:
+                if self._behind(after):
+                    await self._read_locked()
+        seq = self.seq or 0
+        low = self.recent[0][0] if self.recent else seq + 1
+        if after is None or after > seq or after < low - 1 or seq - after > subscriber.limit:
+            subscriber.start(seq, [], first=frame("reload", seq))
         else:
-            subscriber.start(after, [(r.seq, frame(r.kind, r.seq, r.message_id)) for r in rows])
+            subscriber.start(after, [item for item in self.recent if item[0] > after])
+
+    def _behind(self, after: int | None) -> bool:
+        return self.seq is None or (after is not None and after > self.seq)
 
     def close_all(self, code: int) -> None:
         """Shutting down: every socket closes with `code`, and new ones are refused."""
@@ -219,7 +220,7 @@ class Hub:
                 for subscriber in self.subscribers:
                     subscriber.heartbeat(ping)
             try:
-                if self.subscribers:
+                if self.subscribers and self.seq is not None:
                     await self._read()
                 if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                     self._pruned_at = now
@@ -234,22 +235,36 @@ class Hub:
                 self._failing = False
 
     async def _read(self) -> None:
-        after = self.seq
-        if after is None:  # the first socket's catch-up sets where to read from
-            return
+        async with self._reading:
+            await self._read_locked()
+
+    async def _read_locked(self) -> None:
+        """Read new events, keep them in `recent` and queue them for every socket; the
+        first time, load the newest events instead (where the log starts for us)."""
+        keep = self.settings.live_queue_size
         async with db.sessionmaker(self.app)() as session:
+            if self.seq is None:
+                newest = AFTER.order_by(LiveEvent.seq.desc()).limit(keep)
+                rows = (await session.execute(newest, {"after": 0})).all()
+                # Only an unbroken run counts (pruning may have left a hole).
+                run = [row for n, row in enumerate(rows) if row.seq == rows[0].seq - n]
+                self.recent = deque(
+                    ((r.seq, frame(r.kind, r.seq, r.message_id)) for r in reversed(run)),
+                    maxlen=keep,
+                )
+                self.seq = rows[0].seq if rows else 0
+                return
             statement = AFTER.order_by(LiveEvent.seq).limit(BATCH)
-            rows = (await session.execute(statement, {"after": after})).all()
+            rows = (await session.execute(statement, {"after": self.seq})).all()
         for row in rows:
-            text = frame(row.kind, row.seq, row.message_id)
+            item = (row.seq, frame(row.kind, row.seq, row.message_id))
+            self.recent.append(item)
             for subscriber in self.subscribers:
-                subscriber.push(row.seq, text)
-        if self.seq != after:  # a catch-up moved it back meanwhile: read again from there
-            self.wake.set()
-        elif rows:
+                subscriber.push(*item)
+        if rows:
             self.seq = rows[-1].seq
-            if len(rows) == BATCH:
-                self.wake.set()  # more waiting
+        if len(rows) == BATCH:
+            self.wake.set()  # more waiting
 
     async def _prune(self) -> None:
         """Drop events older than the retention, but always the newest: numbers go on
