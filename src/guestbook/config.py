@@ -119,7 +119,7 @@ class Settings:
     live_max_sockets: int = 10_000  # open sockets per worker
     live_max_per_address: int = 20  # open sockets per client address, per worker
     live_queue_size: int = 64  # events waiting for one slow socket before it is closed
-    live_heartbeat_seconds: float = 25.0
+    live_heartbeat_seconds: float = 50.0  # under proxies' idle timeouts (nginx sample: 75 s)
     live_poll_seconds: float = 1.0  # how often the event log is read without a wake-up
     live_retention_seconds: int = 600  # how long events stay to resume from
     live_origins: str = ""  # more origins allowed to open /live, comma-separated

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
+import secrets
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
@@ -47,10 +47,16 @@ MAX_FRAME_BYTES = 4096
 BATCH = 500  # log rows read at once
 PRUNE_EVERY_SECONDS = 60.0
 RECONNECT_MAX_SECONDS = 10.0
+HEARTBEAT_TICK = 1.0  # seconds between looks for the heartbeats due
 
 AFTER = select(LiveEvent.seq, LiveEvent.kind, LiveEvent.message_id).where(
     LiveEvent.seq > bindparam("after")
 )
+
+
+def _fraction() -> float:
+    """A number in [0, 1) for jitter."""
+    return secrets.randbelow(1 << 20) / (1 << 20)
 
 
 def frame(kind: str, seq: int, message_id: int | None = None) -> str:
@@ -66,11 +72,12 @@ class Subscriber:
     `limit`, else the socket is too slow and closes), the last event queued, and the
     close code once it must close."""
 
-    __slots__ = ("address", "close_code", "early", "frames", "limit", "ready", "seq")
+    __slots__ = ("address", "beat_at", "close_code", "early", "frames", "limit", "ready", "seq")
 
-    def __init__(self, limit: int, address: str) -> None:
+    def __init__(self, limit: int, address: str, beat_at: float = 0.0) -> None:
         self.limit = limit
         self.address = address
+        self.beat_at = beat_at  # when its next heartbeat is due (time.monotonic())
         self.frames: deque[str] = deque()
         self.ready = asyncio.Event()
         self.close_code: int | None = None
@@ -160,7 +167,9 @@ class Hub:
             raise ServiceUnavailable("Too many live pages are open; this one stays as it is.")
         if self.per_address[address] >= self.settings.live_max_per_address:
             raise TooManyRequests("Too many live pages are open from your address.")
-        subscriber = Subscriber(self.settings.live_queue_size, address)
+        # Heartbeats are spread over the period, not sent to every socket at once.
+        beat_at = time.monotonic() + self.settings.live_heartbeat_seconds * _fraction()
+        subscriber = Subscriber(self.settings.live_queue_size, address, beat_at)
         self.per_address[address] += 1
         self.subscribers.add(subscriber)
         self.wake.set()  # start reading if this is the first socket
@@ -203,21 +212,21 @@ class Hub:
         self.wake.set()
 
     async def run(self) -> None:
-        beaten = time.monotonic()  # the last heartbeat
         while True:
             settings = self.settings
+            beat = settings.live_heartbeat_seconds
             polling = self.listening is not True
-            wait = settings.live_poll_seconds if polling else settings.live_heartbeat_seconds
-            beat_in = beaten + settings.live_heartbeat_seconds - time.monotonic()
+            # Woken at least every HEARTBEAT_TICK: the heartbeats due are sent then.
+            wait = min(settings.live_poll_seconds if polling else beat, HEARTBEAT_TICK, beat)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, min(wait, beat_in))):
+                async with asyncio.timeout(wait):
                     await self.wake.wait()
             self.wake.clear()
             now = time.monotonic()
-            if now - beaten >= settings.live_heartbeat_seconds:
-                beaten = now
-                ping = frame("ping", self.seq or 0)
-                for subscriber in self.subscribers:
+            ping = frame("ping", self.seq or 0)
+            for subscriber in self.subscribers:
+                if subscriber.beat_at <= now:
+                    subscriber.beat_at = now + beat
                     subscriber.heartbeat(ping)
             try:
                 if self.subscribers and self.seq is not None:
@@ -293,7 +302,7 @@ class Hub:
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 if delay == 0.5:
                     log.warning("live events: LISTEN connection failed: %s", exc)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311
+                await asyncio.sleep(delay * (0.5 + _fraction() / 2))  # jitter
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
                 continue
             try:
