@@ -9,20 +9,30 @@ its startup and shutdown hooks run as under a real server.
 from __future__ import annotations
 
 import asyncio
+import email.policy
+import html
 import os
 import re
+import socket
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from argon2 import PasswordHasher
 from quart import Quart
 from quart.testing import QuartClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from guestbook import create_app, db
-from guestbook.models import Base
+from guestbook.config import Settings
+from guestbook.models import Base, Message, User
 
 PG_ADMIN_URL = os.environ.get(
     "GUESTBOOK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -32,6 +42,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Cheap hashing in tests: the cost is a setting, the code path is the same.
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+PASSWORD = "correct horse"  # every test member's password
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -126,11 +137,19 @@ async def reset_schema(app: Quart) -> None:
         await conn.run_sync(Base.metadata.create_all)
 
 
-@pytest.fixture
-async def app(settings_overrides: dict[str, Any]) -> AsyncIterator[Quart]:
-    app = create_app(settings_overrides)
+@asynccontextmanager
+async def serving(config: Settings | dict[str, Any]) -> AsyncIterator[Quart]:
+    """`create_app(config)` with its startup and shutdown hooks running, as under a real
+    server, and `CSRFClient` as its test client."""
+    app = create_app(config)
     app.test_client_class = CSRFClient
     async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+async def app(settings_overrides: dict[str, Any]) -> AsyncIterator[Quart]:
+    async with serving(settings_overrides) as app:
         await reset_schema(app)
         yield app
 
@@ -153,7 +172,7 @@ class AuthActions:
         self.client = client
 
     async def signup(
-        self, username: str = "alice", password: str = "correct horse", email: str | None = None
+        self, username: str = "alice", password: str = PASSWORD, email: str | None = None
     ):
         return await self.client.post(
             "/auth/signup",
@@ -165,7 +184,7 @@ class AuthActions:
             },
         )
 
-    async def login(self, username: str = "alice", password: str = "correct horse", **extra: str):
+    async def login(self, username: str = "alice", password: str = PASSWORD, **extra: str):
         return await self.client.post(
             "/auth/login", form={"username": username, "password": password, **extra}
         )
@@ -179,20 +198,47 @@ def auth(client: CSRFClient) -> AuthActions:
     return AuthActions(client)
 
 
+class Seed:
+    """Members and messages written straight to the database, for tests about what the
+    pages show rather than about signing up (flaskr's `data.sql`). Each member's
+    password is `PASSWORD`, so `auth.login(name)` logs them in."""
+
+    _hash = PasswordHasher(time_cost=1, memory_cost=1024).hash(PASSWORD)
+
+    def __init__(self, app: Quart) -> None:
+        self.app = app
+
+    async def member(self, username: str = "alice", *messages: str) -> User:
+        """A member who wrote `messages`, oldest first."""
+        async with db.sessionmaker(self.app)() as session:
+            user = User(
+                username=username, email=f"{username}@example.com", password_hash=self._hash
+            )
+            session.add(user)
+            await session.flush()
+            for body in messages:
+                session.add(Message(body=body, writer_id=user.id))
+                await session.flush()  # one at a time: ids keep the order written
+            await session.commit()
+        return user
+
+
+@pytest.fixture
+def seed(app: Quart) -> Seed:
+    return Seed(app)
+
+
 async def page_text(response) -> str:
     return await response.get_data(as_text=True)
 
 
+async def visible_text(response) -> str:
+    """What a person reads on the page: no tags, entities decoded, spaces collapsed."""
+    page = re.sub(r"(?s)<(script|style)\b.*?</\1>|<[^>]+>", " ", await page_text(response))
+    return " ".join(html.unescape(page).split())
+
+
 # --- a real SMTP server for the mail tests (and the browser tests) ------------------
-# (Imports here rather than at the top: this section was appended to a shared file.)
-
-import email.policy  # noqa: E402
-import socket  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from email.message import EmailMessage  # noqa: E402
-
-from aiosmtpd.controller import Controller  # noqa: E402
 
 
 class SMTPTestServer:

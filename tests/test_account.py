@@ -1,5 +1,4 @@
-"""Your sessions and your password: revoking logins and what a password change ends
-(issue 3, points 4 and 6)."""
+"""Your sessions and your password: revoking logins and what a password change ends."""
 
 from __future__ import annotations
 

@@ -21,13 +21,12 @@ from markupsafe import escape
 from quart import Quart
 from sqlalchemy import func, select
 
-from conftest import AuthActions, CSRFClient, page_text
+from conftest import PASSWORD, AuthActions, CSRFClient, page_text
 from guestbook import db, passwords
 from guestbook.auth import reset_token
 from guestbook.models import LoginSession, Message, Outbox, User
 from test_fuzz import FIELD_NAMES, GET_RULES, POST_RULES, QUERY_NAMES, ROUTES, all_rows, fill
 
-PASSWORD = "correct horse"
 NEW_PASSWORD = "battery staple"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)><xss-probe>{{7*7}}</xss-probe>"
 # The markup-looking characters an address may hold (the form refuses <, > and quotes).

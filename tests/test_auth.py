@@ -1,5 +1,5 @@
 """Signup, login, logout, the login-sessions table behind the cookie, `g.user`,
-`login_required`, the menu bar and the cookies' flags (issue 3)."""
+`login_required`, the menu bar and the cookies' flags."""
 
 from __future__ import annotations
 
@@ -15,13 +15,20 @@ from quart import Quart
 from quart.datastructures import FileStorage
 from sqlalchemy import func, select, update
 
-from conftest import FAST_HASHING, AuthActions, CSRFClient, page_text, reset_schema
-from guestbook import create_app, db
+from conftest import (
+    FAST_HASHING,
+    PASSWORD,
+    AuthActions,
+    CSRFClient,
+    page_text,
+    reset_schema,
+    serving,
+)
+from guestbook import db
 from guestbook.config import Settings
 from guestbook.models import LoginSession, Message, User, utcnow
 from guestbook.security import safe_next
 
-PASSWORD = "correct horse"
 GOOD = {
     "username": "alice",
     "email": "alice@example.com",
@@ -415,9 +422,7 @@ async def test_cookies_are_secure_in_production(database_url: str, tmp_path):
         mail_backend="null",
         **FAST_HASHING,
     )
-    app = create_app(settings)
-    app.test_client_class = CSRFClient
-    async with app.test_app():
+    async with serving(settings) as app:
         await reset_schema(app)
         client = app.test_client()
         response = await client.post("/auth/signup", form=GOOD, scheme="https")

@@ -15,7 +15,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import delete, event, select, update
 
-from conftest import CSRFClient, csrf_from, page_text
+from conftest import PASSWORD, CSRFClient, csrf_from, page_text
 from guestbook import create_app, db
 from guestbook.models import ContentVersion, Message, User
 
@@ -130,7 +130,7 @@ async def test_controls_and_tokens_are_the_viewers_own(app, client, auth) -> Non
 
     # Alice on a second device: the same rows, another session, so another token.
     second = app.test_client()
-    await second.post("/auth/login", form={"username": "alice", "password": "correct horse"})
+    await second.post("/auth/login", form={"username": "alice", "password": PASSWORD})
     other_device = await seen_by(second)
     assert f'action="/messages/{ident}/delete"' in other_device
     assert token not in other_device
@@ -143,8 +143,8 @@ async def test_controls_and_tokens_are_the_viewers_own(app, client, auth) -> Non
         form={
             "username": "bob",
             "email": "bob@example.com",
-            "password": "correct horse",
-            "password_confirm": "correct horse",
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
         },
     )
     for page in (await seen_by(bob), await seen_by(app.test_client())):

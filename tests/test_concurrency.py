@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from conftest import AuthActions, CSRFClient, page_text
+from conftest import PASSWORD, AuthActions, CSRFClient, page_text
 from test_fuzz import all_rows, assert_rows_valid
-
-PASSWORD = "correct horse"
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """CSRF: a token in the session, a hidden field in every POST form, checked for
-every unsafe method; a failed check answers 400 and changes nothing (issue 3, point 8)."""
+every unsafe method; a failed check answers 400 and changes nothing."""
 
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ from conftest import (
     FAST_HASHING,
     IN_CI,
     ON_POSTGRES,
+    PASSWORD,
     PG_ADMIN_URL,
     _create_pg_database,
     _drop_pg_database,
@@ -72,7 +73,7 @@ DEPLOY = ROOT / "deploy"
 SLOW_APP = Path(__file__).with_name("slow_asgi.py")
 LETSENCRYPT = "/etc/letsencrypt/live/guestbook.example.org/"
 SECRET_KEY = secrets.token_hex(32)
-PASSWORD = "correct horse"
+
 LOGIN_LIMIT = 3
 
 

@@ -21,12 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import AuthActions, CSRFClient, page_text
-from guestbook import create_app
+from conftest import PASSWORD, AuthActions, CSRFClient, page_text, serving
 from guestbook import db as gb_db
 from test_fuzz import all_rows
-
-PASSWORD = "correct horse"
 
 
 class Proxy:
@@ -111,9 +108,7 @@ async def proxied(app: Quart, database_url: str, settings_overrides: dict[str, A
     await proxy.start()
     through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     settings = {**settings_overrides, "database_url": through, "db_connect_timeout": 2}
-    served = create_app({**settings, "db_pool_timeout": 2})
-    served.test_client_class = app.test_client_class
-    async with served.test_app():
+    async with serving({**settings, "db_pool_timeout": 2}) as served:
         yield served, proxy
     await proxy.cut()
 
@@ -264,9 +259,7 @@ def impatient(settings_overrides: dict[str, Any], monkeypatch) -> dict[str, Any]
 async def test_a_write_that_waits_too_long_is_503_and_not_stored(
     app: Quart, database_url: str, impatient: dict[str, Any]
 ):
-    served = create_app(impatient)
-    served.test_client_class = app.test_client_class
-    async with served.test_app():
+    async with serving(impatient) as served:
         (tab,) = await browsers(served, 1)
         async with write_lock(database_url):
             response = await tab.post("/messages", form={"body": "gave up"})

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from quart import Quart
 from sqlalchemy import RowMapping, func, select, update
 
-from conftest import IN_CI, AuthActions
+from conftest import IN_CI, PASSWORD, AuthActions
 from guestbook import create_app, db
 from guestbook.auth import reset_token
 from guestbook.models import (
@@ -51,7 +51,7 @@ from guestbook.models import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "guestbook"
-PASSWORD = "correct horse"
+
 
 # Read the routes from an app that is built but never served (nothing touches a disk).
 _PROBE = create_app(

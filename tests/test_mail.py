@@ -14,7 +14,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -23,7 +22,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from quart import Quart
 from sqlalchemy import select, update
 
-from conftest import AuthActions, CSRFClient, SMTPTestServer, page_text
+from conftest import AuthActions, CSRFClient, SMTPTestServer, page_text, serving
 from guestbook import create_app, db, mail
 from guestbook.config import ConfigError, Settings
 from guestbook.models import Base, Outbox, utcnow
@@ -55,15 +54,6 @@ async def fresh_schema(overrides: dict[str, Any]) -> None:
             await conn.run_sync(Base.metadata.create_all)
     finally:
         await engine.dispose()
-
-
-@asynccontextmanager
-async def serving(overrides: dict[str, Any]) -> AsyncIterator[Quart]:
-    """The app with its serving lifecycle running (and so its mail sender)."""
-    app = create_app(overrides)
-    app.test_client_class = CSRFClient
-    async with app.test_app():
-        yield app
 
 
 @pytest.fixture

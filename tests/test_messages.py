@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
 from quart import Quart
 from sqlalchemy import func, select
 
-from conftest import page_text
+from conftest import page_text, visible_text
 from guestbook import db
 from guestbook.models import Message, User
 
@@ -188,47 +189,51 @@ async def test_edit_with_a_bad_body_keeps_the_form_and_changes_nothing(app, clie
     assert (unchanged.body, unchanged.updated_at) == ("keep me", None)
 
 
-async def test_another_users_message_cannot_be_edited_or_deleted(app, client, auth) -> None:
-    await auth.signup("bob")
-    await post(client, "bob's words")
-    await auth.logout()
-    await auth.signup("alice")
+# What a visitor may do to a message, as (method, path); {id} is the message.
+CHANGES = [
+    ("GET", "/messages/{id}/edit"),
+    ("POST", "/messages/{id}/edit"),
+    ("POST", "/messages/{id}/delete"),
+]
+
+
+async def change(client, method: str, path: str, message_id: int):
+    url = path.format(id=message_id)
+    if method == "GET":
+        return await client.get(url)
+    return await client.post(url, form={"body": "hijacked"})
+
+
+@pytest.mark.parametrize(("method", "path"), CHANGES)
+async def test_another_members_message_cannot_be_changed(app, client, auth, seed, method, path):
+    await seed.member("bob", "bob's words")
+    await seed.member("alice")
+    await auth.login("alice")
     [message] = await all_messages(app)
-    responses = [
-        await client.get(f"/messages/{message.id}/edit"),
-        await client.post(f"/messages/{message.id}/edit", form={"body": "hijacked"}),
-        await client.post(f"/messages/{message.id}/delete", form={}),
-    ]
-    for response in responses:
-        assert response.status_code == 403
-        assert "You can only change your own messages." in await page_text(response)
+    response = await change(client, method, path, message.id)
+    assert response.status_code == 403
+    assert "You can only change your own messages." in await visible_text(response)
     [unchanged] = await all_messages(app)
     assert (unchanged.body, unchanged.updated_at) == ("bob's words", None)
 
 
-async def test_unknown_message_is_404(app, client, auth) -> None:
-    await auth.signup("alice")
-    responses = [
-        await client.get("/messages/999/edit"),
-        await client.post("/messages/999/edit", form={"body": "x"}),
-        await client.post("/messages/999/delete", form={}),
-    ]
-    for response in responses:
-        assert response.status_code == 404
-        assert "There is no such message." in await page_text(response)
+@pytest.mark.parametrize(("method", "path"), CHANGES)
+async def test_unknown_message_is_404(app, client, auth, seed, method, path) -> None:
+    await seed.member("alice")
+    await auth.login("alice")
+    response = await change(client, method, path, 999)
+    assert response.status_code == 404
+    assert "There is no such message." in await visible_text(response)
     assert await all_messages(app) == []
 
 
-async def test_anonymous_cannot_edit_or_delete(app, client, auth) -> None:
-    await auth.signup("alice")
-    await post(client, "mine")
-    await auth.logout()
+@pytest.mark.parametrize(("method", "path"), CHANGES)
+async def test_anonymous_is_sent_to_log_in(app, client, seed, method, path) -> None:
+    await seed.member("alice", "mine")
     [message] = await all_messages(app)
-    edit = await client.post(f"/messages/{message.id}/edit", form={"body": "x"})
-    delete = await client.post(f"/messages/{message.id}/delete", form={})
-    for response in (edit, delete):
-        assert response.status_code == 302
-        assert response.headers["Location"].startswith("/auth/login")
+    response = await change(client, method, path, message.id)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login")
     [unchanged] = await all_messages(app)
     assert unchanged.body == "mine"
 

@@ -1,5 +1,5 @@
 """Passwords: argon2id, hashed and verified off the event loop, upgraded at login
-when their parameters are outdated (issue 3, point 9)."""
+when their parameters are outdated."""
 
 from __future__ import annotations
 

@@ -1,21 +1,19 @@
 """Rate limits: failed logins per IP and per account, signups per IP, messages per
-member; 429 with Retry-After; the in-memory store and the Redis one (issue 3, point 11)."""
+member; 429 with Retry-After; the in-memory store and the Redis one."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from quart import Quart
 
-from conftest import IN_CI, AuthActions, CSRFClient, page_text
-from guestbook import create_app, ratelimit
+from conftest import IN_CI, PASSWORD, AuthActions, CSRFClient, page_text, serving
+from guestbook import ratelimit
 from guestbook.models import Message, User
-from test_auth import PASSWORD, count_rows
+from test_auth import count_rows
 
 REDIS_URL = os.environ.get("GUESTBOOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LIMIT = 3
@@ -149,14 +147,6 @@ async def redis_url() -> str:
     finally:
         await client.aclose()
     return REDIS_URL
-
-
-@asynccontextmanager
-async def serving(overrides: dict[str, Any]) -> AsyncIterator[Quart]:
-    app = create_app(overrides)
-    app.test_client_class = CSRFClient
-    async with app.test_app():
-        yield app
 
 
 async def test_redis_store_shares_counts_between_apps(

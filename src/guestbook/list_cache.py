@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from jinja2 import Template
@@ -64,19 +63,17 @@ class _Reads(_LRU):
         self.highest = version
 
 
-@dataclass
 class _Caches:
-    reads: _Reads
-    lists: _LRU
-    list_template: Template
+    """An app's caches, and the list's compiled template."""
+
+    def __init__(self, app: Quart) -> None:
+        self.reads, self.lists = _Reads(), _LRU()
+        self.list_template: Template = app.jinja_env.from_string(SOURCE)
 
 
 def _caches(app: Quart) -> _Caches:
-    """The app's caches and the list's compiled template, made on first use."""
-    caches = app.extensions.get(_EXT)
-    if caches is None:
-        caches = app.extensions[_EXT] = _Caches(_Reads(), _LRU(), app.jinja_env.from_string(SOURCE))
-    return caches
+    """Made on the app's first list."""
+    return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, _Caches(app))
 
 
 async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
