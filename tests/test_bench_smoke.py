@@ -24,6 +24,7 @@ def test_the_benchmark_runs_and_reports(tmp_path: Path) -> None:
     # with its row count, the slow page, the hello ceiling, and the scale check.
     args = ["--users", "5", "--messages", "60", "--runs", "1", "--duration", "1"]
     args += ["--warmup", "0", "--scenarios", ",".join(SCENARIOS), "--scale", "30,90"]
+    args += ["--live", "20", "--live-events", "2", "--live-idle", "0.5"]
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args, "--out", str(out)],
         cwd=ROOT,
@@ -58,3 +59,9 @@ def test_the_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert "main page, anonymous: x Flask >= 1.2" in targets
     assert all(isinstance(t["met"], bool) for t in targets.values())
     assert len(result["samples"]) == 2 * len(SCENARIOS) + 2 * 2
+    live = {row["side"]: row for row in result["live"]}
+    assert sorted(live) == ["bare", "ours"]
+    for side, row in live.items():
+        assert (row["sockets"], row["opened"], row["missing"]) == (20, 20, 0), side
+        assert 0 <= row["p50_ms"] <= row["p99_ms"], side
+    assert "20 sockets: p99 <= 250 ms" in targets
