@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -437,3 +438,41 @@ async def test_a_deleted_writer_deletes_events_for_each_message(
             await session.commit()
         events = [await next_event(socket) for _ in range(2)]
     assert {e["type"] for e in events} == {"deleted"}
+
+
+# --- a real server ---------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only
+async def test_a_real_server_closes_sockets_with_1001_on_sigterm_and_caps_frames(
+    tmp_path: Path,
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from live import LiveServer, migrate
+
+    env = {
+        "GUESTBOOK_ENV": "production",
+        "GUESTBOOK_ALLOW_SQLITE": "1",
+        "GUESTBOOK_SECRET_KEY": "s" * 40,
+        "GUESTBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'live.sqlite3'}",
+        "GUESTBOOK_MAIL_BACKEND": "null",
+    }
+    migrate(env)
+    with LiveServer(tmp_path, env) as server:
+        url = f"ws://127.0.0.1:{server.port}/live"
+        async with connect(url, origin=server.url) as socket:  # hypercorn.toml's frame cap
+            await socket.recv()
+            await socket.send("x" * 5000)
+            with pytest.raises(ConnectionClosed) as too_big:
+                await asyncio.wait_for(socket.recv(), 5)
+        assert too_big.value.rcvd is not None and too_big.value.rcvd.code == 1009
+        async with connect(url, origin=server.url) as socket:
+            assert json.loads(await socket.recv())["type"] == "reload"
+            await asyncio.to_thread(server.stop)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert server.returncode == 0
+    assert "Traceback" not in server.log()
