@@ -31,6 +31,7 @@ from .scenarios import WRITER, Browser
 OPEN_AT_ONCE = 200  # handshakes in flight
 ARRIVAL_TIMEOUT = 60.0
 HANDSHAKE_TIMEOUT = 120.0  # the client and the server share the cores
+ATTEMPTS = 4
 
 
 def raise_file_limit() -> int:
@@ -143,17 +144,20 @@ async def open_sockets(
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
             f"Origin: {url}\r\n\r\n"
         ).encode()
-        async with gate:
-            opened = loop.create_future()
-            try:
-                transport, _ = await loop.create_connection(
-                    lambda: Socket(request, opened, on_text), host, int(port)
-                )
-                await asyncio.wait_for(opened, HANDSHAKE_TIMEOUT)
-            except (OSError, TimeoutError, ConnectionError):
-                refused += 1
+        for attempt in range(ATTEMPTS):  # as a page would: a refused connection retries
+            async with gate:
+                opened = loop.create_future()
+                try:
+                    transport, _ = await loop.create_connection(
+                        lambda opened=opened: Socket(request, opened, on_text), host, int(port)
+                    )
+                    await asyncio.wait_for(opened, HANDSHAKE_TIMEOUT)
+                except (OSError, TimeoutError, ConnectionError):
+                    await asyncio.sleep(0.5 * 2**attempt)
+                    continue
+                transports.append(transport)
                 return
-            transports.append(transport)
+        refused += 1
 
     await asyncio.gather(*(one() for _ in range(count)))
     return transports, refused
@@ -216,6 +220,7 @@ async def measure(
         transports, refused = await open_sockets(server.url, count, arrivals.arrived)
         arrivals.expected = len(transports)
         await asyncio.to_thread(server.wait_idle)  # the handshakes are all done
+        await asyncio.sleep(5)  # and their last stragglers
         peak = _rss_mb(server, "VmHWM")
         cpu = server.cpu_seconds()
         await asyncio.sleep(idle_seconds)
