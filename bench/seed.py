@@ -57,10 +57,19 @@ def seed(path: Path, users: int, messages: int, page_size: int, rng_seed: int = 
     try:
         with con:
             con.executemany(
-                "INSERT INTO users (id, username, email, password_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO users (id, username, email, username_key, email_key, "
+                "password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (i, name, f"{name}@example.com", password_hash, _stamp(start))
+                    # ASCII names: their canonical keys are their lower case.
+                    (
+                        i,
+                        name,
+                        f"{name}@example.com",
+                        name.lower(),
+                        f"{name.lower()}@example.com",
+                        password_hash,
+                        _stamp(start),
+                    )
                     for i, name in enumerate(names, start=1)
                 ),
             )

@@ -412,13 +412,16 @@ async def test_cookies_are_httponly_lax_and_not_secure_in_development(auth: Auth
         assert "Secure" not in cookies[name]
 
 
-async def test_cookies_are_secure_in_production(database_url: str, tmp_path):
+async def test_cookies_are_secure_and_host_only_in_production(database_url: str, tmp_path):
+    """`__Host-` names: the browser takes them only Secure, Path=/ and without Domain,
+    so a sibling subdomain cannot plant a session or a login cookie."""
     settings = Settings(
         env="production",
         secret_key="p" * 32,
         database_url=database_url,
         allow_sqlite=True,
         instance_path=tmp_path / "instance",
+        base_url="https://localhost",
         mail_backend="null",
         **FAST_HASHING,
     )
@@ -428,10 +431,12 @@ async def test_cookies_are_secure_in_production(database_url: str, tmp_path):
         response = await client.post("/auth/signup", form=GOOD, scheme="https")
         assert response.status_code == 302
         cookies = set_cookie_headers(response)
-        for name in ("gb_login", "gb_session"):
+        for name in ("__Host-gb_login", "__Host-gb_session"):
             assert "Secure" in cookies[name]
             assert "HttpOnly" in cookies[name]
             assert "SameSite=Lax" in cookies[name]
+            assert "Path=/;" in cookies[name] + ";"
+            assert "domain=" not in cookies[name].lower()
 
 
 # --- Flask's session: no fixation ------------------------------------------------------

@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -53,7 +54,20 @@ def test_db_upgrade_then_create_user_on_the_dev_defaults(tmp_path: Path) -> None
         tmp_path,
         stdin="correct horse\n",
     )
-    assert_one_line_error(again, "already exists")
+    assert_one_line_error(again, "is taken")
+    # The signup form's own path: canonical keys ("\uff41" is a fullwidth a), and the
+    # welcome mail queued with the account.
+    fullwidth = run(
+        ["create-user", "bob", "\uff41lice@example.com", "--password-stdin"],
+        tmp_path,
+        stdin="correct horse\n",
+    )
+    assert_one_line_error(fullwidth, "An account with that email already exists")
+    with sqlite3.connect(tmp_path / "instance" / "guestbook.sqlite3") as con:
+        users = con.execute("SELECT username_key, email_key FROM users").fetchall()
+        mails = con.execute("SELECT recipient, subject FROM outbox").fetchall()
+    assert users == [("alice", "alice@example.com")]
+    assert mails == [("alice@example.com", "Welcome to the Guestbook, alice!")]
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,11 @@ def test_bad_values_stop_the_start_with_one_line(
     assert "\n" not in str(info.value)
 
 
-PRODUCTION = {"GUESTBOOK_ENV": "production", "GUESTBOOK_DATABASE_URL": "postgresql+asyncpg://h/db"}
+PRODUCTION = {
+    "GUESTBOOK_ENV": "production",
+    "GUESTBOOK_DATABASE_URL": "postgresql+asyncpg://h/db",
+    "GUESTBOOK_MAIL_BACKEND": "smtp",
+}
 
 
 @pytest.mark.parametrize("key", [None, "", "short", "x" * 31])
@@ -94,6 +98,7 @@ def test_production_refuses_sqlite_unless_allowed(tmp_path: Path) -> None:
         "GUESTBOOK_ENV": "production",
         "GUESTBOOK_SECRET_KEY": STRONG_KEY,
         "GUESTBOOK_INSTANCE_PATH": str(tmp_path),
+        "GUESTBOOK_MAIL_BACKEND": "smtp",
     }
     with pytest.raises(ConfigError, match="GUESTBOOK_ALLOW_SQLITE=1"):
         Settings.from_env(env)

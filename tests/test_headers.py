@@ -163,7 +163,13 @@ async def test_hsts_in_production_on_pages_static_files_and_errors(
     app: Quart, settings_overrides: dict[str, Any]
 ) -> None:
     production = create_app(
-        {**settings_overrides, "env": "production", "secret_key": "k" * 32, "allow_sqlite": True}
+        {
+            **settings_overrides,
+            "env": "production",
+            "secret_key": "k" * 32,
+            "allow_sqlite": True,
+            "base_url": "https://localhost",
+        }
     )
     async with production.test_app():
         client = production.test_client()

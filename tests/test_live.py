@@ -147,6 +147,7 @@ async def test_production_refuses_a_missing_origin_and_takes_its_own(
             "instance_path": tmp_path / "instance",
             "mail_backend": "null",
             "base_url": "https://guestbook.example.org",
+            "allowed_hosts": "guestbook.example.org,localhost",
         }
     )
     async with app.test_app():
@@ -155,6 +156,8 @@ async def test_production_refuses_a_missing_origin_and_takes_its_own(
             await connection.run_sync(Base.metadata.create_all)
         client = app.test_client()
         assert (await refused(client))[0] == 403
+        other_host = {"Host": "evil.example", "Origin": "http://evil.example"}
+        assert (await refused(client, headers=other_host))[0] == 400  # not a host of ours
         for origin in ("https://guestbook.example.org", "http://localhost"):
             async with client.websocket("/live", headers={"Origin": origin}) as socket:
                 assert (await next_event(socket))["type"] == "reload"

@@ -77,23 +77,83 @@ def test_upgrade_downgrade_upgrade_matches_the_models(migrated_url: str, tmp_pat
     assert _inspect(migrated_url, _schema_diff) == []
 
 
-def test_migrated_usernames_and_emails_are_unique_case_insensitively(
+INSERT_0003 = text(
+    "INSERT INTO users (username, email, password_hash, created_at) "
+    "VALUES (:u, :e, 'x', CURRENT_TIMESTAMP)"
+)
+
+
+INSERT_HEAD = text(
+    "INSERT INTO users (username, email, username_key, email_key, password_hash, created_at) "
+    "VALUES (:u, :e, :uk, :ek, 'x', CURRENT_TIMESTAMP)"
+)
+
+
+def _run(url: str, statement, rows: list[dict]) -> None:  # noqa: ANN001
+    def write(sync_conn) -> None:  # noqa: ANN001
+        for row in rows:
+            sync_conn.execute(statement, row)
+        sync_conn.commit()
+
+    _inspect(url, write)
+
+
+def test_0004_fills_the_keys_and_stops_on_colliding_rows_naming_them(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    # SQLite cannot reflect expression indexes, so the comparison above cannot see
-    # lower(username); check that the migrated index does its job instead.
-    command.upgrade(_config(migrated_url, tmp_path), "head")
-    insert = text(
-        "INSERT INTO users (username, email, password_hash, created_at) "
-        "VALUES (:u, :e, 'x', CURRENT_TIMESTAMP)"
+    """Rows that lower() kept apart (on both databases) but the canonical keys do not:
+    the upgrade names them and changes nothing; once fixed it fills every key."""
+    config = _config(migrated_url, tmp_path)
+    command.upgrade(config, "0003")
+    _run(
+        migrated_url,
+        INSERT_0003,
+        [
+            {"u": "hans", "e": "stra\u00dfe@example.com"},
+            {"u": "fritz", "e": "STRASSE@Example.com"},
+            {"u": "kate", "e": "kate@example.com"},
+            {"u": "\uff4b\uff41\uff54\uff45", "e": "other@example.com"},  # fullwidth
+        ],
     )
+    with pytest.raises(RuntimeError) as stopped:
+        command.upgrade(config, "head")
+    message = str(stopped.value)
+    assert "users 1, 2 share the email key 'strasse@example.com'" in message
+    assert "users 3, 4 share the username key 'kate'" in message
+    version = _inspect(
+        migrated_url, lambda c: c.scalar(text("SELECT version_num FROM alembic_version"))
+    )
+    assert version == "0003"
+    columns = _inspect(
+        migrated_url, lambda c: {col["name"] for col in inspect(c).get_columns("users")}
+    )
+    assert "username_key" not in columns  # nothing half-done
+
+    _run(migrated_url, text("DELETE FROM users WHERE id IN (2, 4)"), [{}])
+    command.upgrade(config, "head")
+    keys = _inspect(
+        migrated_url,
+        lambda c: c.execute(text("SELECT username_key, email_key FROM users ORDER BY id")).all(),
+    )
+    assert [tuple(row) for row in keys] == [
+        ("hans", "strasse@example.com"),
+        ("kate", "kate@example.com"),
+    ]
+
+
+def test_migrated_keys_are_unique(migrated_url: str, tmp_path: Path) -> None:
+    command.upgrade(_config(migrated_url, tmp_path), "head")
+    insert = INSERT_HEAD
 
     def probe(sync_conn) -> list[bool]:  # noqa: ANN001
         results = []
-        sync_conn.execute(insert, {"u": "Alice", "e": "alice@example.com"})
+        sync_conn.execute(
+            insert,
+            {"u": "Alice", "e": "alice@example.com", "uk": "alice", "ek": "alice@example.com"},
+        )
         for row in (
-            {"u": "ALICE", "e": "other@example.com"},
-            {"u": "bob", "e": "ALICE@example.com"},
+            {"u": "ALICE", "e": "other@example.com", "uk": "alice", "ek": "other@example.com"},
+            {"u": "bob", "e": "ALICE@example.com", "uk": "bob", "ek": "alice@example.com"},
         ):
             nested = sync_conn.begin_nested()
             try:
@@ -116,13 +176,12 @@ def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_trig
     command.upgrade(config, "head")
     version = text("SELECT version FROM content_version")
 
-    def write(sync_conn) -> None:  # noqa: ANN001
-        sync_conn.execute(
-            text(
-                "INSERT INTO users (username, email, password_hash, created_at) "
-                "VALUES ('alice', 'alice@example.com', 'x', CURRENT_TIMESTAMP)"
-            )
-        )
+    def write(sync_conn, keys: bool = True) -> None:  # noqa: ANN001
+        alice = {"u": "alice", "e": "alice@example.com"}
+        if keys:
+            sync_conn.execute(INSERT_HEAD, {**alice, "uk": "alice", "ek": "alice@example.com"})
+        else:
+            sync_conn.execute(INSERT_0003, alice)
         sync_conn.execute(
             text(
                 "INSERT INTO messages (body, created_at, writer_id) "
@@ -144,7 +203,7 @@ def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_trig
     def messages_after_downgrade(sync_conn) -> int:  # noqa: ANN001
         sync_conn.execute(text("DELETE FROM messages"))
         sync_conn.execute(text("DELETE FROM users"))
-        write(sync_conn)
+        write(sync_conn, keys=False)
         return sync_conn.scalar(text("SELECT count(*) FROM messages"))
 
     assert _inspect(migrated_url, messages_after_downgrade) == 1

@@ -1,10 +1,12 @@
-"""Rate limits: failed logins per IP and per account, signups per IP, messages per
-member; 429 with Retry-After; the in-memory store and the Redis one."""
+"""Rate limits: failed logins per login name and address, per address, and the per-name
+ceiling that slows; signups per IP, messages per member; 429 with Retry-After; the
+in-memory store and the Redis one. Bursts are in test_bursts.py."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
 from typing import Any
 
 import pytest
@@ -17,11 +19,20 @@ from test_auth import count_rows
 
 REDIS_URL = os.environ.get("GUESTBOOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LIMIT = 3
+CEILING = 2 * LIMIT
+SLOWDOWN = 0.3
 
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
-    return {**settings_overrides, "login_limit": LIMIT, "signup_limit": LIMIT, "post_limit": LIMIT}
+    return {
+        **settings_overrides,
+        "login_limit": LIMIT,
+        "login_ceiling": CEILING,
+        "login_slowdown_seconds": SLOWDOWN,
+        "signup_limit": LIMIT,
+        "post_limit": LIMIT,
+    }
 
 
 def from_ip(ip: str) -> dict[str, Any]:
@@ -47,29 +58,55 @@ async def alice(auth: AuthActions) -> AuthActions:
     return auth
 
 
-async def test_failed_logins_are_limited_per_ip(alice: AuthActions):
+async def test_failed_logins_are_limited_per_name_and_address(alice: AuthActions):
     client = alice.client
-    for n in range(LIMIT):
-        assert (await login(client, f"nobody{n}", "wrong password")).status_code == 401
-    # Over the limit even the right password is refused from this address ...
-    response = await login(client, "alice", PASSWORD)
-    assert_too_many(response, 60)
-    assert "Too many attempts" in await page_text(response)
-    # ... but not from another one.
+    for _ in range(LIMIT):
+        assert (await login(client, "alice", "wrong password")).status_code == 401
+    # From that address, the name is used up however it is spelled ...
+    for spelling in ("alice", "ALICE", "\uff41\uff4c\uff49\uff43\uff45"):  # fullwidth
+        assert_too_many(await login(client, spelling, PASSWORD), 60)
+    assert "Too many attempts" in await page_text(await login(client, "alice", PASSWORD))
+    # ... but the owner, from an address that has not failed, logs in.
     assert (await login(client, "alice", PASSWORD, ip="10.0.0.2")).status_code == 302
 
 
-@pytest.mark.parametrize("names", [["alice"], ["alice", "ALICE", "alice@example.com"]])
-async def test_failed_logins_are_limited_per_account(alice: AuthActions, names: list[str]):
-    """However the account is named, from however many addresses."""
+async def test_failed_logins_are_limited_per_address(alice: AuthActions):
+    """One address trying many names gets five times a name's allowance."""
     client = alice.client
-    for n in range(LIMIT):
-        response = await login(client, names[n % len(names)], "wrong password", ip=f"10.1.0.{n}")
-        assert response.status_code == 401
-    assert_too_many(await login(client, "alice", PASSWORD, ip="10.1.1.1"), 60)
-    # Another account from the same addresses is not affected.
+    for n in range(5 * LIMIT):
+        assert (await login(client, f"nobody{n}", "wrong password")).status_code == 401
+    assert_too_many(await login(client, "alice", PASSWORD), 60)
+    assert (await login(client, "alice", PASSWORD, ip="10.0.0.2")).status_code == 302
+
+
+async def test_a_refusal_tells_nothing_about_who_has_an_account(alice: AuthActions):
+    """Names are counted as typed, known or not: the same answers for alice and for a
+    name nobody has, and alice's email answers like anyone's while her name is used up."""
+    client = alice.client
+
+    async def statuses(name: str, ip: str) -> list[int]:
+        return [(await login(client, name, "wrong", ip=ip)).status_code for _ in range(LIMIT + 1)]
+
+    assert await statuses("alice", "10.2.0.1") == [401] * LIMIT + [429]
+    assert await statuses("nobody", "10.2.0.2") == [401] * LIMIT + [429]
+    assert await statuses("alice@example.com", "10.2.0.3") == [401] * LIMIT + [429]
+    assert await statuses("nobody@example.com", "10.2.0.4") == [401] * LIMIT + [429]
+    for email in ("alice@example.com", "nobody@example.com"):
+        assert (await login(client, email, "wrong", ip="10.2.0.1")).status_code == 401
+
+
+async def test_the_ceiling_on_a_name_slows_the_owner_but_never_locks_them_out(alice: AuthActions):
+    client = alice.client
+    for n in range(CEILING):  # every address within its own allowance
+        assert (await login(client, "alice", "wrong", ip=f"10.3.0.{n}")).status_code == 401
+    started = time.monotonic()
+    assert (await login(client, "alice", PASSWORD, ip="10.3.1.1")).status_code == 302
+    assert time.monotonic() - started >= SLOWDOWN
+    # Another name is not slowed by alice's ceiling.
     await AuthActions(client).signup("bob")
-    assert (await login(client, "bob", PASSWORD, ip="10.1.1.1")).status_code == 302
+    started = time.monotonic()
+    assert (await login(client, "bob", PASSWORD, ip="10.3.1.1")).status_code == 302
+    assert time.monotonic() - started < SLOWDOWN
 
 
 async def test_successful_logins_are_not_counted(alice: AuthActions):
@@ -125,10 +162,13 @@ async def test_memory_store_starts_a_new_window(monkeypatch: pytest.MonkeyPatch)
 
     key, _ = ratelimit._key(limit, "x")
     assert [await store.incr(key, limit.seconds) for _ in range(3)] == [1, 2, 3]
+    await store.decr(key)
+    assert await store.incr(key, limit.seconds) == 3  # a slot given back
     now += 60
     next_key, _ = ratelimit._key(limit, "x")
     assert next_key != key
-    assert await store.get(key) == 0  # expired
+    await store.decr(key)  # expired: nothing to give back, nothing made
+    assert await store.incr(key, limit.seconds) == 1
     assert await store.incr(next_key, limit.seconds) == 1
 
 

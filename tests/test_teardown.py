@@ -34,7 +34,7 @@ class Spy:
 
     def seen(self, session: AsyncSession | None) -> None:
         """Called in the request: remember the request's session, if it made one. (A
-        page may already have ended its transaction with `db.reads_done()`; the
+        page may already have ended its transaction with `db.release()`; the
         session still holds what it loaded until teardown closes it.)"""
         if session is not None and session not in self.sessions:
             self.sessions.append(session)

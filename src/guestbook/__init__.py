@@ -10,7 +10,7 @@ from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
-from . import countdown, db, errors, fanout, filters, mail, passwords, ratelimit, security
+from . import countdown, db, errors, fanout, filters, intake, mail, passwords, ratelimit, security
 from .config import Settings
 
 
@@ -22,19 +22,22 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     else:
         settings = Settings.from_env(**(config or {}))
 
+    cookie_prefix = "__Host-" if settings.cookie_secure else ""
     app = Quart(__name__, instance_path=str(settings.instance_path.resolve()))
     app.app_ctx_globals_class = db.RequestGlobals  # gives `g.db`
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        BODY_TIMEOUT=settings.body_timeout,
         # Flask's signed-cookie session, and quart-auth's login cookie: both HttpOnly,
-        # SameSite=Lax, and Secure in production.
-        SESSION_COOKIE_NAME="gb_session",
+        # SameSite=Lax, and in production Secure and `__Host-` named (Path=/, no
+        # Domain), so a sibling subdomain cannot plant either.
+        SESSION_COOKIE_NAME=f"{cookie_prefix}gb_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.cookie_secure,
-        QUART_AUTH_COOKIE_NAME="gb_login",
+        QUART_AUTH_COOKIE_NAME=f"{cookie_prefix}gb_login",
         QUART_AUTH_COOKIE_SECURE=settings.cookie_secure,
         QUART_AUTH_COOKIE_SAMESITE="Lax",
         QUART_AUTH_DURATION=int(settings.session_absolute.total_seconds()),
@@ -56,17 +59,24 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     # The path of a request, in one place: Quart runs before_request hooks in the order
     # they were added, so they are added here and nowhere else. The request id comes
     # first, so every log line carries it; the countdown needs nothing from the request,
-    # so a refused request's error page shows it like every other page; the CSRF check
-    # runs before the login cookie is looked up, so a forged POST touches no database.
+    # so a refused request's error page shows it like every other page. Then intake:
+    # the host is ours, the head is bounded, the whole body has arrived in time, all
+    # before any step that can take a database connection (a slow client holds only its
+    # socket). The CSRF check runs before the login cookie is looked up, so a forged
+    # POST touches no database.
     for step in (
         ops.assign_request_id,
         countdown.put_countdown_on_g,
+        intake.check_host,
+        intake.check_head_size,
+        intake.read_body,
         security.check_csrf,
         auth.load_logged_in_user,
         live.remember_seq,
     ):
         app.before_request(step)
     app.register_blueprint(ops.bp)
+    ops.redact_access_log()
     app.register_blueprint(auth.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(users.bp)

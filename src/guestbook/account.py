@@ -49,12 +49,13 @@ async def password():
     data = await request.form
     errors = Errors()
     new = errors.collect(check_new_password, text(data, "password"), text(data, "password_confirm"))
-    # Wrong current passwords count against the account like failed logins, so a stolen
-    # session cookie cannot be used to guess the password.
-    account_limit, account = ratelimit.limits()["login_account"], f"id:{g.user.id}"
-    await ratelimit.check(account_limit, account)
-    if not await passwords.verify_password(g.user.password_hash, text(data, "current_password")):
-        await ratelimit.hit(account_limit, account)
+    # Current passwords are tried against the account like logins, slot taken first,
+    # so a stolen session cookie cannot be used to guess the password, even in a burst.
+    slot = ratelimit.limits()["password_account"], f"id:{g.user.id}"
+    await ratelimit.hit(*slot)
+    if await passwords.verify_password(g.user.password_hash, text(data, "current_password")):
+        await ratelimit.give_back(*slot)
+    else:
         errors["current_password"] = "That is not your current password."  # noqa: S105 (a message)
     if errors:
         return await render_template("account/password.html", errors=errors), 400

@@ -6,24 +6,26 @@ the app and sets `g.user`, and `login_required` sits beside it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from quart import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 from werkzeug.exceptions import Unauthorized
 
-from . import config, logins, mail, passwords, ratelimit
-from .forms import FieldError, check_email, check_new_password, check_username, repeated, text
+from . import config, db, logins, mail, members, passwords, ratelimit
+from .forms import check_email, check_new_email, check_new_password, check_username, repeated, text
 from .models import User
 from .security import safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -52,30 +54,6 @@ def login_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
     return wrapped
 
 
-async def _user_by(*, username: str | None = None, email: str | None = None) -> list[User]:
-    conditions = []
-    if username:
-        conditions.append(func.lower(User.username) == username.lower())
-    if email:
-        conditions.append(func.lower(User.email) == email.lower())
-    if not conditions:
-        return []
-    return list((await g.db.execute(select(User).where(or_(*conditions)))).scalars())
-
-
-async def _account(ident: str) -> User | None:
-    """The user a login form names by username or email. Text that could not have
-    signed up is not looked up (PostgreSQL cannot even compare a NUL character)."""
-    try:
-        if "@" in ident:
-            found = await _user_by(email=check_email(ident))
-        else:
-            found = await _user_by(username=check_username(ident))
-    except FieldError:
-        return None
-    return found[0] if found else None
-
-
 @bp.route("/signup", methods=["GET", "POST"])
 async def signup():
     if request.method == "GET":
@@ -84,35 +62,17 @@ async def signup():
     values = {"username": text(data, "username").strip(), "email": text(data, "email").strip()}
     errors = repeated(data, "username", "email", "password", "password_confirm")
     username = errors.collect(check_username, values["username"])
-    email = errors.collect(check_email, values["email"])
+    email = errors.collect(check_new_email, values["email"])
     password = errors.collect(
         check_new_password, text(data, "password"), text(data, "password_confirm")
     )
     if not errors:
         await ratelimit.hit(ratelimit.limits()["signup_ip"], request.remote_addr or "")
-        for taken in await _user_by(username=username, email=email):
-            if taken.username.lower() == username.lower():
-                errors["username"] = "That username is taken."
-            if taken.email.lower() == email.lower():
-                errors["email"] = "An account with that email already exists."
+        try:
+            user = await members.register(username, email, password)
+        except members.Taken as taken:
+            errors.update(taken.errors)
     if errors:
-        return await render_template("auth/signup.html", values=values, errors=errors), 400
-
-    # End the read before hashing: a hash takes a while, and must not hold the
-    # database connection meanwhile (SQLite has just one).
-    await g.db.commit()
-    user = User(
-        username=username, email=email, password_hash=await passwords.hash_password(password)
-    )
-    g.db.add(user)
-    try:
-        await g.db.flush()  # assigns user.id for the welcome mail's row
-        await mail.queue_welcome(g.db, user)
-        await g.db.commit()
-    except IntegrityError:
-        # Someone took the name or address between our check and the insert.
-        await g.db.rollback()
-        errors["username"] = "That username or email was just taken. Try another."
         return await render_template("auth/signup.html", values=values, errors=errors), 400
     await logins.start(user, remember=False)
     await flash(f"Welcome aboard, {user.username}!")
@@ -128,35 +88,36 @@ async def login():
     ident = text(data, "username").strip()
     password = text(data, "password")
     remember = text(data, "remember").strip().lower() in config.TRUE_WORDS
-    rules = ratelimit.limits()
-    ip = request.remote_addr or ""
-    await ratelimit.check(rules["login_ip"], ip)
-    user = await _account(ident)
-    # Failures count per account, whether it is named by username or by email.
-    account = f"id:{user.id}" if user else f"name:{ident.lower()}"
-    await ratelimit.check(rules["login_account"], account)
-
-    await g.db.commit()  # no connection held while the hash runs (see signup)
+    slots = await _take_login_slots(ident)
+    user = await members.authenticate(ident, password)
     if user is None:
-        await passwords.dummy_verify(password)
-        ok = False
-    else:
-        ok = await passwords.verify_password(user.password_hash, password)
-    if not ok:
-        await ratelimit.hit(rules["login_ip"], ip)
-        await ratelimit.hit(rules["login_account"], account)
         return await render_template(
             "auth/login.html",
             next_url=next_url,
             values={"username": ident, "remember": remember},
             error="Wrong username or password.",
         ), 401
-
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash_password(password)
+    for limit, subject in slots:  # a login with the right password does not count
+        await ratelimit.give_back(limit, subject)
     await logins.start(user, remember=remember)
     await flash(f"Logged in as {user.username}.")
     return redirect(next_url)
+
+
+async def _take_login_slots(ident: str) -> list[tuple[ratelimit.Limit, str]]:
+    """Take this attempt's slots before the password is checked: 429 once the address,
+    or the address on this name, has used its own up. Every address together on one
+    name only slows past the ceiling, so no one can lock the owner out from elsewhere."""
+    rules, ip = ratelimit.limits(), request.remote_addr or ""
+    name = hashlib.sha256(members.login_key(ident).encode()).hexdigest()[:32]
+    slots = [(rules["login_ip"], ip), (rules["login_name_ip"], f"{name}:{ip}")]
+    for limit, subject in slots:
+        await ratelimit.hit(limit, subject)
+    slots.append((rules["login_name"], name))
+    if await ratelimit.take(rules["login_name"], name) is not None:
+        log.warning("login name %s past its ceiling: attempts slowed", name[:8])
+        await asyncio.sleep(config.current().login_slowdown_seconds)
+    return slots
 
 
 @bp.post("/logout")
@@ -214,10 +175,10 @@ async def forgot():
     await ratelimit.hit(ratelimit.limits()["forgot_ip"], request.remote_addr or "")
     # The same page and status whatever the address, so it tells no one who has an
     # account; both paths run the same query and commit.
-    found = await _user_by(email=email)
-    if found:
-        path = url_for("auth.reset", token=reset_token(found[0]))
-        await mail.queue_password_reset(g.db, found[0], path)
+    user = await members.by_email(email)
+    if user is not None:
+        path = url_for("auth.reset", token=reset_token(user))
+        await mail.queue_password_reset(g.db, user, path)
     await g.db.commit()
     return await render_template(
         "auth/forgot.html", values=values, errors={}, sent=True, minutes=_reset_minutes()
@@ -239,7 +200,7 @@ async def reset(token: str):
     if errors:
         return await render_template("auth/reset.html", user=user, errors=errors), 400
 
-    await g.db.commit()  # no connection held while the hash runs
+    await db.release()  # no connection held while the hash runs
     new_hash = await passwords.hash_password(password)
     # Only if the password is still the one the link was made for: of two submissions
     # of one link (or a reset racing a password change), one wins.
@@ -251,8 +212,6 @@ async def reset(token: str):
     if changed.rowcount != 1:
         await g.db.rollback()
         return await render_template("auth/reset.html", user=None, minutes=_reset_minutes()), 400
-    if g.login_session is not None:
-        await logins.end_current()  # someone's login in this browser ends here
     await logins.revoke_all(user)  # commits the new password with it
     await logins.start(user, remember=False)
     await flash("Your password is reset and you are logged in. Every other session was signed out.")

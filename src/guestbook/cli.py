@@ -46,14 +46,13 @@ def db_upgrade(settings: Settings, revision: str = "head") -> None:
 
 
 async def _create_user(settings: Settings, username: str, email: str, password: str) -> None:
-    from sqlalchemy import func, or_, select
-
-    from . import create_app, db, forms, passwords
-    from .models import User
+    """The web signup's own path (`members.register`: checks, hash, welcome mail), run
+    in a request context of its own, as if the form had been sent."""
+    from . import create_app, forms, members
 
     try:
         username = forms.check_username(username)
-        email = forms.check_email(email)
+        email = forms.check_new_email(email)
         password = forms.check_new_password(password, password)
     except forms.FieldError as err:
         raise CommandError(f"{err.field}: {err.message}") from None
@@ -61,25 +60,10 @@ async def _create_user(settings: Settings, username: str, email: str, password: 
     async with app.app_context():
         await app.startup()
         try:
-            async with db.sessionmaker(app)() as session:
-                taken = await session.scalar(
-                    select(func.count()).where(
-                        or_(
-                            func.lower(User.username) == username.lower(),
-                            func.lower(User.email) == email.lower(),
-                        )
-                    )
-                )
-                if taken:
-                    raise CommandError("a user with that username or email already exists")
-                session.add(
-                    User(
-                        username=username,
-                        email=email,
-                        password_hash=await passwords.hash_password(password),
-                    )
-                )
-                await session.commit()
+            async with app.test_request_context("/"):
+                await members.register(username, email, password)
+        except members.Taken as taken:
+            raise CommandError("; ".join(taken.errors.values())) from None
         finally:
             await app.shutdown()
 

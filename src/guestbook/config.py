@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from quart import current_app
 
@@ -74,7 +75,11 @@ class Settings:
     allow_sqlite: bool = False
     instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
     base_url: str = "http://127.0.0.1:5000"
+    # Host headers the app answers (comma-separated, port ignored); empty: any in
+    # development and testing, the base URL's host in production.
+    allowed_hosts: str = ""
     redis_url: str = ""
+    redis_prefix: str = "gb:"  # before every key: deployments (or test runs) can share a Redis
     proxy_hops: int = 0
     # Database pool (ignored for SQLite, which uses one connection per process).
     db_pool_size: int = 10
@@ -86,8 +91,12 @@ class Settings:
     session_idle_days: int = 14
     session_absolute_days: int = 30
     # Rate limits: attempts per window.
-    login_limit: int = 10
+    login_limit: int = 10  # failed logins per (login name, address), and per address
     login_window_seconds: int = 60
+    # Failed logins per login name from all addresses; past it each attempt waits
+    # `login_slowdown_seconds` (slowed, never locked: the owner still gets in).
+    login_ceiling: int = 100
+    login_slowdown_seconds: float = 3.0
     signup_limit: int = 10
     signup_window_seconds: int = 3600
     forgot_limit: int = 5
@@ -96,13 +105,15 @@ class Settings:
     post_window_seconds: int = 600
     # Requests.
     max_body_bytes: int = 64 * 1024
+    max_head_bytes: int = 16 * 1024  # request line plus headers; more gets 431
+    body_timeout: float = 10.0  # seconds to receive a whole body; slower gets 408
     csrf_enabled: bool = True
     page_size: int = 20
     # Countdown on g.
     countdown_date: datetime = field(default_factory=_next_new_year)
     countdown_label: str = "New Year"
     # Mail.
-    mail_backend: str = "console"
+    mail_backend: str = ""  # console in development; production must choose
     mail_from: str = "Guestbook <guestbook@localhost>"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -181,6 +192,17 @@ class Settings:
                 )
             if not settings.csrf_enabled:
                 raise ConfigError("GUESTBOOK_CSRF_ENABLED=0 is refused in production")
+        if not settings.mail_backend:
+            if settings.is_production:
+                raise ConfigError(
+                    "GUESTBOOK_MAIL_BACKEND must be set in production: smtp, or null to send none"
+                )
+            settings = replace(settings, mail_backend="console")
+        if settings.is_production and settings.mail_backend == "console":
+            raise ConfigError(
+                "GUESTBOOK_MAIL_BACKEND=console writes reset links to the log; "
+                "production needs smtp (or null)"
+            )
         if settings.mail_backend not in ("console", "smtp", "null"):
             raise ConfigError(
                 f"GUESTBOOK_MAIL_BACKEND={settings.mail_backend!r}: expected console, smtp or null"
@@ -207,6 +229,15 @@ class Settings:
         ):
             if getattr(settings, name) <= 0:
                 raise ConfigError(f"GUESTBOOK_{name.upper()} must be above 0")
+        if settings.login_ceiling < 1 or settings.login_slowdown_seconds < 0:
+            raise ConfigError(
+                "GUESTBOOK_LOGIN_CEILING must be 1 or more, "
+                "GUESTBOOK_LOGIN_SLOWDOWN_SECONDS 0 or more"
+            )
+        if settings.body_timeout <= 0 or settings.max_head_bytes < 1024:
+            raise ConfigError(
+                "GUESTBOOK_BODY_TIMEOUT must be above 0 and GUESTBOOK_MAX_HEAD_BYTES 1024 or more"
+            )
         if settings.proxy_hops < 0:
             raise ConfigError("GUESTBOOK_PROXY_HOPS must be 0 or more")
         if settings.smtp_ssl and settings.smtp_starttls:
@@ -222,6 +253,14 @@ class Settings:
         if not settings.secret_key and not settings.is_production:
             settings = replace(settings, secret_key=_development_key(settings))
         return settings
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The Host names answered (lower case, no port); empty means any."""
+        names = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
+        if not names and self.is_production:
+            names = {(urlsplit(self.base_url).hostname or "").lower()}
+        return frozenset(names)
 
     @property
     def session_idle(self) -> timedelta:

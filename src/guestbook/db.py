@@ -127,16 +127,17 @@ def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
     return (app or current_app).extensions[_EXT].sessionmaker
 
 
-async def reads_done() -> None:
-    """End this request's transaction once the page has read what it shows, so the
-    connection goes back to the pool while the template renders: SQLite has one
-    connection per process, and every other request waits for it meanwhile. Commit,
-    not rollback, which would expire what was loaded (`g.user`)."""
+async def release() -> None:
+    """Give this request's connection back before slow work: a password hash, a
+    render, another service. SQLite has one connection per process, and every other
+    request waits for it meanwhile. Ends the transaction with a commit, not a
+    rollback, which would expire what was loaded (`g.user`); changes must have been
+    committed already, so a release never saves anything by accident."""
     session: AsyncSession | None = g.__dict__.get("_db")
     if session is None or not session.in_transaction():
         return
     if session.new or session.dirty or session.deleted:
-        raise RuntimeError("reads_done() with unsaved changes; commit them first")
+        raise RuntimeError("release() with unsaved changes; commit them first")
     await session.commit()
 
 

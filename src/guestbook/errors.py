@@ -24,8 +24,10 @@ TITLES = {
     403: "Not yours",
     404: "Not found",
     405: "Method not allowed",
+    408: "Too slow",
     413: "Too large",
     429: "Slow down",
+    431: "Headers too large",
     500: "Something broke",
     503: "Down for a moment",
 }

@@ -8,6 +8,7 @@ what the table would not hold.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 
 from werkzeug.datastructures import MultiDict
@@ -84,14 +85,33 @@ def check_username(value: str, field: str = "username") -> str:
 
 
 def check_email(value: str, field: str = "email") -> str:
-    value = value.strip()
+    """An address as mail servers spell it: NFKC (fullwidth letters become ASCII)
+    and the domain in IDNA's ASCII form ("xn--")."""
+    value = unicodedata.normalize("NFKC", value.strip())
     if not value:
         raise FieldError(field, "Enter your email address.")
     _no_control(field, value)
+    local, _, domain = value.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        domain = ""
+    value = f"{local}@{domain}"
     if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
         raise FieldError(field, "Enter a valid email address, like name@example.com.")
-    local, domain = value.rsplit("@", 1)
-    return f"{local}@{domain.lower()}"
+    return value
+
+
+def check_new_email(value: str, field: str = "email") -> str:
+    """An address for a new account: also an ASCII local part. A non-ASCII one needs
+    SMTPUTF8 at every server on the way, which we cannot promise, so it is refused
+    here rather than bounced later."""
+    value = check_email(value, field)
+    if not value.isascii():
+        raise FieldError(
+            field, "Use an address with only Latin letters, digits and dots before the @."
+        )
+    return value
 
 
 def check_new_password(password: str, confirm: str) -> str:

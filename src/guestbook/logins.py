@@ -32,7 +32,12 @@ def _hash(token: str) -> str:
 
 
 async def start(user: User, remember: bool) -> None:
-    """Log `user` in: a new row, a new cookie, and a fresh Flask-style session."""
+    """Log `user` in: a new row, a new cookie, and a fresh Flask-style session. A login
+    already in this browser ends: its cookie is about to be overwritten, and a copy
+    of it must not live on."""
+    earlier: LoginSession | None = g.get("login_session")
+    if earlier is not None:
+        await g.db.execute(delete(LoginSession).where(LoginSession.id == earlier.id))
     token = secrets.token_urlsafe(32)
     g.db.add(
         LoginSession(
@@ -46,12 +51,12 @@ async def start(user: User, remember: bool) -> None:
         )
     )
     await g.db.commit()
-    # No session fixation: whatever the signed session held before login is dropped
-    # and the CSRF token changes with it.
+    # No session fixation: whatever the signed session held before login is dropped,
+    # and the CSRF token changes with it, bound to the new login cookie.
     session.clear()
-    new_csrf_token()
     login_user(AuthUser(token), remember=remember)
-    g.user = user
+    new_csrf_token()
+    g.user, g.login_session = user, None
 
 
 async def resolve() -> tuple[User, LoginSession] | None:

@@ -30,6 +30,7 @@ import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.policy import SMTPUTF8
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
@@ -139,7 +140,9 @@ class ConsoleBackend:
 
     async def send(self, message: EmailMessage) -> None:
         path = self.directory / (message["Message-ID"].strip("<>").partition("@")[0] + ".eml")
-        await asyncio.to_thread(self._write, path, bytes(message))
+        # UTF-8 headers, as SMTPUTF8 sends them: the default policy would write a
+        # non-ASCII address as an encoded word, which is no address at all.
+        await asyncio.to_thread(self._write, path, message.as_bytes(policy=SMTPUTF8))
         text = message.get_body(("plain",))
         log.info(
             "mail to %s: %s (%s)\n%s",

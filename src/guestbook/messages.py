@@ -27,7 +27,7 @@ async def _render_index(
     page = await list_cache.read(
         ("index", before, size), lambda: pagination.page_of(g.db, NEWEST, before, size)
     )
-    await db.reads_done()
+    await db.release()
     html = await render_template(
         "index.html",
         page=page,
@@ -125,7 +125,7 @@ async def fragment(message_id: int):
     row = (await (await g.db.connection()).execute(statement)).one_or_none()
     if row is None:
         raise NotFound("There is no such message.")
-    await db.reads_done()
+    await db.release()
     # Where Delete returns to: the page that fetched this, not this URL.
     back = safe_next(request.args.get("next"), url_for("messages.index"))
     return await render_template("messages/fragment.html", message=row, back=back)

@@ -7,8 +7,10 @@ here once, so forms, the CLI and the fuzz tests all check against the same numbe
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+import unicodedata
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -24,11 +26,17 @@ from sqlalchemy import (
     TextClause,
     TypeDecorator,
     event,
-    func,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    WriteOnlyMapped,
+    mapped_column,
+    relationship,
+    validates,
+)
 
 USERNAME_MIN, USERNAME_MAX = 3, 30
 USERNAME_RE = re.compile(rf"[A-Za-z0-9_-]{{{USERNAME_MIN},{USERNAME_MAX}}}")
@@ -39,6 +47,25 @@ USER_AGENT_MAX = 300
 IP_MAX = 45  # the longest IPv6 text form
 ID_MAX = 2**31 - 1  # Integer ids are 32-bit on PostgreSQL; larger numbers match no row
 SUBJECT_MAX = 200
+
+
+def canonical(text: str) -> str:
+    """NFKC, then full Unicode case folding (NFKC again after it, which folding can
+    undo): "Ｋａｔｅ", "\u212aATE" and "kate" are one name, "STRASSE" and "straße" too,
+    while "ılya" (dotless ı) stays apart from "ilya". The same in Python for every
+    database, unlike SQL's lower() (ASCII only in SQLite)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def email_key(email: str) -> str:
+    """An address's canonical key: the canonical local part, and the domain in its
+    IDNA (ASCII, "xn--") form, which is how mail servers and DNS spell it."""
+    local, _, domain = email.rpartition("@")
+    domain = canonical(domain)
+    # Not a valid domain name: no account has it; the key stays comparable anyway.
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    return f"{canonical(local)}@{domain}"
 
 
 def utcnow() -> datetime:
@@ -89,6 +116,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(USERNAME_MAX))
     email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    # Every lookup compares these (set with the name and address, never by hand).
+    username_key: Mapped[str] = mapped_column(Text)
+    email_key: Mapped[str] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -99,10 +129,18 @@ class User(Base):
     )
 
     __table_args__ = (
-        # Case-insensitive uniqueness: "Alice" and "alice" are one name.
-        Index("uq_users_username_lower", func.lower(username), unique=True),
-        Index("uq_users_email_lower", func.lower(email), unique=True),
+        # One account per canonical name and per canonical address.
+        Index("uq_users_username_key", username_key, unique=True),
+        Index("uq_users_email_key", email_key, unique=True),
     )
+
+    @validates("username", "email")
+    def _set_key(self, field: str, value: str) -> str:
+        if field == "username":
+            self.username_key = canonical(value)
+        else:
+            self.email_key = email_key(value)
+        return value
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"

@@ -1,5 +1,9 @@
 """Fixed-window rate limits behind a small interface: in memory, or Redis.
 
+An attempt takes its slot (one atomic increment) before the work it guards, never
+"check, work, then count": of a burst of concurrent attempts at most the limit get
+through, however they interleave. Work that succeeded may give its slot back.
+
 In memory suits one process. With several processes or hosts the counts must be
 shared, so `GUESTBOOK_REDIS_URL` puts them in Redis. If Redis goes away the app
 keeps serving on per-process counts and logs a warning; `/readyz` reports it.
@@ -32,7 +36,7 @@ class Limit:
 
 class Store(Protocol):
     async def incr(self, key: str, seconds: int) -> int: ...
-    async def get(self, key: str) -> int: ...
+    async def decr(self, key: str) -> None: ...
 
 
 class MemoryStore:
@@ -49,20 +53,25 @@ class MemoryStore:
             self._sweep(now)
         return count + 1
 
-    async def get(self, key: str) -> int:
+    async def decr(self, key: str) -> None:
         count, expires = self._counts.get(key, (0, 0.0))
-        return count if expires > time.monotonic() else 0
+        if count > 0 and expires > time.monotonic():
+            self._counts[key] = (count - 1, expires)
 
     def _sweep(self, now: float) -> None:
         self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
 
 
+_DECR_IF_LIVE = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end"
+
+
 class RedisStore:
     """Counts in Redis; on any Redis error, counts in memory until Redis is back."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "") -> None:
         import redis.asyncio as redis  # optional dependency: guestbook[redis]
 
+        self.prefix = prefix
         self.client = redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.fallback = MemoryStore()
         self.healthy = True
@@ -78,6 +87,7 @@ class RedisStore:
         self.healthy = True
 
     async def incr(self, key: str, seconds: int) -> int:
+        key = self.prefix + key
         try:
             async with self.client.pipeline(transaction=True) as pipe:
                 count, _ = await pipe.incr(key).expire(key, seconds, nx=True).execute()
@@ -87,14 +97,16 @@ class RedisStore:
         self._recovered()
         return int(count)
 
-    async def get(self, key: str) -> int:
+    async def decr(self, key: str) -> None:
+        key = self.prefix + key
         try:
-            value = await self.client.get(key)
+            # Only a live count: DECR on a key that expired would make one without a TTL.
+            await self.client.eval(_DECR_IF_LIVE, 1, key)
         except Exception as exc:
             self._failed(exc)
-            return await self.fallback.get(key)
+            await self.fallback.decr(key)
+            return
         self._recovered()
-        return int(value or 0)
 
     async def ping(self) -> bool:
         try:
@@ -112,15 +124,22 @@ class RedisStore:
 def _key(limit: Limit, subject: str) -> tuple[str, int]:
     window = int(time.time() // limit.seconds)
     retry_after = math.ceil((window + 1) * limit.seconds - time.time())
-    return f"gb:rl:{limit.name}:{window}:{subject}", max(retry_after, 1)
+    return f"rl:{limit.name}:{window}:{subject}", max(retry_after, 1)
 
 
 def limits() -> dict[str, Limit]:
-    """Every limit of the app, from its settings."""
+    """Every limit of the app, from its settings. Login names are counted as typed
+    (canonical), never as the account they turn out to name: an unknown name is
+    limited exactly like a known one, so a 429 tells nothing about who has an account."""
     s = config.current()
     return {
-        "login_ip": Limit("login-ip", s.login_limit, s.login_window_seconds),
-        "login_account": Limit("login-account", s.login_limit, s.login_window_seconds),
+        # One address guessing one name; one address trying many names.
+        "login_name_ip": Limit("login-name-ip", s.login_limit, s.login_window_seconds),
+        "login_ip": Limit("login-ip", 5 * s.login_limit, s.login_window_seconds),
+        # Every address together on one name: past it attempts are slowed, not refused.
+        "login_name": Limit("login-name", s.login_ceiling, s.login_window_seconds),
+        # Wrong current passwords on the password form, per account.
+        "password_account": Limit("password-account", s.login_limit, s.login_window_seconds),
         "signup_ip": Limit("signup-ip", s.signup_limit, s.signup_window_seconds),
         "forgot_ip": Limit("forgot-ip", s.forgot_limit, s.forgot_window_seconds),
         "post_account": Limit("post-account", s.post_limit, s.post_window_seconds),
@@ -137,23 +156,29 @@ def _too_many(retry_after: int) -> TooManyRequests:
     )
 
 
-async def check(limit: Limit, subject: str) -> None:
-    """Raise 429 if `subject` has used up `limit` in this window (without counting)."""
+async def take(limit: Limit, subject: str) -> int | None:
+    """Take one of `subject`'s slots; None if it was within `limit`, else the
+    seconds until the window ends (the slot stays taken: refusals count too)."""
     key, retry_after = _key(limit, subject)
-    if await store().get(key) >= limit.count:
-        raise _too_many(retry_after)
+    return None if await store().incr(key, limit.seconds) <= limit.count else retry_after
 
 
 async def hit(limit: Limit, subject: str) -> None:
-    """Count one use; raise 429 if this one goes over the limit."""
-    key, retry_after = _key(limit, subject)
-    if await store().incr(key, limit.seconds) > limit.count:
+    """Take one slot; raise 429 if `subject` has none left."""
+    retry_after = await take(limit, subject)
+    if retry_after is not None:
         raise _too_many(retry_after)
+
+
+async def give_back(limit: Limit, subject: str) -> None:
+    """Return a slot taken in this window, for work that should not count (a login
+    with the right password)."""
+    await store().decr(_key(limit, subject)[0])
 
 
 def init_app(app: Quart, settings: Settings) -> None:
     if settings.redis_url:
-        redis_store = RedisStore(settings.redis_url)
+        redis_store = RedisStore(settings.redis_url, settings.redis_prefix)
         app.extensions[_EXT] = redis_store
         app.after_serving(redis_store.close)
     else:

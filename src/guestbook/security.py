@@ -3,18 +3,22 @@ this app needs, written for Quart (no maintained extension supports Quart 0.22).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from quart import Quart, Response, current_app, request, session
+from quart_auth import current_user
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import RequestRedirect
 
 from .config import Settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRFToken"
+CSRF_LOGIN = "csrf_login"  # which login cookie the session's token was issued with
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -36,11 +40,22 @@ class CSRFError(BadRequest):
     )
 
 
+def _login_binding() -> str | None:
+    """A fingerprint of this request's login cookie (None without one)."""
+    token = current_user.auth_id
+    return hashlib.sha256(token.encode()).hexdigest()[:32] if token else None
+
+
 def csrf_token() -> str:
-    """The token for this visitor's forms, kept in Flask-style signed `session`."""
+    """The token for this visitor's forms, kept in the Flask-style signed `session`
+    and bound to the login cookie it was issued with: a session (and its token) from
+    before a login, or from another visitor, is no good with a member's login cookie,
+    and a page rendered for such a pair issues a fresh token instead."""
     token = session.get(CSRF_FIELD)
-    if not token:
+    bound = _login_binding()
+    if not token or session.get(CSRF_LOGIN) != bound:
         token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
+        session[CSRF_LOGIN] = bound
     return token
 
 
@@ -53,6 +68,8 @@ async def check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not current_app.config["CSRF_ENABLED"]:
         return
     expected = session.get(CSRF_FIELD)
+    if session.get(CSRF_LOGIN) != _login_binding():
+        expected = None
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         sent = (await request.form).get(CSRF_FIELD)
@@ -91,6 +108,15 @@ def init_app(app: Quart, settings: Settings) -> None:
         defaults.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
     # Pages show per-visitor state (menu, CSRF token): never cache them in shared caches.
     page_defaults = [*defaults, ("Cache-Control", "private, no-cache")]
+
+    @app.after_request
+    async def _routing_redirect_stays_here(response: Response) -> Response:
+        """werkzeug's redirect from `//users/x` to `/users/x` is built from the Host
+        header; keep only its path, so it can never point at another site."""
+        if isinstance(request.routing_exception, RequestRedirect) and response.location:
+            target = urlsplit(response.location)
+            response.location = urlunsplit(("", "", target.path, target.query, ""))
+        return response
 
     @app.after_request
     async def _security_headers(response: Response) -> Response:

@@ -9,8 +9,7 @@ from quart import Blueprint, g, render_template, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
-from . import config, db, list_cache, pagination
-from .models import USERNAME_RE, User
+from . import config, db, list_cache, members, pagination
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -31,9 +30,7 @@ def _no_member(username: str) -> NotFound:
 
 
 async def _read_profile(username: str, before: str | None, size: int) -> Profile:
-    user = (
-        await g.db.execute(select(User).where(func.lower(User.username) == username.lower()))
-    ).scalar_one_or_none()
+    user = await members.by_username(username)
     if user is None:
         raise _no_member(username)
     # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
@@ -46,18 +43,19 @@ async def _read_profile(username: str, before: str | None, size: int) -> Profile
 
 @bp.get("/<username>")
 async def profile(username: str):
-    # A name no account can have is not looked up (PostgreSQL refuses some, NUL, outright)
-    # and never reaches the cache key: "\u212aate".lower() is "kate".
-    if not USERNAME_RE.fullmatch(username):
+    # A name no account can have is not looked up (PostgreSQL refuses some, NUL,
+    # outright); any spelling of a name ("KATE", "\u212aate") is cached under its key.
+    key = members.username_key(username)
+    if key is None:
         raise _no_member(username)
     before = request.args.get("before")
     size = config.current().page_size
     # A new member's page is not cached until it exists: a miss (404) is never kept.
     found = await list_cache.read(
-        ("profile", username.lower(), before, size),
+        ("profile", key, before, size),
         lambda: _read_profile(username, before, size),
     )
-    await db.reads_done()
+    await db.release()
     message_list = await list_cache.message_list(
         found.page, empty=f"{found.username} has not written anything yet."
     )

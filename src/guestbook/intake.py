@@ -1,0 +1,39 @@
+"""What a request must be before the app works on it: addressed to one of our host
+names, with a head of bounded size, and its whole body received in bounded time.
+
+These run first, before any step that can touch the database (the login cookie's
+lookup, a view): a client that trickles its body in then holds nothing but its own
+socket, never the connection other requests need (SQLite has one per process).
+Each is a plain async function; `create_app` runs them in order.
+"""
+
+from __future__ import annotations
+
+from quart import request
+from werkzeug.exceptions import BadRequest, RequestHeaderFieldsTooLarge
+from werkzeug.sansio.utils import host_is_trusted
+
+from . import config
+
+
+async def check_host() -> None:
+    """400 for a Host header (or a trusted proxy's X-Forwarded-Host) not ours, so no
+    link or redirect is ever built from an attacker's host name."""
+    if not host_is_trusted(request.host, config.current().hosts):
+        raise BadRequest("This site does not answer to that host name.")
+
+
+async def check_head_size() -> None:
+    """431 above `max_head_bytes`. hypercorn's `h11_max_incomplete_size` only refuses
+    a head still incomplete at that size; one that arrives whole gets here."""
+    scope = request.scope
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+    if size > config.current().max_head_bytes:
+        raise RequestHeaderFieldsTooLarge("The request's headers are too large.")
+
+
+async def read_body() -> None:
+    """Wait for the whole body, at most `body_timeout` seconds (408), at most
+    `max_body_bytes` (413); later `await request.form` reads it from memory."""
+    await request.get_data()
