@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip install -q -c constraints.txt
 
-.PHONY: run test test-sqlite test-postgres lint bench clean
+.PHONY: run test test-sqlite test-postgres lint bench clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ test-sqlite: $(VENV)/.installed-dev node_modules/axe-core/axe.min.js
 # browser sees, against their own live server, whatever the suite's database.
 test-postgres: $(VENV)/.installed-dev
 	GUESTBOOK_TEST_DATABASE=postgres $(BIN)/pytest -m "not browser"
+
+# The catalogs, with Babel's own tools: extract every marked string (code, pages, mails)
+# into the template, merge it into each language's .po, then compile the .mo files the
+# app loads. The .mo files are committed, so `make run` serves both languages as cloned.
+I18N := src/guestbook/translations
+messages: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --add-location=file --sort-by-file \
+	  --project=Guestbook --copyright-holder="Guestbook" -o $(I18N)/messages.pot src
+	$(BIN)/pybabel -q update -N -i $(I18N)/messages.pot -d $(I18N)
+	$(BIN)/pybabel compile -d $(I18N) --statistics
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

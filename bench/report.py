@@ -58,6 +58,8 @@ def ratios(summary: dict) -> dict[str, dict[str, float | None]]:
             if scenario in BY_NAME and BY_NAME[scenario].page
             else None,
         }
+        if "before" in summary[scenario]:
+            out[scenario]["vs_before"] = _ratio(summary, scenario, "ours", "before")
         if scenario == "wait" and "ours" in summary[scenario]:
             ceiling = BY_NAME["wait"].connections / WAIT_SECONDS
             out[scenario]["vs_ceiling"] = round(summary[scenario]["ours"]["rps"] / ceiling, 2)
@@ -78,6 +80,14 @@ def targets(
             found.append({"target": name, "value": value, "goal": goal, "met": met})
 
     add("main page, anonymous: x Flask >= 1.2", r.get("index", {}).get("vs_flask"), 1.2)
+    # With --against the revision before a change: a change to every page (the language
+    # layer) may cost the main page at most 5%.
+    add("main page, anonymous: x --against >= 0.95", r.get("index", {}).get("vs_before"), 0.95)
+    add(
+        "main page, logged in: x --against >= 0.95",
+        r.get("index_member", {}).get("vs_before"),
+        0.95,
+    )
     add("main page, logged in: x Flask >= 1.2", r.get("index_member", {}).get("vs_flask"), 1.2)
     add("main page, anonymous: x hello >= 0.35", r.get("index", {}).get("vs_hello"), 0.35)
     add("POST: x Flask >= 1.0", r.get("post", {}).get("vs_flask"), 1.0)
@@ -141,6 +151,16 @@ def render(result: dict) -> str:
         wait = r["wait"]
         bare = f", {wait['vs_bare']:.0%} of the bare Quart app's" if wait["vs_bare"] else ""
         lines.append(f"50 ms page: {wait['vs_ceiling']:.0%} of the ceiling (64 / 50 ms){bare}")
+    against = [(s, sides) for s, sides in summary.items() if "before" in sides and "ours" in sides]
+    if against:
+        lines += ["", f"against {c['against']} (our app then, side by side): now ÷ then"]
+        for scenario, sides in against:
+            now, then = sides["ours"], sides["before"]
+            cpu = then["cpu_ms"] / now["cpu_ms"] if now["cpu_ms"] else None
+            lines.append(
+                f"  {BY_NAME[scenario].label:<22} req/s {_fmt(r[scenario]['vs_before'])}"
+                f"  (CPU per request then ÷ now {_fmt(cpu)})"
+            )
     if result.get("scale"):
         lines += ["", "scale (our app only): req/s and p99 by message count"]
         for scenario, sides in result["scale"].items():

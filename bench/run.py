@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import platform
 import secrets
 import shutil
 import sqlite3
+import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -210,6 +213,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--live-events", type=int, default=10, help="posts per live count")
     parser.add_argument("--live-idle", type=float, default=26, help="idle seconds measured")
+    parser.add_argument(
+        "--against",
+        default="",
+        help="also serve our app as of this git revision (e.g. main), side by side, "
+        "to measure what the changes since cost",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where the JSON and logs go")
     args = parser.parse_args(argv)
     if args.client == "auto":
@@ -240,6 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
 
     sides = [_ours_side(seeded, workdir, args), _flask_side(seeded, workdir, args)]
+    if args.against:
+        sides.append(_before_side(seeded, workdir, args))
     samples = _with_servers(sides, args, args.scenario_list)
     summary = report.summarize([s.as_dict() for s in samples])
 
@@ -288,6 +299,24 @@ def _ours_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
         args.workers,
         workdir / "hello.log",
     )
+    return side
+
+
+def _before_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    """Our app as of `--against`: its `src/` from git, first on the workers' path."""
+    source = workdir / "before"
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", args.against, "src"],
+        cwd=servers.ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(source, filter="data")
+    db = workdir / "before.sqlite3"
+    shutil.copyfile(seeded.path, db)
+    side = ours("before", db, seeded, workdir, args)
+    side.app.env["PYTHONPATH"] = os.pathsep.join([str(source / "src"), str(servers.ROOT)])
     return side
 
 

@@ -67,7 +67,8 @@ class Server:
     def launch(self) -> None:
         """Start the process; `wait_ready` waits for it to answer."""
         self.port = free_port()
-        env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
+        # A side may put another revision's sources first on PYTHONPATH (`--against`).
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [*self.argv, "-b", f"127.0.0.1:{self.port}"],

@@ -25,7 +25,17 @@ from conftest import PASSWORD, AuthActions, CSRFClient, page_text
 from guestbook import db, passwords
 from guestbook.auth import reset_token
 from guestbook.models import LoginSession, Message, Outbox, User
-from test_fuzz import FIELD_NAMES, GET_RULES, POST_RULES, QUERY_NAMES, ROUTES, all_rows, fill
+from test_fuzz import (
+    FIELD_NAMES,
+    GET_RULES,
+    POST_RULES,
+    QUERY_NAMES,
+    ROUTES,
+    SAME_SITE_RULES,
+    TOKEN_RULES,
+    all_rows,
+    fill,
+)
 
 NEW_PASSWORD = "battery staple"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)><xss-probe>{{7*7}}</xss-probe>"
@@ -134,6 +144,7 @@ class Scene:
             "/messages/<int:message_id>/edit": {"body": "edited"},
             "/messages/<int:message_id>/delete": {},
             "/popup/skip": {},
+            "/lang": {"lang": "ko"},
             "/account/sessions/<int:login_id>/revoke": {},
             "/account/sessions/revoke-others": {},
             "/account/password": {"current_password": PASSWORD, **password},
@@ -159,7 +170,7 @@ async def test_every_post_route_has_a_well_formed_request(scene: Scene, rule: st
 # --- CSRF -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rule", POST_RULES)
+@pytest.mark.parametrize("rule", TOKEN_RULES)
 async def test_post_without_our_token_is_refused_and_writes_nothing(scene: Scene, rule: str):
     """No token, an empty one, or the attacker's own valid token from his own session:
     a 400 page, and every row of every table as it was."""
@@ -175,6 +186,28 @@ async def test_post_without_our_token_is_refused_and_writes_nothing(scene: Scene
         assert response.status_code == 400, (path, sent)
         assert "did not come from this site" in await page_text(response)
         assert await all_rows(scene.app) == before, (path, sent)
+
+
+def test_only_the_language_switch_goes_without_a_token() -> None:
+    assert SAME_SITE_RULES == ["/lang"]
+
+
+@pytest.mark.parametrize("rule", SAME_SITE_RULES)
+@pytest.mark.parametrize(
+    "headers",
+    [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}],
+    ids=["sec-fetch-site", "origin"],
+)
+async def test_a_token_free_post_from_another_site_is_refused_and_writes_nothing(
+    scene: Scene, rule: str, headers: dict[str, str]
+):
+    path, form = await scene.request_for(rule)
+    before = await all_rows(scene.app)
+    response = await scene.laptop.post(path, form=form, csrf=False, headers=headers)
+    assert response.status_code == 400
+    assert "did not come from this site" in await page_text(response)
+    assert not any(c.startswith("lang=") for c in response.headers.getlist("Set-Cookie"))
+    assert await all_rows(scene.app) == before
 
 
 # --- open redirects ---------------------------------------------------------------------

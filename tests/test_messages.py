@@ -89,7 +89,11 @@ async def test_messages_are_newest_first_with_a_readable_and_an_exact_time(app, 
     first = (await all_messages(app))[0]
     when = first.created_at
     assert f'<time datetime="{when.isoformat(timespec="seconds")}">' in items[2]
-    assert f"{when.day} {when:%b %Y, %H:%M} UTC</time>" in items[2]
+    # English by default, in UTC and saying so (the page's script shows the reader's zone).
+    hour = when.hour % 12 or 12
+    noon = "PM" if when.hour >= 12 else "AM"
+    shown = f"{when:%b} {when.day}, {when.year}, {hour}:{when:%M}\u202f{noon} UTC</time>"
+    assert shown in items[2]
     assert when.isoformat(timespec="seconds").endswith("+00:00")
 
 
@@ -119,7 +123,7 @@ async def test_empty_or_too_long_body_is_refused_with_the_form_kept(app, client,
     await auth.signup("alice")
     for body, error in (
         ("   \n  ", "Write something first."),
-        ("x" * 1001, "At most 1000 characters (this is 1001)."),
+        ("x" * 1001, "At most 1,000 characters (this is 1,001)."),
     ):
         response = await post(client, body)
         assert response.status_code == 400
@@ -183,7 +187,7 @@ async def test_edit_with_a_bad_body_keeps_the_form_and_changes_nothing(app, clie
     response = await client.post(f"/messages/{message.id}/edit", form={"body": "y" * 1001})
     assert response.status_code == 400
     page = await page_text(response)
-    assert "At most 1000 characters" in page
+    assert "At most 1,000 characters" in page
     assert "y" * 1001 + "</textarea>" in page
     [unchanged] = await all_messages(app)
     assert (unchanged.body, unchanged.updated_at) == ("keep me", None)
@@ -257,5 +261,6 @@ async def test_forms_on_a_refused_post_send_back_to_the_main_page(app, client, a
     await auth.signup("alice")
     await post(client, "kept")
     page = await page_text(await post(client, ""))
-    # The popup's and the Delete button's `next`: /messages only answers POST.
-    assert re.findall(r'name="next" value="([^"]*)"', page) == ["/", "/"]
+    # The language switch's, the popup's and the Delete button's `next`: /messages
+    # only answers POST.
+    assert re.findall(r'name="next" value="([^"]*)"', page) == ["/", "/", "/"]

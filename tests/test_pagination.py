@@ -196,6 +196,6 @@ async def test_statements_per_page_do_not_grow_with_the_page_size(app, client, a
         older = re.search(r'<a rel="next" href="([^"]+)">Older</a>', page).group(1)
         second, _ = await counter.run(client, html.unescape(older))
         counts[size] = (first, second)
-    writers = set(re.findall(r'<p class="meta">\s*<a href="/users/(\w+)">', page))
+    writers = set(re.findall(r'<div class="meta">\s*<a href="/users/(\w+)">', page))
     assert writers == ({"bob"} if path == "/users/bob" else {"bob", "carol", "dave", "erin"})
     assert counts[5] == counts[50], counter.statements

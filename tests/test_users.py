@@ -53,7 +53,7 @@ async def test_lookup_is_case_insensitive_and_shows_member_since_and_count(clien
     assert response.status_code == 200
     text = await visible_text(response)
     since = alice.created_at
-    assert f"Member since {since.day} {since:%b %Y, %H:%M} UTC" in text
+    assert f"Member since {since:%b} {since.day}, {since.year}, " in text
     assert "0 messages" in text
     assert "Alice has not written anything yet." in text
     exact = since.isoformat(timespec="seconds")

@@ -10,7 +10,19 @@ from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
-from . import countdown, db, errors, fanout, filters, intake, mail, passwords, ratelimit, security
+from . import (
+    countdown,
+    db,
+    errors,
+    fanout,
+    filters,
+    i18n,
+    intake,
+    mail,
+    passwords,
+    ratelimit,
+    security,
+)
 from .config import Settings
 
 
@@ -52,20 +64,23 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     mail.init_app(app, settings)
     fanout.init_app(app, settings)
     errors.init_app(app)
+    i18n.init_app(app)
     filters.init_app(app)
 
-    from . import account, auth, live, messages, ops, users
+    from . import account, auth, language, live, messages, ops, users
 
     # The path of a request, in one place: Quart runs before_request hooks in the order
     # they were added, so they are added here and nowhere else. The request id comes
-    # first, so every log line carries it; the countdown needs nothing from the request,
-    # so a refused request's error page shows it like every other page. Then intake:
+    # first, so every log line carries it; then the language, so even a refused request's
+    # error page is in the visitor's language; the countdown needs nothing from the
+    # request, so a refused request's error page shows it like every other page. Then intake:
     # the host is ours, the head is bounded, the whole body has arrived in time, all
     # before any step that can take a database connection (a slow client holds only its
     # socket). The CSRF check runs before the login cookie is looked up, so a forged
     # POST touches no database.
     for step in (
         ops.assign_request_id,
+        i18n.choose_language,
         countdown.put_countdown_on_g,
         intake.check_host,
         intake.check_head_size,
@@ -82,6 +97,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(users.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(live.bp)
+    app.register_blueprint(language.bp)
     # Template context processors that are plain functions (quart-auth's, and the Flask
     # default every blueprint inherits) would each run in a worker thread on every
     # render: a thread round trip per page for a few lookups. Run them inline.

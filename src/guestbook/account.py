@@ -7,6 +7,7 @@ from quart import Blueprint, flash, g, redirect, render_template, request, url_f
 from . import logins, passwords, ratelimit
 from .auth import login_required
 from .forms import Errors, check_new_password, text
+from .i18n import gettext, ngettext
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -24,12 +25,12 @@ async def sessions():
 async def revoke(login_id: int):
     if login_id == g.login_session.id:
         await logins.end_current()
-        await flash("This session is signed out.")
+        await flash(gettext("This session is signed out."))
         return redirect(url_for("messages.index"))
     if await logins.revoke(g.user, login_id):
-        await flash("That session is signed out.")
+        await flash(gettext("That session is signed out."))
     else:
-        await flash("That session had already ended.")
+        await flash(gettext("That session had already ended."))
     return redirect(url_for("account.sessions"))
 
 
@@ -37,7 +38,9 @@ async def revoke(login_id: int):
 @login_required
 async def revoke_others():
     count = await logins.revoke_all(g.user, keep=g.login_session)
-    await flash(f"Signed out {count} other session{'s' if count != 1 else ''}.")
+    await flash(
+        ngettext("Signed out %(num)s other session.", "Signed out %(num)s other sessions.", count)
+    )
     return redirect(url_for("account.sessions"))
 
 
@@ -56,11 +59,11 @@ async def password():
     if await passwords.verify_password(g.user.password_hash, text(data, "current_password")):
         await ratelimit.give_back(*slot)
     else:
-        errors["current_password"] = "That is not your current password."  # noqa: S105 (a message)
+        errors["current_password"] = gettext("That is not your current password.")
     if errors:
         return await render_template("account/password.html", errors=errors), 400
     g.user.password_hash = await passwords.hash_password(new)
     # A changed password ends every other login: whoever knew the old one is out.
     await logins.revoke_all(g.user, keep=g.login_session)
-    await flash("Password changed. Your other sessions were signed out.")
+    await flash(gettext("Password changed. Your other sessions were signed out."))
     return redirect(url_for("account.sessions"))

@@ -19,8 +19,9 @@ from quart import Blueprint, current_app, flash, g, redirect, render_template, r
 from sqlalchemy import update
 from werkzeug.exceptions import Unauthorized
 
-from . import config, db, logins, mail, members, passwords, ratelimit
+from . import config, db, i18n, logins, mail, members, passwords, ratelimit
 from .forms import check_email, check_new_email, check_new_password, check_username, repeated, text
+from .i18n import gettext
 from .models import User
 from .security import safe_next
 
@@ -69,13 +70,14 @@ async def signup():
     if not errors:
         await ratelimit.hit(ratelimit.limits()["signup_ip"], request.remote_addr or "")
         try:
-            user = await members.register(username, email, password)
+            # The language they signed up in is theirs, and their mail's.
+            user = await members.register(username, email, password, locale=g.locale)
         except members.Taken as taken:
             errors.update(taken.errors)
     if errors:
         return await render_template("auth/signup.html", values=values, errors=errors), 400
     await logins.start(user, remember=False)
-    await flash(f"Welcome aboard, {user.username}!")
+    await flash(gettext("Welcome aboard, %(name)s!", name=user.username))
     return redirect(url_for("messages.index"))
 
 
@@ -95,13 +97,18 @@ async def login():
             "auth/login.html",
             next_url=next_url,
             values={"username": ident, "remember": remember},
-            error="Wrong username or password.",
+            error=gettext("Wrong username or password."),
         ), 401
     for limit, subject in slots:  # a login with the right password does not count
         await ratelimit.give_back(limit, subject)
     await logins.start(user, remember=remember)
-    await flash(f"Logged in as {user.username}.")
-    return redirect(next_url)
+    response = redirect(next_url)
+    if user.locale:
+        # The member's saved language follows them to this browser, from this flash on.
+        i18n.set_cookie(response, user.locale)
+    with i18n.using(user.locale or g.locale):
+        await flash(gettext("Logged in as %(name)s.", name=user.username))
+    return response
 
 
 async def _take_login_slots(ident: str) -> list[tuple[ratelimit.Limit, str]]:
@@ -123,7 +130,7 @@ async def _take_login_slots(ident: str) -> list[tuple[ratelimit.Limit, str]]:
 @bp.post("/logout")
 async def logout():
     await logins.end_current()
-    await flash("Logged out.")
+    await flash(gettext("Logged out."))
     return redirect(url_for("messages.index"))
 
 
@@ -214,5 +221,10 @@ async def reset(token: str):
         return await render_template("auth/reset.html", user=None, minutes=_reset_minutes()), 400
     await logins.revoke_all(user)  # commits the new password with it
     await logins.start(user, remember=False)
-    await flash("Your password is reset and you are logged in. Every other session was signed out.")
+    await flash(
+        gettext(
+            "Your password is reset and you are logged in. "
+            "Every other session was signed out."
+        )
+    )
     return redirect(url_for("messages.index"))

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from quart import current_app
 
 ENVIRONMENTS = ("development", "production", "testing")
+LANGUAGES = ("en", "ko")  # every language the site has catalogs for
 MIN_SECRET_BYTES = 32
 
 
@@ -112,6 +113,8 @@ class Settings:
     # Countdown on g.
     countdown_date: datetime = field(default_factory=_next_new_year)
     countdown_label: str = "New Year"
+    # The language of a visitor with no `lang` cookie and no usable Accept-Language.
+    default_locale: str = "en"
     # Mail.
     mail_backend: str = ""  # console in development; production must choose
     mail_from: str = "Guestbook <guestbook@localhost>"
@@ -202,6 +205,11 @@ class Settings:
             raise ConfigError(
                 "GUESTBOOK_MAIL_BACKEND=console writes reset links to the log; "
                 "production needs smtp (or null)"
+            )
+        if settings.default_locale not in LANGUAGES:
+            raise ConfigError(
+                f"GUESTBOOK_DEFAULT_LOCALE={settings.default_locale!r}: expected "
+                + " or ".join(LANGUAGES)
             )
         if settings.mail_backend not in ("console", "smtp", "null"):
             raise ConfigError(

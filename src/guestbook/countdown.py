@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from quart import g
 
 from . import config
+from .i18n import N_
 from .models import utcnow
 
+N_("New Year")  # GUESTBOOK_COUNTDOWN_LABEL's default: base.html translates the label
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)

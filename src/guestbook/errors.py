@@ -16,20 +16,36 @@ from werkzeug.exceptions import (
 )
 from werkzeug.routing.exceptions import WebsocketMismatch
 
+from .i18n import N_, gettext
+
 log = logging.getLogger(__name__)
 
 TITLES = {
-    400: "Bad request",
-    401: "Please log in",
-    403: "Not yours",
-    404: "Not found",
-    405: "Method not allowed",
-    408: "Too slow",
-    413: "Too large",
-    429: "Slow down",
-    431: "Headers too large",
-    500: "Something broke",
-    503: "Down for a moment",
+    400: N_("Bad request"),
+    401: N_("Please log in"),
+    403: N_("Not yours"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    408: N_("Too slow"),
+    413: N_("Too large"),
+    429: N_("Slow down"),
+    431: N_("Headers too large"),
+    500: N_("Something broke"),
+    503: N_("Down for a moment"),
+}
+# Said instead of Werkzeug's own (English-only) descriptions.
+DESCRIPTIONS = {
+    400: N_("The request could not be understood."),
+    401: N_("Please log in to see this page."),
+    403: N_("You may not do that."),
+    404: N_("There is no page at this address."),
+    405: N_("This address does not take that kind of request."),
+    408: N_("The request took too long to arrive."),
+    413: N_("What you sent is too large."),
+    429: N_("Too many requests. Please wait a little and try again."),
+    431: N_("The request's headers are too large."),
+    500: N_("Sorry, that went wrong on our side. It has been logged."),
+    503: N_("The guestbook is down for a moment. Please try again shortly."),
 }
 
 
@@ -53,11 +69,17 @@ async def _page(error: HTTPException):
         text = f"{code} {TITLES.get(code, error.name)}\n"
         return Response(text, code, headers, content_type="text/plain; charset=utf-8")
     _forget_expired_user()
+    code = error.code or 500
+    description = error.description
+    werkzeugs_own = type(error).__module__ == "werkzeug.exceptions"
+    if werkzeugs_own and description == type(error).description and code in DESCRIPTIONS:
+        description = DESCRIPTIONS[code]
     html = await render_template(
         "errors/error.html",
-        code=error.code,
-        title=TITLES.get(error.code or 500, error.name),
-        description=error.description,
+        code=code,
+        title=gettext(TITLES[code]) if code in TITLES else error.name,
+        # Our own descriptions are marked with N_ or translated where raised.
+        description=gettext(description) if description else "",
     )
     return html, error.code, headers
 
@@ -77,7 +99,7 @@ def init_app(app: Quart) -> None:
         log.warning("database unavailable: %s", error)
         return await _page(
             ServiceUnavailable(
-                "The guestbook cannot reach its database. Please try again shortly.",
+                gettext("The guestbook cannot reach its database. Please try again shortly."),
                 retry_after=5,
             )
         )
@@ -95,7 +117,7 @@ def init_app(app: Quart) -> None:
     async def _internal(error: Exception):
         log.exception("unhandled error", exc_info=error)
         return await _page(
-            InternalServerError("Sorry, that went wrong on our side. It has been logged.")
+            InternalServerError(gettext(DESCRIPTIONS[500]))
         )
 
 

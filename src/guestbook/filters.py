@@ -1,15 +1,25 @@
-"""Template filters for times: one readable form and one exact form."""
+"""Template filters for times and numbers, in the request's language."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
+from babel import Locale
+from babel.dates import format_skeleton, format_time
 from quart import Quart
+
+from .i18n import locale, number
 
 
 def readable(when: datetime) -> str:
-    """ "25 Nov 2026, 17:51 UTC": absolute, so a cached page never goes stale."""
-    return f"{when.day} {when:%b %Y, %H:%M} UTC"
+    """ "Nov 29, 2026, 2:05 PM UTC" / "2026년 11월 29일 오후 2:05 UTC": absolute and in
+    UTC, so a cached page never goes stale; the page's script rewrites it in the
+    reader's own zone, and without scripts "UTC" says which zone it is."""
+    language = locale()
+    date = format_skeleton("yMMMd", when, tzinfo=UTC, locale=language)
+    time = format_time(when, "short", tzinfo=UTC, locale=language)
+    pattern = Locale.parse(language).datetime_formats["medium"]
+    return pattern.replace("{1}", date).replace("{0}", time) + " UTC"
 
 
 def iso(when: datetime) -> str:
@@ -20,3 +30,4 @@ def iso(when: datetime) -> str:
 def init_app(app: Quart) -> None:
     app.add_template_filter(readable)
     app.add_template_filter(iso)
+    app.add_template_filter(number)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from werkzeug.datastructures import MultiDict
 
+from .i18n import gettext, ngettext, number
 from .models import (
     BODY_MAX,
     EMAIL_MAX,
@@ -57,7 +58,9 @@ def text(data: Mapping[str, str], name: str) -> str:
 def repeated(data: MultiDict[str, str], *names: str) -> Errors:
     """Errors for fields sent more than once. No form of ours does that, so say so
     next to the field rather than guess which value was meant."""
-    return Errors({name: "Sent more than once." for name in names if len(data.getlist(name)) > 1})
+    return Errors(
+        {name: gettext("Sent more than once.") for name in names if len(data.getlist(name)) > 1}
+    )
 
 
 def printable(value: str) -> str:
@@ -68,18 +71,22 @@ def printable(value: str) -> str:
 
 def _no_control(field: str, value: str) -> None:
     if _CONTROL_RE.search(value):
-        raise FieldError(field, "Contains characters that cannot be stored.")
+        raise FieldError(field, gettext("Contains characters that cannot be stored."))
 
 
 def check_username(value: str, field: str = "username") -> str:
     value = value.strip()
     if not value:
-        raise FieldError(field, "Choose a username.")
+        raise FieldError(field, gettext("Choose a username."))
     _no_control(field, value)
     if not USERNAME_RE.fullmatch(value):
         raise FieldError(
             field,
-            f"{USERNAME_MIN}–{USERNAME_MAX} characters: letters, digits, _ and - only.",
+            gettext(
+                "%(min)s–%(max)s characters: letters, digits, _ and - only.",
+                min=USERNAME_MIN,
+                max=USERNAME_MAX,
+            ),
         )
     return value
 
@@ -89,7 +96,7 @@ def check_email(value: str, field: str = "email") -> str:
     and the domain in IDNA's ASCII form ("xn--")."""
     value = unicodedata.normalize("NFKC", value.strip())
     if not value:
-        raise FieldError(field, "Enter your email address.")
+        raise FieldError(field, gettext("Enter your email address."))
     _no_control(field, value)
     local, _, domain = value.rpartition("@")
     try:
@@ -98,7 +105,7 @@ def check_email(value: str, field: str = "email") -> str:
         domain = ""
     value = f"{local}@{domain}"
     if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
-        raise FieldError(field, "Enter a valid email address, like name@example.com.")
+        raise FieldError(field, gettext("Enter a valid email address, like name@example.com."))
     return value
 
 
@@ -109,19 +116,30 @@ def check_new_email(value: str, field: str = "email") -> str:
     value = check_email(value, field)
     if not value.isascii():
         raise FieldError(
-            field, "Use an address with only Latin letters, digits and dots before the @."
+            field,
+            gettext("Use an address with only Latin letters, digits and dots before the @."),
         )
     return value
 
 
 def check_new_password(password: str, confirm: str) -> str:
     if len(password) < PASSWORD_MIN:
-        raise FieldError("password", f"Use at least {PASSWORD_MIN} characters.")
+        raise FieldError(
+            "password",
+            ngettext(
+                "Use at least %(num)s character.", "Use at least %(num)s characters.", PASSWORD_MIN
+            ),
+        )
     if len(password) > PASSWORD_MAX:
-        raise FieldError("password", f"Use at most {PASSWORD_MAX} characters.")
+        raise FieldError(
+            "password",
+            ngettext(
+                "Use at most %(num)s character.", "Use at most %(num)s characters.", PASSWORD_MAX
+            ),
+        )
     _no_control("password", password)
     if password != confirm:
-        raise FieldError("password_confirm", "The two passwords do not match.")
+        raise FieldError("password_confirm", gettext("The two passwords do not match."))
     return password
 
 
@@ -129,8 +147,15 @@ def check_body(value: str) -> str:
     # Normalise line ends so the 1000-character limit counts what the reader sees.
     value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not value:
-        raise FieldError("body", "Write something first.")
+        raise FieldError("body", gettext("Write something first."))
     if len(value) > BODY_MAX:
-        raise FieldError("body", f"At most {BODY_MAX} characters (this is {len(value)}).")
+        raise FieldError(
+            "body",
+            gettext(
+                "At most %(max)s characters (this is %(length)s).",
+                max=number(BODY_MAX),
+                length=number(len(value)),
+            ),
+        )
     _no_control("body", value)
     return value

@@ -14,13 +14,14 @@ from werkzeug.exceptions import BadRequest, RequestHeaderFieldsTooLarge
 from werkzeug.sansio.utils import host_is_trusted
 
 from . import config
+from .i18n import gettext
 
 
 async def check_host() -> None:
     """400 for a Host header (or a trusted proxy's X-Forwarded-Host) not ours, so no
     link or redirect is ever built from an attacker's host name."""
     if not host_is_trusted(request.host, config.current().hosts):
-        raise BadRequest("This site does not answer to that host name.")
+        raise BadRequest(gettext("This site does not answer to that host name."))
 
 
 async def check_head_size() -> None:
@@ -30,7 +31,7 @@ async def check_head_size() -> None:
     size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
     size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
     if size > config.current().max_head_bytes:
-        raise RequestHeaderFieldsTooLarge("The request's headers are too large.")
+        raise RequestHeaderFieldsTooLarge()  # errors.py says why, in the page's language
 
 
 async def read_body() -> None:

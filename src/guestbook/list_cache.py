@@ -25,6 +25,7 @@ from quart import current_app, g, request
 from quart.app import Quart
 from sqlalchemy import select
 
+from .i18n import gettext, locale
 from .models import ContentVersion
 from .pagination import Page
 from .security import csrf_token
@@ -94,9 +95,10 @@ async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     return found
 
 
-async def message_list(page: Page, empty: str = "No messages yet.") -> Markup:
+async def message_list(page: Page, empty: str | None = None) -> Markup:
     """The HTML of `message_list(page, empty)` for this request, rendered at most once
     per distinct input. Whatever the macro reads must be in the key below."""
+    empty = empty or gettext("No messages yet.")
     viewer = g.get("user")
     mine = viewer is not None and any(row.writer_id == viewer.id for row in page.messages)
     key = (
@@ -104,6 +106,7 @@ async def message_list(page: Page, empty: str = "No messages yet.") -> Markup:
         tuple(map(tuple, page.messages)),
         page.older,
         empty,
+        locale(),  # its words and time formats
         request.script_root,
         request.path,
         bool(request.args.get("before")),  # the "Newest" link

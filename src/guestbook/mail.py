@@ -40,8 +40,9 @@ from quart import Quart, current_app, render_template, url_for
 from sqlalchemy import ColumnElement, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from . import config, db
+from . import config, db, i18n
 from .config import Settings
+from .i18n import N_
 from .models import SUBJECT_MAX, Outbox, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -66,16 +67,20 @@ def absolute_url(path: str) -> str:
 
 
 async def queue(
-    session: AsyncSession, *, to: str, subject: str, template: str, **context: Any
+    session: AsyncSession, *, to: User, subject: str, template: str, **context: Any
 ) -> Outbox:
-    """Render `mail/<template>.txt` and `.html` now and add the mail to `session`'s
-    transaction; the sender is woken as soon as that transaction commits."""
-    mail = Outbox(
-        recipient=to,
-        subject=subject[:SUBJECT_MAX],
-        text_body=await render_template(f"mail/{template}.txt", **context),
-        html_body=await render_template(f"mail/{template}.html", **context),
-    )
+    """Render `mail/<template>.txt` and `.html` now, in the recipient's language, and
+    add the mail to `session`'s transaction; the sender is woken as soon as that
+    transaction commits. `subject` is the English text, translated here."""
+    with i18n.using(to.locale):
+        subject = i18n.gettext(subject, name=to.username)
+        context.update(subject=subject, mail_locale=i18n.locale(), user=to)
+        mail = Outbox(
+            recipient=to.email,
+            subject=subject[:SUBJECT_MAX],
+            text_body=await render_template(f"mail/{template}.txt", **context),
+            html_body=await render_template(f"mail/{template}.html", **context),
+        )
     session.add(mail)
     sender: Sender | None = current_app.extensions.get(_EXT)
     if sender is not None:
@@ -86,10 +91,9 @@ async def queue(
 async def queue_welcome(session: AsyncSession, user: User) -> None:
     await queue(
         session,
-        to=user.email,
-        subject=f"Welcome to the Guestbook, {user.username}!",
+        to=user,
+        subject=N_("Welcome to the Guestbook, %(name)s!"),
         template="welcome",
-        user=user,
         profile_url=absolute_url(url_for("users.profile", username=user.username)),
     )
 
@@ -98,10 +102,9 @@ async def queue_password_reset(session: AsyncSession, user: User, reset_path: st
     settings = config.current()
     await queue(
         session,
-        to=user.email,
-        subject="Reset your Guestbook password",
+        to=user,
+        subject=N_("Reset your Guestbook password"),
         template="reset",
-        user=user,
         reset_url=absolute_url(reset_path),
         minutes=settings.reset_token_seconds // 60,
     )

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import db, mail, passwords
 from .forms import Errors, printable
+from .i18n import gettext
 from .models import EMAIL_MAX, USERNAME_RE, User, canonical, email_key
 
 
@@ -79,20 +80,23 @@ async def authenticate(ident: str, password: str) -> User | None:
     return user
 
 
-async def register(username: str, email: str, password: str) -> User:
-    """Add a member from checked fields, with their welcome mail; raises `Taken`.
-    Runs in a request context (the CLI makes one), on `g.db`."""
+async def register(
+    username: str, email: str, password: str, locale: str | None = None
+) -> User:
+    """Add a member from checked fields, with their welcome mail (in `locale`, their
+    language; None: the default); raises `Taken`. Runs in a request context (the CLI
+    makes one), on `g.db`."""
     errors = Errors()
     for taken in await _find(username=username, email=email):
         if taken.username_key == canonical(username):
-            errors["username"] = "That username is taken."
+            errors["username"] = gettext("That username is taken.")
         if taken.email_key == email_key(email):
-            errors["email"] = "An account with that email already exists."
+            errors["email"] = gettext("An account with that email already exists.")
     if errors:
         raise Taken(errors)
     await db.release()  # the hash takes a while
     password_hash = await passwords.hash_password(password)
-    user = User(username=username, email=email, password_hash=password_hash)
+    user = User(username=username, email=email, password_hash=password_hash, locale=locale)
     g.db.add(user)
     try:
         await g.db.flush()  # assigns user.id for the welcome mail's row
@@ -102,6 +106,6 @@ async def register(username: str, email: str, password: str) -> User:
         # Someone took the name or address between our check and the insert.
         await g.db.rollback()
         raise Taken(
-            Errors(username="That username or email was just taken. Try another.")
+            Errors(username=gettext("That username or email was just taken. Try another."))
         ) from None
     return user

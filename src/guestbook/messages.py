@@ -9,6 +9,7 @@ from werkzeug.exceptions import Forbidden, NotFound, TooManyRequests
 from . import config, db, list_cache, pagination, ratelimit
 from .auth import login_required
 from .forms import FieldError, check_body, text
+from .i18n import gettext, ngettext
 from .models import Message, utcnow
 from .security import safe_next
 
@@ -58,26 +59,30 @@ async def post():
     except FieldError as err:
         return await _render_index(body=raw, error=err.message, status=400)
     except TooManyRequests as err:
-        wait = f"{-(-err.retry_after // 60)} minutes" if err.retry_after > 90 else "a minute"
+        minutes = -(-err.retry_after // 60) if err.retry_after > 90 else 1
         return await _render_index(
             body=raw,
-            error=f"You have written a lot in a short time. Try again in {wait}.",
+            error=ngettext(
+                "You have written a lot in a short time. Try again in a minute.",
+                "You have written a lot in a short time. Try again in %(num)s minutes.",
+                minutes,
+            ),
             status=429,
             headers={"Retry-After": str(err.retry_after)},
         )
     # The writer is whoever is logged in; a `writer_id` in the form is never read.
     g.db.add(Message(body=body, writer_id=g.user.id))
     await g.db.commit()
-    await flash("Posted.")
+    await flash(gettext("Posted."))
     return redirect(url_for("messages.index"))
 
 
 async def _own_message(message_id: int) -> Message:
     message = await g.db.get(Message, message_id)
     if message is None:
-        raise NotFound("There is no such message.")
+        raise NotFound(gettext("There is no such message."))
     if message.writer_id != g.user.id:
-        raise Forbidden("You can only change your own messages.")
+        raise Forbidden(gettext("You can only change your own messages."))
     return message
 
 
@@ -100,7 +105,7 @@ async def edit(message_id: int):
         message.body = body
         message.updated_at = utcnow()
         await g.db.commit()
-    await flash("Saved.")
+    await flash(gettext("Saved."))
     return redirect(url_for("messages.index"))
 
 
@@ -113,7 +118,7 @@ async def delete(message_id: int):
     message = await _own_message(message_id)
     await g.db.delete(message)
     await g.db.commit()
-    await flash("Deleted.")
+    await flash(gettext("Deleted."))
     return redirect(back)
 
 

@@ -47,6 +47,7 @@ USER_AGENT_MAX = 300
 IP_MAX = 45  # the longest IPv6 text form
 ID_MAX = 2**31 - 1  # Integer ids are 32-bit on PostgreSQL; larger numbers match no row
 SUBJECT_MAX = 200
+LOCALE_MAX = 8
 
 
 def canonical(text: str) -> str:
@@ -121,6 +122,9 @@ class User(Base):
     email_key: Mapped[str] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The language the member chose ("en", "ko"): set again in each browser they log in
+    # to, and the language of their mail. None until they choose or sign up.
+    locale: Mapped[str | None] = mapped_column(String(LOCALE_MAX), default=None)
 
     # Flask's `db.relationship(lazy='dynamic')`, async-safe: a query you await, never
     # a list loaded behind your back.

@@ -22,6 +22,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from . import config
 from .config import Settings
+from .i18n import gettext
 
 log = logging.getLogger(__name__)
 _EXT = "guestbook.ratelimit"
@@ -152,7 +153,7 @@ def store(app: Quart | None = None) -> Store:
 
 def _too_many(retry_after: int) -> TooManyRequests:
     return TooManyRequests(
-        "Too many attempts. Please wait a little and try again.", retry_after=retry_after
+        gettext("Too many attempts. Please wait a little and try again."), retry_after=retry_after
     )
 
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from quart import Quart, Response, current_app, request, session
+from quart import Quart, Response, current_app, g, request, session
 from quart_auth import current_user
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import RequestRedirect
 
 from .config import Settings
+from .i18n import DEFAULT as DEFAULT_LANGUAGE
+from .i18n import N_
+
+V = TypeVar("V", bound=Callable[..., Any])
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
@@ -35,9 +41,27 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 class CSRFError(BadRequest):
-    description = (
+    description = N_(
         "This form has expired or did not come from this site. Reload the page and try again."
     )
+
+
+def same_site_only(view: V) -> V:
+    """Marks a POST view that needs no CSRF token (readers have no session to hold one)
+    because it is harmless from this site; from another site it is refused, by the
+    Sec-Fetch-Site or Origin header that browsers send with a form's POST."""
+    view.same_site_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def _cross_site() -> bool:
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    # No header at all: an old browser or a script, which could send any token-less
+    # request anyway.
+    return origin is not None and origin != request.host_url.rstrip("/")
 
 
 def _login_binding() -> str | None:
@@ -66,6 +90,10 @@ def new_csrf_token() -> str:
 
 async def check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not current_app.config["CSRF_ENABLED"]:
+        return
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "same_site_only", False):
+        if _cross_site():
+            raise CSRFError()
         return
     expected = session.get(CSRF_FIELD)
     if session.get(CSRF_LOGIN) != _login_binding():
@@ -120,10 +148,16 @@ def init_app(app: Quart, settings: Settings) -> None:
 
     @app.after_request
     async def _security_headers(response: Response) -> Response:
-        """Each header unless the view set its own (one pass, not a search per header)."""
+        """Each header unless the view set its own (one pass, not a search per header);
+        and on pages, what their language depends on (see i18n.py)."""
         headers = response.headers
         present = {key.lower() for key, _value in headers.items()}
-        for key, value in page_defaults if response.mimetype == "text/html" else defaults:
+        page = response.mimetype == "text/html"
+        for key, value in page_defaults if page else defaults:
             if key.lower() not in present:
                 headers.add(key, value)
+        if page:
+            # A shared cache must key a page on the cookie and Accept-Language.
+            headers.add("Vary", "Cookie, Accept-Language")
+            headers["Content-Language"] = g.get("locale", DEFAULT_LANGUAGE)
         return response

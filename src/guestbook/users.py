@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, members, pagination
+from .i18n import gettext
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -26,7 +27,7 @@ class Profile:
 
 
 def _no_member(username: str) -> NotFound:
-    return NotFound(f"There is no member called {username!r}.")
+    return NotFound(gettext("There is no member called %(name)s.", name=repr(username)))
 
 
 async def _read_profile(username: str, before: str | None, size: int) -> Profile:
@@ -57,6 +58,6 @@ async def profile(username: str):
     )
     await db.release()
     message_list = await list_cache.message_list(
-        found.page, empty=f"{found.username} has not written anything yet."
+        found.page, empty=gettext("%(name)s has not written anything yet.", name=found.username)
     )
     return await render_template("users/profile.html", profile=found, message_list=message_list)

@@ -28,7 +28,7 @@ from conftest import SMTPTestServer  # tests/ is on sys.path under pytest, as fo
 from live import LiveServer, migrate
 
 from . import visitor
-from .visitor import MAIN_PAGES, MainPage, NewContext, Site
+from .visitor import LANGUAGES, MAIN_PAGES, MainPage, NewContext, Site
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM_ARGS = [
@@ -162,17 +162,26 @@ def main_page(request: pytest.FixtureRequest) -> MainPage:
     return request.param
 
 
+@pytest.fixture(params=LANGUAGES)
+def language(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest_asyncio.fixture(loop_scope="package")
-async def opened_page(main_page: MainPage, new_context: NewContext, member: Member) -> Page:
-    """`main_page` in a fresh context, 1280 px wide, as the member if the page is for
-    members; the status it answered is checked."""
+async def opened_page(
+    main_page: MainPage, language: str, new_context: NewContext, member: Member, live_server: Site
+) -> Page:
+    """`main_page` in `language` (its `lang` cookie) in a fresh context, 1280 px wide,
+    as the member if the page is for members; the status it answered is checked."""
     context = await new_context(
         viewport={"width": 1280, "height": 800},
         storage_state=member.storage_state if main_page.as_member else None,
     )
+    await context.add_cookies([{"name": "lang", "value": language, "url": live_server.url}])
     page = await context.new_page()
     response = await page.goto(
         main_page.path.format(name=member.name, message_id=member.message_id)
     )
     assert response is not None and response.status == main_page.status, main_page
+    assert await page.get_attribute("html", "lang") == language
     return page

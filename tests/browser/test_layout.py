@@ -1,33 +1,51 @@
-"""Every main page at desktop and phone widths: a screenshot for people to look at,
-nothing wider than the screen, and a menu bar whose every item can be seen and hit."""
+"""Every main page in both languages at desktop and phone widths: a screenshot for
+people to look at, nothing wider than the screen, no label or button whose text
+overflows it, a menu bar whose every item can be seen and hit, and a message's
+controls on one line with its writer and time on a desktop."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.async_api import Page
 
-from .visitor import MainPage, menu
+from .conftest import Member
+from .visitor import MainPage, NewContext, Site, menu
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
 WIDTHS = (1280, 375)  # a desktop, a phone
 
 
+# Every element whose text would be cut off or run over its neighbours if it did not
+# fit: what it shows (scrollWidth) must fit in its own box and its box in the window.
+# Text cut with an ellipsis on purpose (the menu's long username) is not overflow.
+OVERFLOWING = """() => [...document.querySelectorAll(
+    "label, button, a, h1, h2, th, td, small, .countdown, .flashes li, .error")]
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => getComputedStyle(el).textOverflow !== "ellipsis")
+  .filter((el) => el.scrollWidth > el.clientWidth + 1
+      || el.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
 async def test_page_fits_desktop_and_phone_and_the_menu_is_usable(
-    main_page: MainPage, opened_page: Page, request: pytest.FixtureRequest
+    main_page: MainPage, language: str, opened_page: Page, request: pytest.FixtureRequest
 ) -> None:
     page = opened_page
     shots = request.config.rootpath / "test-artifacts" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
-        where = f"{main_page.name} at {width} px"
+        where = f"{main_page.name} in {language} at {width} px"
         await page.set_viewport_size({"width": width, "height": 800})
-        await page.screenshot(path=shots / f"{main_page.name}-{width}.png", full_page=True)
+        await page.screenshot(
+            path=shots / f"{main_page.name}-{language}-{width}.png", full_page=True
+        )
 
         scroll_width, inner_width = await page.evaluate(
             "[document.documentElement.scrollWidth, window.innerWidth]"
         )
         assert scroll_width <= inner_width, f"{where}: the page scrolls sideways"
+        assert await page.evaluate(OVERFLOWING) == [], f"{where}: text overflows its box"
 
         items = menu(page).locator("a, button")
         assert await items.count() >= 3, where  # the brand and two account items at least
@@ -39,3 +57,23 @@ async def test_page_fits_desktop_and_phone_and_the_menu_is_usable(
             # WCAG 2.2's minimum target size; the trial click checks nothing covers it.
             assert box["width"] >= 24 and box["height"] >= 24, f"{label} is too small to hit"
             await item.click(trial=True)
+
+
+async def test_a_messages_controls_stand_on_one_line_with_its_writer_and_time(
+    new_context: NewContext, member: Member, language: str, live_server: Site
+) -> None:
+    context = await new_context(
+        viewport={"width": 1280, "height": 800}, storage_state=member.storage_state
+    )
+    await context.add_cookies([{"name": "lang", "value": language, "url": live_server.url}])
+    page = await context.new_page()
+    await page.goto(f"/users/{member.name}")
+    meta = page.locator(f"#m{member.message_id} .meta")
+    parts = [meta.locator("a").first, meta.locator("time"), meta.locator("a").nth(1)]
+    parts.append(meta.locator("button"))  # Delete
+    boxes = [await part.bounding_box() for part in parts]
+    assert all(boxes), "writer, time, Edit and Delete are all shown"
+    tops = [box["y"] for box in boxes if box]
+    # One line: every box starts within a few pixels of the others (text baselines
+    # differ slightly between a link and a button).
+    assert max(tops) - min(tops) < 6, f"{language}: not on one line: {tops}"

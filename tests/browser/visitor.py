@@ -3,6 +3,7 @@ what the menu bar should show."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,13 +46,17 @@ MAIN_PAGES = [
 ]
 
 
+LANGUAGES = ("en", "ko")
+MENU_NAME = re.compile("^(Main|주 메뉴)$")  # the menu bar's accessible name, in either
+
+
 def new_name(prefix: str = "v") -> str:
     """A username no other test has taken on the shared live server."""
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
 def menu(page: Page) -> Locator:
-    return page.get_by_role("navigation", name="Main")
+    return page.get_by_role("navigation", name=MENU_NAME)
 
 
 async def sign_up(page: Page, name: str, password: str = PASSWORD) -> None:
