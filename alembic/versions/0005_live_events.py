@@ -1,7 +1,7 @@
 """the live event log, filled by triggers on messages
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0007
 Create Date: 2026-11-29
 
 Every committed change to `messages` appends a row (seq, kind, message_id, at) in the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
