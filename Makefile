@@ -53,7 +53,7 @@ messages: $(VENV)/.installed
 	$(BIN)/pybabel compile -d $(I18N) --statistics
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --database both --write-results
 
 clean:
 	rm -rf $(VENV) node_modules instance test-artifacts .pytest_cache

@@ -21,19 +21,23 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from guestbook.models import drop_content_version_ddl
 
-from . import live, load, report, servers
+from . import live, load, pg, report, servers
 from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, Visitors, visitors
-from .seed import Seeded, count_messages, seed
+from .seed import Seeded, seed
+from .seed import count_messages as seed_count
 
-OUT = Path(__file__).resolve().parent / "out"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
 PAGE_SIZE = 20
 SCALE_SCENARIOS = ("index", "page500")
+SIDES = ("ours", "flask", "simplest")
 
 
 @dataclass
@@ -43,13 +47,14 @@ class Side:
     name: str
     app: servers.Server
     hello: servers.Server | None
-    db: Path
+    database: str  # its own copy of the data: a SQLAlchemy URL (async driver)
     seeded: Seeded
-    baseline: bool = False  # the Flask original
     visitors: Visitors | None = None
 
     def server(self, scenario: Scenario) -> servers.Server | None:
-        if self.baseline and not scenario.flask:
+        if self.name == "flask" and not scenario.flask:
+            return None
+        if self.name == "simplest" and not scenario.simplest:
             return None
         return self.hello if scenario.bare else self.app
 
@@ -80,12 +85,12 @@ class Sample:
         }
 
 
-def app_env(db: Path, workdir: Path, secret: str) -> dict[str, str]:
+def app_env(database: str, workdir: Path, secret: str) -> dict[str, str]:
     return {
         "GUESTBOOK_ENV": "production",
         "GUESTBOOK_ALLOW_SQLITE": "1",
         "GUESTBOOK_SECRET_KEY": secret,
-        "GUESTBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "GUESTBOOK_DATABASE_URL": database,
         "GUESTBOOK_INSTANCE_PATH": str(workdir / "instance"),
         "GUESTBOOK_MAIL_BACKEND": "null",
         "GUESTBOOK_PAGE_SIZE": str(PAGE_SIZE),
@@ -96,8 +101,14 @@ def app_env(db: Path, workdir: Path, secret: str) -> dict[str, str]:
     }
 
 
-def ours(name: str, db: Path, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    env = app_env(db, workdir, secrets.token_hex(32))
+def count_messages(database: str) -> int:
+    if database.startswith("postgresql"):
+        return pg.count_messages(database.replace("+asyncpg", ""))
+    return seed_count(Path(database.split("///", 1)[1]))
+
+
+def ours(name: str, database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    env = app_env(database, workdir, secrets.token_hex(32))
     app = servers.Server(
         f"{name} (hypercorn)",
         servers.hypercorn("bench.app:app", args.workers, args.worker_class),
@@ -106,7 +117,7 @@ def ours(name: str, db: Path, seeded: Seeded, workdir: Path, args: argparse.Name
         args.workers,
         workdir / f"{name}.log",
     )
-    return Side(name, app, None, db, seeded)
+    return Side(name, app, None, database, seeded)
 
 
 def measure(sides: list[Side], scenarios: list[Scenario], args: argparse.Namespace) -> list[Sample]:
@@ -134,13 +145,13 @@ def measure_one(
     run: int, scenario: Scenario, side: Side, server: servers.Server, seconds: float, client: str
 ) -> Sample:
     request = scenario.request(side.visitors, side.seeded)
-    before = count_messages(side.db) if scenario.name == "post" else None
+    before = count_messages(side.database) if scenario.name == "post" else None
     server.wait_idle()
     server.reset_peak_rss()
     cpu = server.cpu_seconds()
     result = load.run(client, server.url, request, scenario.connections, seconds)
     cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(result.requests, 1)
-    rows = None if before is None else count_messages(side.db) - before
+    rows = None if before is None else count_messages(side.database) - before
     return Sample(run, scenario.name, side.name, result, server.peak_rss_mb(), cpu_ms, rows)
 
 
@@ -190,7 +201,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--workers", type=int, default=1, help="workers per server (all alike)")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres", "both"],
+        default="sqlite",
+        help="postgres: copies on the local server (GUESTBOOK_BENCH_PG_URL), 2 workers per "
+        "side, Flask on psycopg with threads, no scale check; both: one, then the other",
+    )
+    parser.add_argument(
+        "--write-results",
+        action="store_true",
+        help="write bench/RESULTS.md's figures and the README's table from this run",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="workers per server, all alike (1; 2 with postgres)"
+    )
+    parser.add_argument(
+        "--flask-threads",
+        type=int,
+        help="gunicorn threads per Flask worker (1, sync workers; 4 with postgres)",
+    )
     parser.add_argument("--worker-class", default="uvloop", choices=["uvloop", "asyncio"])
     parser.add_argument("--runs", type=int, default=3, help="A/B rounds; figures are medians")
     parser.add_argument("--duration", type=float, default=4, help="seconds per measurement")
@@ -229,15 +259,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
+    command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
+    databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    results = [run(for_database(args, database), command) for database in databases]
+    if args.write_results:
+        for path in report.write_results(results, ROOT):
+            print(f"wrote {path}")
+    return results
+
+
+def for_database(args: argparse.Namespace, database: str) -> argparse.Namespace:
+    """`args` for one database, with that database's defaults filled in."""
+    args = argparse.Namespace(**vars(args))
+    postgres = database == "postgres"
+    args.database = database
+    if args.workers is None:
+        args.workers = 2 if postgres else 1
+    if args.flask_threads is None:
+        args.flask_threads = 4 if postgres else 1
+    if postgres:
+        args.scale_sizes = []  # the scale check seeds SQLite files
+    return args
+
+
+def run(args: argparse.Namespace, command: str) -> dict:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    workdir = args.out / f"run-{stamp}"
+    workdir = args.out / f"run-{stamp}-{args.database}"
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     info = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command,
+        "commit": _commit(),
         "machine": machine(),
         "config": {
             k: (str(v) if isinstance(v, Path) else v)
@@ -248,10 +303,16 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
 
-    sides = [_ours_side(seeded, workdir, args), _flask_side(seeded, workdir, args)]
-    if args.against:
-        sides.append(_before_side(seeded, workdir, args))
-    samples = _with_servers(sides, args, args.scenario_list)
+    names = [*SIDES, "before"] if args.against else list(SIDES)
+    with _databases(seeded, workdir, stamp, args, names) as databases:
+        sides = [
+            _ours_side(databases["ours"], seeded, workdir, args),
+            _flask_side(databases["flask"], seeded, workdir, args),
+            _simplest_side(databases["simplest"], seeded, workdir, args),
+        ]
+        if args.against:
+            sides.append(_before_side(databases["before"], seeded, workdir, args))
+        samples = _with_servers(sides, args, args.scenario_list)
     summary = report.summarize([s.as_dict() for s in samples])
 
     scale_summary = None
@@ -260,7 +321,8 @@ def main(argv: list[str] | None = None) -> dict:
         for size in args.scale_sizes:
             print(f"seeding {size} messages for the scale check")
             data = seed(workdir / f"scale-{size}.sqlite3", args.users, size, PAGE_SIZE)
-            scale_sides.append(ours(f"{size}", data.path, data, workdir, args))
+            database = f"sqlite+aiosqlite:///{data.path}"
+            scale_sides.append(ours(f"{size}", database, data, workdir, args))
         scale_scenarios = [BY_NAME[name] for name in SCALE_SCENARIOS]
         scale_samples = _with_servers(scale_sides, args, scale_scenarios)
         scale_summary = report.summarize([s.as_dict() for s in scale_samples])
@@ -273,24 +335,64 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": round(time.monotonic() - started, 1),
         "summary": summary,
         "scale": scale_summary,
-        "targets": report.targets(summary, scale_summary, args.scale_sizes, args.workers)
+        "targets": report.targets(
+            summary,
+            scale_summary,
+            args.scale_sizes,
+            args.workers,
+            hashes_at_once=os.cpu_count() or 1,  # passwords.py: one hash per core at once
+        )
         + live.targets(live_samples),
         "samples": [s.as_dict() for s in samples],
         "live": live_samples,
     }
     print()
     print(report.render(result))
-    path = args.out / f"bench-{stamp}.json"
+    path = args.out / f"bench-{stamp}-{args.database}.json"
     path.write_text(json.dumps(result, indent=2))
     shutil.copyfile(path, args.out / "latest.json")
+    shutil.copyfile(path, args.out / f"latest-{args.database}.json")
     print(f"\nJSON: {path}\nlogs: {workdir}")
     return result
 
 
-def _ours_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    db = workdir / "ours.sqlite3"
-    shutil.copyfile(seeded.path, db)
-    side = ours("ours", db, seeded, workdir, args)
+def _commit() -> str:
+    """The commit measured, marked when the work tree differs from it."""
+
+    def git(*words: str) -> str:
+        done = subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no", "src", "bench")
+    return git("rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if dirty else "")
+
+
+@contextlib.contextmanager
+def _databases(
+    seeded: Seeded, workdir: Path, stamp: str, args: argparse.Namespace, names: list[str]
+) -> Iterator[dict[str, str]]:
+    """A copy of the seeded data per side: SQLite files, or PostgreSQL databases."""
+    if args.database == "postgres":
+        with pg.databases(seeded.path, stamp, names) as urls:
+            yield {
+                side: url.replace("postgresql://", "postgresql+asyncpg://")
+                for side, url in urls.items()
+            }
+        return
+    files = {}
+    for side in names:
+        files[side] = workdir / f"{side}.sqlite3"
+        shutil.copyfile(seeded.path, files[side])
+    # The content-version triggers serve our cache; the baselines have none to pay for.
+    for side in ("flask", "simplest"):
+        with contextlib.closing(sqlite3.connect(files[side])) as con, con:
+            for statement in drop_content_version_ddl("sqlite"):
+                con.execute(statement)
+    yield {side: f"sqlite+aiosqlite:///{path}" for side, path in files.items()}
+
+
+def _ours_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    side = ours("ours", database, seeded, workdir, args)
     side.hello = servers.Server(
         "hello (hypercorn)",
         servers.hypercorn("bench.baseline.hello:app", args.workers, args.worker_class),
@@ -302,7 +404,7 @@ def _ours_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
     return side
 
 
-def _before_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+def _before_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
     """Our app as of `--against`: its `src/` from git, first on the workers' path."""
     source = workdir / "before"
     archive = subprocess.run(
@@ -313,29 +415,35 @@ def _before_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Sid
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(source, filter="data")
-    db = workdir / "before.sqlite3"
-    shutil.copyfile(seeded.path, db)
-    side = ours("before", db, seeded, workdir, args)
+    side = ours("before", database, seeded, workdir, args)
     side.app.env["PYTHONPATH"] = os.pathsep.join([str(source / "src"), str(servers.ROOT)])
     return side
 
 
-def _flask_side(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    db = workdir / "flask.sqlite3"
-    shutil.copyfile(seeded.path, db)
-    # The content-version triggers serve our cache; the original has none to pay for.
-    with contextlib.closing(sqlite3.connect(db)) as con, con:
-        for statement in drop_content_version_ddl("sqlite"):
-            con.execute(statement)
+def _flask(
+    name: str, module: str, database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace
+) -> Side:
+    """A Flask baseline under gunicorn: sync workers on SQLite (sqlite3 is in-line and
+    quick), threads on PostgreSQL, where a worker would otherwise sit idle during each
+    round trip (`--flask-threads`)."""
     app = servers.Server(
-        "flask (gunicorn sync)",
-        servers.gunicorn("bench.baseline.flask_app:app", args.workers),
-        app_env(db, workdir, secrets.token_hex(32)),
+        f"{name} (gunicorn)",
+        servers.gunicorn(module, args.workers, args.flask_threads),
+        app_env(database, workdir, secrets.token_hex(32)),
         "/hello",
         args.workers,
-        workdir / "flask.log",
+        workdir / f"{name}.log",
     )
-    return Side("flask", app, app, db, seeded, baseline=True)
+    return Side(name, app, app, database, seeded)
+
+
+def _flask_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    return _flask("flask", "bench.baseline.flask_app:app", database, seeded, workdir, args)
+
+
+def _simplest_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+    module = "bench.baseline.flask_simplest:app"
+    return _flask("simplest", module, database, seeded, workdir, args)
 
 
 def _live(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> list[dict]:
@@ -377,7 +485,8 @@ def _with_servers(
             server.wait_ready()
         members = any(scenario.name in MEMBERS_ONLY for scenario in scenarios)
         for side in sides:
-            side.visitors = visitors(side.app.url, members)
+            # The simplest page has no forms: nobody to log in there.
+            side.visitors = None if side.name == "simplest" else visitors(side.app.url, members)
         if args.warmup:
             warm_up(sides, scenarios, args.client, args.warmup)
         return measure(sides, scenarios, args)

@@ -43,7 +43,8 @@ class Scenario:
     # Our side is the bare Quart app on the same server (bench/baseline/hello.py): what
     # the server itself can do.
     bare: bool = False
-    flask: bool = True  # also measured on the Flask original
+    flask: bool = True  # also measured on the feature-equal Flask baseline
+    simplest: bool = False  # also measured on the lecture's simplest Flask page
 
 
 POST_BODY = "Hello from the benchmark: a message of ordinary length, posted again and again."
@@ -58,9 +59,15 @@ def _post(path: str, visitor: Visitor, **fields: str) -> Request:
 
 SCENARIOS = [
     Scenario(
-        "hello", "hello route", 32, lambda v, s: Request("GET", "/hello"), page=False, bare=True
+        "hello",
+        "hello route",
+        32,
+        lambda v, s: Request("GET", "/hello"),
+        page=False,
+        bare=True,
+        simplest=True,
     ),
-    Scenario("index", "main page, anonymous", 32, lambda v, s: Request("GET", "/")),
+    Scenario("index", "main page, no cookies", 32, lambda v, s: Request("GET", "/"), simplest=True),
     Scenario(
         "index_member",
         "main page, logged in",

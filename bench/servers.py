@@ -43,8 +43,10 @@ def hypercorn(app: str, workers: int, worker_class: str) -> list[str]:
     return [sys.executable, "-m", "hypercorn", "-k", worker_class, "-w", str(workers), app]
 
 
-def gunicorn(app: str, workers: int) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "-w", str(workers), app]
+def gunicorn(app: str, workers: int, threads: int = 1) -> list[str]:
+    """Sync workers, or with `threads` > 1 gthread workers."""
+    threaded = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else []
+    return [sys.executable, "-m", "gunicorn", "-w", str(workers), *threaded, app]
 
 
 @dataclass

@@ -188,8 +188,8 @@ async def test_post_without_our_token_is_refused_and_writes_nothing(scene: Scene
         assert await all_rows(scene.app) == before, (path, sent)
 
 
-def test_only_the_language_switch_goes_without_a_token() -> None:
-    assert SAME_SITE_RULES == ["/lang"]
+def test_only_the_language_switch_and_the_popup_go_without_a_token() -> None:
+    assert sorted(SAME_SITE_RULES) == ["/lang", "/popup/skip"]
 
 
 @pytest.mark.parametrize("rule", SAME_SITE_RULES)
@@ -206,7 +206,8 @@ async def test_a_token_free_post_from_another_site_is_refused_and_writes_nothing
     response = await scene.laptop.post(path, form=form, csrf=False, headers=headers)
     assert response.status_code == 400
     assert "did not come from this site" in await page_text(response)
-    assert not any(c.startswith("lang=") for c in response.headers.getlist("Set-Cookie"))
+    cookies = response.headers.getlist("Set-Cookie")
+    assert not any(c.startswith(("lang=", "popup_skip=")) for c in cookies)
     assert await all_rows(scene.app) == before
 
 

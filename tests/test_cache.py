@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from quart import Quart
 from sqlalchemy import delete, event, select, update
 
-from conftest import PASSWORD, CSRFClient, csrf_from, page_text
+from conftest import PASSWORD, AuthActions, CSRFClient, csrf_from, page_text
 from guestbook import create_app, db
 from guestbook.models import ContentVersion, Message, User
+from guestbook.pagination import Cursor
 
 
 class Statements:
@@ -261,3 +262,207 @@ async def test_a_member_since_date_changed_by_hand_shows(app, client, auth, othe
         await session.execute(update(User).values(created_at=datetime(2001, 2, 3, tzinfo=UTC)))
         await session.commit()
     assert "2001" in await seen_by(other, "/users/alice")
+
+
+# --- whole pages (whole_pages) -----------------------------------------------------------
+
+READER_PATHS = ["/", "/users/alice", "/?before={cursor}"]
+
+
+async def reader_paths(app: Quart, client, auth) -> list[str]:
+    """Alice wrote one page and a bit, so there is a cursor page too."""
+    await auth.signup("alice")
+    async with db.sessionmaker(app)() as session:
+        alice = await session.scalar(select(User.id))
+        session.add_all(Message(body=f"m{n}", writer_id=alice) for n in range(21))
+        await session.commit()
+    cursor = re.search(r'href="/\?before=([^"]+)"', await seen_by(client)).group(1)
+    return [path.format(cursor=cursor) for path in READER_PATHS]
+
+
+async def test_readers_get_no_cookie_and_one_shared_page(app, client, auth) -> None:
+    for path in await reader_paths(app, client, auth):
+        responses = [await app.test_client().get(path) for _ in range(2)]
+        for response in responses:
+            assert response.status_code == 200, path
+            assert response.headers.get_all("Set-Cookie") == [], path
+            assert response.headers["Cache-Control"] == "public, max-age=0, s-maxage=1", path
+            assert response.headers["Vary"] == "Cookie, Accept-Language", path
+        first, second = [await response.get_data() for response in responses]
+        assert first == second, path
+        assert b'name="csrf_token"' not in first, path
+        assert responses[0].headers["ETag"] == responses[1].headers["ETag"], path
+
+
+async def test_readers_get_no_cookie_in_production(settings_overrides) -> None:
+    production = create_app(
+        {
+            **settings_overrides,
+            "env": "production",
+            "secret_key": "k" * 32,
+            "allow_sqlite": True,
+            "base_url": "https://localhost",
+        }
+    )
+    async with production.test_app():
+        async with db.engine(production).begin() as conn:
+            from guestbook.models import Base
+
+            await conn.run_sync(Base.metadata.create_all)
+        reader = production.test_client()
+        cursor = Cursor(datetime(2026, 1, 1, tzinfo=UTC), 7).encode()
+        for path, status in (("/", 200), ("/", 200), (f"/?before={cursor}", 200)):
+            response = await reader.get(path)
+            assert response.status_code == status, path
+            assert response.headers.get_all("Set-Cookie") == [], path
+        broken = await reader.get("/?before=MA")  # a broken link: an error page, no cookie
+        assert broken.status_code == 400
+        assert broken.headers.get_all("Set-Cookie") == []
+        assert (await reader.get("/")).headers["Cache-Control"].startswith("public")
+
+
+async def test_a_reader_revalidates_with_a_304_until_something_changes(client, auth, other):
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "first"})
+    reader = other  # another worker's reader: the cache there, the write here
+    page = await reader.get("/")
+    etag = page.headers["ETag"]
+    again = await reader.get("/", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert await again.get_data() == b""
+    assert again.headers.get_all("Set-Cookie") == []
+    await client.post("/messages", form={"body": "second"})
+    changed = await reader.get("/", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    assert bodies(await page_text(changed)) == ["second", "first"]
+
+
+async def test_a_repeat_reader_visit_renders_nothing(app, client, auth) -> None:
+    paths = await reader_paths(app, client, auth)
+    rendered: list[str] = []
+    from quart import template_rendered
+
+    def record(_sender, template, context, **_extra) -> None:
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    statements = Statements(app)
+    for path in paths:
+        reader = app.test_client()
+        await seen_by(reader, path)
+        rendered.clear()
+        statements.seen.clear()
+        await seen_by(app.test_client(), path)
+        assert rendered == [], path
+        assert statements.seen == ["SELECT content_version.version"], path
+
+
+async def test_members_pages_stay_private(app, client, auth) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "mine"})
+    reader_page = await seen_by(app.test_client())  # cached for readers first
+    response = await client.get("/")
+    page = await page_text(response)
+    assert "private" in response.headers["Cache-Control"]
+    assert "Welcome, alice!" in page and "Welcome" not in reader_page
+    assert "/delete" in page and "/delete" not in reader_page
+    # A member's page has its own ETag: that page carried the "Posted." flash, so the
+    # next one differs (200); the one after that is the same again (304).
+    etag = response.headers["ETag"]
+    after_flash = await client.get("/", headers={"If-None-Match": etag})
+    assert after_flash.status_code == 200
+    assert "Posted." in page and "Posted." not in await page_text(after_flash)
+    again = await client.get("/", headers={"If-None-Match": after_flash.headers["ETag"]})
+    assert again.status_code == 304
+    # The reader's copy still has no trace of the member.
+    assert "Welcome" not in await seen_by(app.test_client())
+
+
+@pytest.mark.parametrize("cookie", ["gb_session", "gb_login"])
+async def test_any_session_or_login_cookie_is_not_a_reader(app, client, auth, cookie) -> None:
+    await seen_by(app.test_client())  # a reader's copy exists
+    visitor = app.test_client()
+    visitor.set_cookie("localhost", cookie, "stale")
+    response = await visitor.get("/")
+    assert response.status_code == 200
+    assert "private" in response.headers["Cache-Control"]
+
+
+async def test_the_popup_cookie_gets_its_own_shared_copy(app) -> None:
+    plain = await seen_by(app.test_client())
+    skipping = app.test_client()
+    skipping.set_cookie("localhost", "popup_skip", "yes")
+    without_popup = await seen_by(skipping)
+    assert 'id="popup"' in plain
+    assert 'id="popup"' not in without_popup
+    assert 'id="popup"' in await seen_by(app.test_client())
+
+
+async def test_a_new_countdown_day_is_a_new_page(app, monkeypatch) -> None:
+    from guestbook import countdown
+
+    target = app.config["SETTINGS"].countdown_date
+    monkeypatch.setattr(countdown, "utcnow", lambda: target - timedelta(days=3, hours=1))
+    assert "<strong>D-4</strong>" in await seen_by(app.test_client())
+    monkeypatch.setattr(countdown, "utcnow", lambda: target - timedelta(hours=23))
+    assert "<strong>D-1</strong>" in await seen_by(app.test_client())
+
+
+async def test_a_missing_member_is_not_kept_for_readers(client, auth) -> None:
+    reader = client.app.test_client()
+    assert (await reader.get("/users/bob")).status_code == 404
+    await auth.signup("bob")
+    assert "bob" in await seen_by(client.app.test_client(), "/users/bob")
+
+
+async def test_a_members_repeat_visit_is_one_statement(app, client, auth) -> None:
+    """The login lookup reads the content version too: one statement for the page."""
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "hello"})
+    await seen_by(client)  # reads and renders the list; the flash is shown
+    statements = Statements(app)
+    page = await seen_by(client)
+    assert "Welcome, alice!" in page and bodies(page) == ["hello"]
+    assert statements.seen == ["SELECT login_sessions.id,"], statements.seen
+    # A post through another instance is seen at once all the same.
+    async with db.sessionmaker(app)() as session:
+        alice = await session.scalar(select(User.id))
+        session.add(Message(body="from elsewhere", writer_id=alice))
+        await session.commit()
+    assert bodies(await seen_by(client)) == ["from elsewhere", "hello"]
+
+
+async def test_a_members_page_is_kept_whole_but_never_shared(app, client, auth) -> None:
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "hello"})
+    first = await seen_by(client)  # shows the "Posted." flash: not kept
+    assert "Posted." in first
+    rendered: list[str] = []
+    from quart import template_rendered
+
+    def record(_sender, template, **_extra) -> None:
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    kept = await seen_by(client)  # rendered, and kept
+    assert rendered == ["index.html"]
+    rendered.clear()
+    assert await seen_by(client) == kept  # the same bytes, no template run
+    assert rendered == []
+    # Bob's page, and alice's second device (another token), are their own.
+    bob = app.test_client()
+    await AuthActions(bob).signup("bob")
+    await seen_by(bob)  # his welcome flash
+    bobs = await seen_by(bob)
+    assert "Welcome, bob!" in bobs and "alice!" not in bobs
+    assert csrf_from(bobs) == await bob.csrf_token() != csrf_from(kept)
+    laptop = app.test_client()
+    await AuthActions(laptop).login("alice")
+    await seen_by(laptop)
+    assert csrf_from(await seen_by(laptop)) == await laptop.csrf_token() != csrf_from(kept)
+    # A flash is shown once even when the page was kept before it.
+    await client.post("/popup/skip", form={"next": "/"})
+    await client.post("/messages", form={"body": "again"})
+    assert "Posted." in await seen_by(client)
+    assert "Posted." not in await seen_by(client)

@@ -10,7 +10,7 @@ from quart import Quart
 from sqlalchemy import select
 
 from conftest import AuthActions, CSRFClient, page_text
-from guestbook import db
+from guestbook import create_app, db
 from guestbook.models import LoginSession, Message, User
 from test_auth import GOOD, PASSWORD, count_rows, signed_in_as
 
@@ -126,9 +126,28 @@ async def test_every_post_form_carries_the_sessions_token(app: Quart, auth: Auth
     token = await auth.client.csrf_token()
 
     forms = re.findall(r'<form method="post".*?</form>', html, flags=re.DOTALL)
-    # The language switch is the one form without a token: readers have no session
-    # (tests/test_language.py checks how it refuses other sites instead).
-    forms = [form for form in forms if 'id="language-switch"' not in form]
+    # The language switch and the popup's "Don't show again" are the forms without a
+    # token: readers have no session (tests/test_attacks.py checks how they refuse
+    # other sites instead).
+    forms = [
+        form
+        for form in forms
+        if 'id="language-switch"' not in form and 'action="/popup/skip"' not in form
+    ]
     assert forms
     for form in forms:
         assert f'<input type="hidden" name="csrf_token" value="{token}">' in form
+
+
+async def test_the_session_signer_is_made_once_per_app(app, client, auth, settings_overrides):
+    """Made once, not per request; and never shared: each app signs with its own key."""
+    await auth.signup()
+    signer = app.session_interface.get_signing_serializer(app)
+    await client.get("/")
+    assert app.session_interface.get_signing_serializer(app) is signer
+    other = create_app({**settings_overrides, "secret_key": "another key " * 4})
+    assert other.session_interface.get_signing_serializer(other) is not signer
+    assert (
+        other.session_interface.get_signing_serializer(other).secret_keys[-1]
+        != (signer.secret_keys[-1])
+    )

@@ -611,6 +611,7 @@ def nginx(cluster: tuple[LiveServer, LiveServer], tmp_path: Path) -> Iterator[di
     assert site.count(LETSENCRYPT) == 2  # the certificate and its key
     site = site.replace(LETSENCRYPT, f"{tmp_path}/")
     site = replace_once(site, "/var/log/nginx/guestbook.access.log", str(tmp_path / "access.log"))
+    site = replace_once(site, "/var/cache/nginx/guestbook", str(tmp_path / "cache"))
     (tmp_path / "site.conf").write_text(site)
     temp_paths = "\n".join(
         f"{kind}_temp_path {tmp_path / kind};"
@@ -708,6 +709,32 @@ async def test_the_sample_nginx_site_in_front_of_both_instances(
     for line in id_lines:
         assert line in nginx_log
         assert line in app_logs
+
+
+async def test_nginx_shares_readers_pages_for_a_second_and_never_members(
+    cluster: tuple[LiveServer, LiveServer], nginx: dict[str, Any]
+) -> None:
+    https, name = nginx["https"], new_name()
+    reader = httpx.AsyncClient(verify=False, timeout=30)  # noqa: S501
+    member = httpx.AsyncClient(verify=False, timeout=30)  # noqa: S501
+    async with reader, member:
+        statuses = [(await reader.get(f"{https}/")).headers["X-Cache-Status"] for _ in range(3)]
+        assert "HIT" in statuses[1:], statuses
+        await signup(member, https, name)
+        page = await member.get(f"{https}/")
+        assert page.headers["X-Cache-Status"] == "BYPASS"
+        assert f"Welcome, {name}!" in page.text
+        body = f"for readers {uuid.uuid4().hex}"
+        posted = await post_form(member, f"{https}/messages", {"body": body}, page=f"{https}/")
+        assert posted.status_code == 302
+        # A reader's copy never carries a member's page, and a new message reaches
+        # readers once the second is up (nginx counts whole seconds: at most two).
+        assert "Welcome" not in (await reader.get(f"{https}/")).text
+        await asyncio.sleep(2.1)
+        fresh = await reader.get(f"{https}/")
+        assert body in fresh.text
+        assert fresh.headers["X-Cache-Status"] in ("EXPIRED", "MISS")
+        assert "set-cookie" not in fresh.headers
 
 
 async def test_without_redis_the_app_serves_and_readyz_says_so(

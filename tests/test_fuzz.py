@@ -65,7 +65,7 @@ ROUTES = sorted(
 GET_RULES = [rule for rule, method in ROUTES if method == "GET"]
 POST_RULES = [rule for rule, method in ROUTES if method == "POST"]
 # POST routes that take no CSRF token and refuse other sites by their headers instead
-# (`security.same_site_only`): the language switch.
+# (`security.same_site_only`): the language switch and the popup's "Don't show again".
 SAME_SITE_RULES = [
     rule.rule
     for rule in _PROBE.url_map.iter_rules()

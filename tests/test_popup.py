@@ -102,10 +102,43 @@ async def test_skip_without_next_goes_home(client) -> None:
     assert response.headers["Location"] == "/"
 
 
-async def test_skip_needs_the_csrf_token(client) -> None:
-    response = await client.post("/popup/skip", form={"next": "/"}, csrf=False)
+async def test_a_reader_without_cookies_skips_without_javascript(app) -> None:
+    """The form works with no session at all, and leaves only the popup cookie."""
+    reader = app.test_client()
+    page = await page_text(await reader.get("/"))
+    assert 'name="csrf_token"' not in page.split('id="popup"')[1].split("</aside>")[0]
+    response = await reader.post(
+        "/popup/skip",
+        form={"next": "/"},
+        headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert response.status_code == 302
+    [cookie] = response.headers.get_all("Set-Cookie")
+    assert cookie.startswith("popup_skip=yes;")
+    assert 'id="popup"' not in await page_text(await reader.get("/"))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://localhost.evil.example", "Sec-Fetch-Site": "same-site"},
+    ],
+)
+async def test_skip_from_another_site_is_refused(app, headers: dict[str, str]) -> None:
+    response = await app.test_client().post("/popup/skip", form={"next": "/"}, headers=headers)
     assert response.status_code == 400
+    assert "did not come from this site" in await page_text(response)
     assert "popup_skip" not in " ".join(response.headers.get_all("Set-Cookie"))
+
+
+async def test_only_the_popup_goes_without_a_token(client, auth) -> None:
+    """The exemption is the popup's alone: writing still needs the session's token."""
+    await auth.signup("alice")
+    response = await client.post("/messages", form={"body": "hi"}, csrf=False)
+    assert response.status_code == 400
 
 
 async def test_popup_js_sets_the_same_cookie_as_the_server(client) -> None:

@@ -37,9 +37,9 @@ from flask_sqlalchemy import SQLAlchemy
 from jinja2 import StrictUndefined
 from markupsafe import Markup
 from sqlalchemy import event, func, select
-from sqlalchemy.engine import make_url
 
 import guestbook
+from bench.baseline import sync_url
 from guestbook import list_cache, pagination
 from guestbook.config import Settings
 from guestbook.countdown import countdown
@@ -65,7 +65,7 @@ app.config.update(
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SAMESITE="Lax",
     SESSION_COOKIE_SECURE=settings.cookie_secure,
-    SQLALCHEMY_DATABASE_URI=make_url(settings.database_url).set(drivername="sqlite"),
+    SQLALCHEMY_DATABASE_URI=sync_url(settings.database_url),
 )
 app.add_template_filter(readable)
 app.add_template_filter(iso)
@@ -81,18 +81,20 @@ db = SQLAlchemy(app, session_options={"expire_on_commit": False})
 hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib)
 
 
-with app.app_context():
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The same SQLite settings as ours: WAL, synchronous=NORMAL, a busy timeout.
+    for pragma in (
+        "foreign_keys=ON",
+        "busy_timeout=10000",
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+    ):
+        dbapi_connection.execute(f"PRAGMA {pragma}")
 
-    @event.listens_for(db.engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # The same SQLite settings as ours: WAL, synchronous=NORMAL, a busy timeout.
-        for pragma in (
-            "foreign_keys=ON",
-            "busy_timeout=10000",
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-        ):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+if settings.is_sqlite:
+    with app.app_context():
+        event.listen(db.engine, "connect", _pragmas)
 
 
 def csrf_token() -> str:

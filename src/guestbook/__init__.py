@@ -22,6 +22,7 @@ from . import (
     passwords,
     ratelimit,
     security,
+    whole_pages,
 )
 from .config import Settings
 
@@ -66,6 +67,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     errors.init_app(app)
     i18n.init_app(app)
     filters.init_app(app)
+    whole_pages.init_app(app)
 
     from . import account, auth, language, live, messages, ops, users
 

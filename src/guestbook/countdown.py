@@ -7,7 +7,7 @@ answer on `g.countdown`, where `base.html` reads it for every page's header.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from quart import g
 
@@ -29,6 +29,9 @@ class Countdown:
     hours: int
     minutes: int
     passed: bool
+    # The page shows the target, not hours and minutes left: so a page stays the same
+    # all day, and readers without cookies can share one cached copy (whole_pages).
+    target: datetime
 
 
 def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
@@ -41,7 +44,8 @@ def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
     days, rest = divmod(abs(delta), DAY)
     # Before, a part day counts as a day (one second before is D-1); after, whole days.
     badge = (f"D+{days}" if days else "D-day") if passed else f"D-{-(-delta // DAY)}"
-    return Countdown(label, badge, days, rest // HOUR, rest % HOUR // MINUTE, passed)
+    hours, minutes = rest // HOUR, rest % HOUR // MINUTE
+    return Countdown(label, badge, days, hours, minutes, passed, target.astimezone(UTC))
 
 
 async def put_countdown_on_g() -> None:

@@ -14,7 +14,6 @@ from typing import Any
 from quart import Quart, current_app, g
 from quart.ctx import _AppCtxGlobals
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -52,15 +51,9 @@ def make_engine(settings: Settings) -> AsyncEngine:
 def _sqlite_engine(url: str) -> AsyncEngine:
     # One connection per process: SQLite allows one writer at a time anyway, and a
     # pool of connections only turns waiting in line into "database is locked"
-    # retries (see bench/RESULTS.md). Requests queue for it in the pool instead.
-    # The connection is aiosqlite's, made to cross to its thread once per statement.
+    # retries (see bench/RESULTS.md). Requests queue for it in the pool, fairly.
     engine = create_async_engine(
-        url,
-        pool_size=1,
-        max_overflow=0,
-        pool_timeout=30,
-        async_creator=sqlite.connector(make_url(url).database or ":memory:"),
-        poolclass=sqlite.FairPool,
+        url, pool_size=1, max_overflow=0, pool_timeout=30, poolclass=sqlite.FairPool
     )
 
     @event.listens_for(engine.sync_engine, "connect")

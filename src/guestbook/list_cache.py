@@ -25,10 +25,12 @@ from quart import current_app, g, request
 from quart.app import Quart
 from sqlalchemy import select
 
+from . import db
 from .i18n import gettext, locale
 from .models import ContentVersion
 from .pagination import Page
 from .security import csrf_token
+from .shared_question import SharedQuestion
 
 T = TypeVar("T")
 _EXT = "guestbook.list_cache"
@@ -65,11 +67,18 @@ class _Reads(_LRU):
 
 
 class _Caches:
-    """An app's caches, and the list's compiled template."""
+    """An app's caches, the list's compiled template, and its version question."""
 
     def __init__(self, app: Quart) -> None:
         self.reads, self.lists = _Reads(), _LRU()
+        self.pages = _Reads()  # whole pages (whole_pages)
         self.list_template: Template = app.jinja_env.from_string(SOURCE)
+
+        async def ask() -> int | None:
+            async with db.engine(app).connect() as conn:
+                return await conn.scalar(VERSION)
+
+        self.version = SharedQuestion(ask)
 
 
 def _caches(app: Quart) -> _Caches:
@@ -77,11 +86,32 @@ def _caches(app: Quart) -> _Caches:
     return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, _Caches(app))
 
 
+async def content_version() -> int | None:
+    """The database's content version, asked once per request, before anything that
+    is kept under it is read; None if the row is missing. Shared with the requests
+    asking at the same time (`SharedQuestion`), unless this request is inside a
+    transaction already: it holds a connection (SQLite's only one), so it asks on it."""
+    if "content_version" not in g:
+        session = g.__dict__.get("_db")
+        if session is not None and session.in_transaction():
+            g.content_version = await (await session.connection()).scalar(VERSION)
+        else:
+            g.content_version = await _caches(current_app._get_current_object()).version.answer()
+    return g.content_version
+
+
+def pages_at(version: int) -> _Reads:
+    """The whole pages kept (`whole_pages`), at `version`."""
+    pages = _caches(current_app._get_current_object()).pages
+    pages.at(version)
+    return pages
+
+
 async def read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     """`await load()`, or what it returned for `key` at the database's current
     content version. `load` reads through `g.db`; what it raises is not kept (a 404 or
     a broken cursor is looked up again next time)."""
-    version = await (await g.db.connection()).scalar(VERSION)
+    version = await content_version()
     if version is None:  # the row is missing: nothing would tell a write, so keep nothing
         return await load()
     reads = _caches(current_app._get_current_object()).reads

@@ -18,13 +18,18 @@ from sqlalchemy import bindparam, delete, select
 
 from . import config
 from .forms import printable
+from .list_cache import VERSION
 from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
 # Built once: every request of a member runs it, and building a statement (and its
 # cache key) costs more than SQLite takes to answer it.
-BY_TOKEN = select(LoginSession).where(LoginSession.token_hash == bindparam("token_hash"))
+# It also reads the content version, which every list page asks for next: a member's
+# page then makes one trip to the database, not two (`list_cache.content_version`).
+BY_TOKEN = select(LoginSession, VERSION.scalar_subquery()).where(
+    LoginSession.token_hash == bindparam("token_hash")
+)
 
 
 def _hash(token: str) -> str:
@@ -66,7 +71,10 @@ async def resolve() -> tuple[User, LoginSession] | None:
     token = current_user.auth_id
     if token is None:
         return None
-    row = (await g.db.execute(BY_TOKEN, {"token_hash": _hash(token)})).scalar_one_or_none()
+    found = (await g.db.execute(BY_TOKEN, {"token_hash": _hash(token)})).one_or_none()
+    row = None
+    if found is not None:
+        row, g.content_version = found
     now = utcnow()
     settings = config.current()
     if row is not None and (

@@ -6,16 +6,16 @@ from quart import Blueprint, flash, g, redirect, render_template, request, url_f
 from sqlalchemy import select
 from werkzeug.exceptions import Forbidden, NotFound, TooManyRequests
 
-from . import config, db, list_cache, pagination, ratelimit
+from . import config, db, group_commit, list_cache, pagination, ratelimit
 from .auth import login_required
 from .forms import FieldError, check_body, text
 from .i18n import gettext, ngettext
 from .models import Message, utcnow
-from .security import safe_next
+from .security import safe_next, same_site_only
+from .whole_pages import POPUP_COOKIE, kept_whole
 
 bp = Blueprint("messages", __name__)
 
-POPUP_COOKIE = "popup_skip"
 NEWEST = select(Message)  # the main page's messages; one object, so its page query is built once
 ONE_YEAR = 365 * 24 * 3600
 
@@ -43,6 +43,7 @@ async def _render_index(
 
 
 @bp.get("/")
+@kept_whole
 async def index():
     return await _render_index()
 
@@ -71,8 +72,12 @@ async def post():
             headers={"Retry-After": str(err.retry_after)},
         )
     # The writer is whoever is logged in; a `writer_id` in the form is never read.
-    g.db.add(Message(body=body, writer_id=g.user.id))
-    await g.db.commit()
+    # Written with the posts of other requests under way, in one commit (group_commit);
+    # first this request gives back its connection (SQLite has just one).
+    await db.release()
+    await group_commit.messages().insert(
+        {"body": body, "writer_id": g.user.id, "created_at": utcnow()}
+    )
     await flash(gettext("Posted."))
     return redirect(url_for("messages.index"))
 
@@ -137,8 +142,15 @@ async def fragment(message_id: int):
 
 
 @bp.post("/popup/skip")
+@same_site_only
 async def skip_popup():
-    """The lecture's cookie write: `response.set_cookie`, then back where you were."""
+    """The lecture's cookie write: `response.set_cookie`, then back where you were.
+
+    No session token: a reader has no session, and must get none just to read. Forged
+    from another site, this POST could only hide a notice from its victim: it sets one
+    cookie that the page's own script may set anyway, reads and writes nothing else,
+    and redirects only within this site. What a browser marks as cross-site is
+    refused all the same (`security.same_site_only`)."""
     response = redirect(safe_next(text(await request.form, "next")))
     response.set_cookie(
         POPUP_COOKIE,

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from itsdangerous import URLSafeTimedSerializer
 from quart import Quart, Response, current_app, g, request, session
+from quart.sessions import SecureCookieSessionInterface
 from quart_auth import current_user
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import RequestRedirect
@@ -121,7 +123,20 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its signer made once, not on every request
+    (Quart builds a new one for each, cookie or not). One per app: the key is the app's."""
+
+    _signer: URLSafeTimedSerializer | None = None
+
+    def get_signing_serializer(self, app: Quart) -> URLSafeTimedSerializer | None:
+        if self._signer is None:
+            self._signer = super().get_signing_serializer(app)
+        return self._signer
+
+
 def init_app(app: Quart, settings: Settings) -> None:
+    app.session_interface = SessionInterface()
     app.config["CSRF_ENABLED"] = settings.csrf_enabled
     app.add_template_global(csrf_token)
 

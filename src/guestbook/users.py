@@ -11,6 +11,7 @@ from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, members, pagination
 from .i18n import gettext
+from .whole_pages import kept_whole
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -43,6 +44,7 @@ async def _read_profile(username: str, before: str | None, size: int) -> Profile
 
 
 @bp.get("/<username>")
+@kept_whole
 async def profile(username: str):
     # A name no account can have is not looked up (PostgreSQL refuses some, NUL,
     # outright); any spelling of a name ("KATE", "\u212aate") is cached under its key.
