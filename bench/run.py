@@ -452,7 +452,7 @@ def _live(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> list[dict]
     live.raise_file_limit()  # before the servers start: they inherit it
     db = workdir / "live.sqlite3"
     shutil.copyfile(seeded.path, db)
-    env = {**app_env(db, workdir, secrets.token_hex(32)), **live.LIVE_ENV}
+    env = {**app_env(f"sqlite+aiosqlite:///{db}", workdir, secrets.token_hex(32)), **live.LIVE_ENV}
     launch = servers.hypercorn("bench.app:app", 1, args.worker_class)
     ours_server = servers.Server("ours live", launch, env, "/healthz", 1, workdir / "live.log")
     bare = servers.Server(
