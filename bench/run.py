@@ -28,7 +28,7 @@ from pathlib import Path
 
 from guestbook.models import drop_content_version_ddl
 
-from . import load, pg, report, servers
+from . import live, load, pg, report, servers
 from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, Visitors, visitors
 from .seed import Seeded, seed
 from .seed import count_messages as seed_count
@@ -241,6 +241,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--client", choices=["auto", "wrk", "python"], default="auto", help="load generator"
     )
     parser.add_argument(
+        "--live", default="1000,10000", help="open sockets for the live scenario ('' to skip)"
+    )
+    parser.add_argument("--live-events", type=int, default=10, help="posts per live count")
+    parser.add_argument("--live-idle", type=float, default=26, help="idle seconds measured")
+    parser.add_argument(
         "--against",
         default="",
         help="also serve our app as of this git revision (e.g. main), side by side, "
@@ -252,6 +257,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.client = "wrk" if load.wrk_path() else "python"
     args.scenario_list = [BY_NAME[name] for name in args.scenarios.split(",")]
     args.scale_sizes = [int(n) for n in args.scale.split(",") if n.strip()]
+    args.live_counts = [int(n) for n in args.live.split(",") if n.strip()]
     return args
 
 
@@ -324,6 +330,8 @@ def run(args: argparse.Namespace, command: str) -> dict:
         scale_summary = report.summarize([s.as_dict() for s in scale_samples])
         samples += scale_samples
 
+    live_samples = _live(seeded, workdir, args) if args.live_counts else []
+
     result = {
         **info,
         "seconds": round(time.monotonic() - started, 1),
@@ -335,8 +343,10 @@ def run(args: argparse.Namespace, command: str) -> dict:
             args.scale_sizes,
             args.workers,
             hashes_at_once=os.cpu_count() or 1,  # passwords.py: one hash per core at once
-        ),
+        )
+        + live.targets(live_samples),
         "samples": [s.as_dict() for s in samples],
+        "live": live_samples,
     }
     print()
     print(report.render(result))
@@ -436,6 +446,34 @@ def _flask_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Nam
 def _simplest_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
     module = "bench.baseline.flask_simplest:app"
     return _flask("simplest", module, database, seeded, workdir, args)
+
+
+def _live(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> list[dict]:
+    """The live scenario: our app and the bare broadcast app, one worker each."""
+    print(f"live: {args.live} sockets, {args.live_events} posts, {args.live_idle:.0f} s idle")
+    live.raise_file_limit()  # before the servers start: they inherit it
+    db = workdir / "live.sqlite3"
+    shutil.copyfile(seeded.path, db)
+    env = {**app_env(f"sqlite+aiosqlite:///{db}", workdir, secrets.token_hex(32)), **live.LIVE_ENV}
+    launch = servers.hypercorn("bench.app:app", 1, args.worker_class)
+    ours_server = servers.Server("ours live", launch, env, "/healthz", 1, workdir / "live.log")
+    bare = servers.Server(
+        "bare broadcast (hypercorn)",
+        servers.hypercorn("bench.baseline.broadcast:app", 1, args.worker_class),
+        {},
+        "/hello",
+        1,
+        workdir / "broadcast.log",
+    )
+    try:
+        for server in (ours_server, bare):
+            server.launch()
+        for server in (ours_server, bare):
+            server.wait_ready()
+        return live.run(ours_server, bare, args.live_counts, args.live_events, args.live_idle)
+    finally:
+        for server in (ours_server, bare):
+            server.stop()
 
 
 def _with_servers(

@@ -23,7 +23,7 @@ def run_bench(out: Path, *extra: str) -> dict:
     # A small list of scenarios keeps it short; every kind is there: reads with and
     # without cookies, a write with its row count, the slow pages, the hello ceiling.
     args = ["--users", "5", "--messages", "60", "--runs", "1", "--duration", "1"]
-    args += ["--warmup", "0", "--scenarios", ",".join(SCENARIOS), *extra]
+    args += ["--warmup", "0", "--scenarios", ",".join(SCENARIOS), "--live", "", *extra]
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args, "--out", str(out)],
         cwd=ROOT,
@@ -70,13 +70,20 @@ def check_summary(result: dict) -> None:
 
 @pytest.mark.sqlite_only
 def test_the_benchmark_runs_and_reports(tmp_path: Path) -> None:
-    result = run_bench(tmp_path / "out", "--scale", "30,90")
+    live = ["--live", "20", "--live-events", "2", "--live-idle", "0.5"]
+    result = run_bench(tmp_path / "out", "--scale", "30,90", *live)
     check_summary(result)
     assert result["config"]["database"] == "sqlite"
     assert sorted(result["scale"]) == ["index", "page500"]
     assert all(sorted(sides) == ["30", "90"] for sides in result["scale"].values())
     sides_per_scenario = sum(1 + (s not in OURS_ONLY) + (s in SIMPLEST) for s in SCENARIOS)
     assert len(result["samples"]) == sides_per_scenario + 2 * 2
+    live = {row["side"]: row for row in result["live"]}
+    assert sorted(live) == ["bare", "ours"]
+    for side, row in live.items():
+        assert (row["sockets"], row["opened"], row["missing"]) == (20, 20, 0), side
+        assert 0 <= row["p50_ms"] <= row["p99_ms"], side
+    assert "20 sockets: p99 <= 250 ms" in {t["target"] for t in result["targets"]}
 
 
 @pytest.mark.postgres_only

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import pwd
@@ -21,6 +22,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tomllib
@@ -37,6 +39,8 @@ import redis
 from hypercorn.config import Config as HypercornConfig
 from quart import Quart, request, url_for
 from sqlalchemy import select
+from websockets.asyncio.client import connect as websockets_connect
+from websockets.exceptions import InvalidStatus
 
 from conftest import (
     FAST_HASHING,
@@ -680,6 +684,17 @@ async def test_the_sample_nginx_site_in_front_of_both_instances(
             ids.append(response.headers["X-Request-ID"])
         assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in ids), ids  # nginx's ids
 
+        # The live socket goes through nginx too (Upgrade), from a page of this site.
+        tls = ssl.create_default_context()
+        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+        wss = "wss" + https.removeprefix("https") + "/live"
+        async with websockets_connect(wss, origin=https, ssl=tls) as live:
+            assert json.loads(await asyncio.wait_for(live.recv(), 10))["type"] == "reload"
+        with pytest.raises(InvalidStatus) as foreign:
+            async with websockets_connect(wss, origin="https://evil.example", ssl=tls):
+                pass
+        assert foreign.value.response.status_code == 403
+
         too_big = await client.post(f"{https}/messages", content=b"x" * 70_000)
         assert too_big.status_code == 413
         too_long = await client.get(f"{https}/" + "x" * 9_000)
@@ -736,10 +751,9 @@ async def test_without_redis_the_app_serves_and_readyz_says_so(
         async with Visitor() as client:
             ready = await client.get(f"{server.url}/readyz", headers={"X-Request-ID": rid})
             assert ready.status_code == 200
-            assert ready.json()["checks"] == {
-                "database": "ok",
-                "redis": "unavailable (rate limits per-process)",
-            }
+            checks = ready.json()["checks"]
+            assert checks.pop("live", "ok") == "ok"  # PostgreSQL's LISTEN connection
+            assert checks == {"database": "ok", "redis": "unavailable (rate limits per-process)"}
             assert (await client.get(f"{server.url}/")).status_code == 200
             # Rate limits still hold, counted in this process.
             statuses = [

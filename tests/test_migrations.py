@@ -212,7 +212,7 @@ def test_migrated_writes_bump_the_content_version_and_downgrade_removes_the_trig
 
 def test_migrated_moderation_triggers_and_their_downgrade(migrated_url: str, tmp_path: Path):
     """At head: a block and a hide bump the content version, the audit log refuses
-    UPDATE and DELETE. Back at 0007: the columns and tables are gone, writes still work."""
+    UPDATE and DELETE. Back at 0005: the columns and tables are gone, writes still work."""
     config = _config(migrated_url, tmp_path)
     command.upgrade(config, "head")
     version = text("SELECT version FROM content_version")
@@ -246,7 +246,7 @@ def test_migrated_moderation_triggers_and_their_downgrade(migrated_url: str, tmp
 
     assert _inspect(migrated_url, probe) == (2, [True, True])
 
-    command.downgrade(config, "0007")
+    command.downgrade(config, "0005")
     assert not {"reports", "audit_log"} & _inspect(migrated_url, _tables)
 
     def columns(sync_conn) -> set[str]:  # noqa: ANN001

@@ -164,6 +164,21 @@ async def test_a_hidden_message_appears_nowhere_public(app: Quart, cast: dict[st
     assert message.hidden_at is not None and message.hidden_by == mod.id  # the row stays
 
 
+async def test_live_pages_drop_a_hidden_message_and_take_it_back_unhidden(
+    app: Quart, cast: dict[str, Any]
+):
+    # A hide is an "edited" event on /live; each open page then asks for the message's
+    # fragment, and a 404 removes it from the page.
+    fragment = f"/messages/{cast['id']}/fragment"
+    reader = app.test_client()
+    assert "spam from bob" in await page_text(await reader.get(fragment))
+    await cast["mod"].post(f"/messages/{cast['id']}/hide", form={})
+    for client in (reader, cast["alice"], cast["mod"], cast["bob"]):
+        assert (await client.get(fragment)).status_code == 404
+    await cast["mod"].post(f"/messages/{cast['id']}/unhide", form={})
+    assert "spam from bob" in await page_text(await reader.get(fragment))
+
+
 async def test_no_page_or_feed_shows_a_hidden_message_to_anyone_but_its_writer(
     app: Quart, cast: dict[str, Any]
 ):

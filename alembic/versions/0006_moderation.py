@@ -1,7 +1,7 @@
 """moderation: roles, hidden messages, blocked members, reports, the audit log
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0005
 Create Date: 2026-11-29
 
 The columns of `users` are added and dropped with plain ALTER TABLE (SQLite 3.35 and
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0007"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

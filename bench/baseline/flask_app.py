@@ -149,6 +149,14 @@ def load_logged_in_user() -> None:
 
 
 @app.before_request
+def no_live_updates() -> None:
+    """The original has no live updates; the page's list wrapper reads these (an empty
+    `after`, as on a worker that has read no events yet)."""
+    g.live_seq = None
+    g.live_heartbeat = settings.live_heartbeat_seconds
+
+
+@app.before_request
 def put_countdown_on_g() -> None:
     g.countdown = countdown(settings.countdown_date, utcnow(), settings.countdown_label)
     g.locale = "en"  # `<html lang>`
@@ -297,6 +305,8 @@ for rule, endpoint in [
     ("/moderation", "moderation.queue"),
     ("/feed.atom", "feeds.site"),
     ("/users/<username>/feed.atom", "feeds.member"),
+    ("/messages/<int:message_id>/fragment", "messages.fragment"),
+    ("/live", "live.live"),
 ]:
     app.add_url_rule(rule, endpoint, _not_here, methods=["GET", "POST"])
 

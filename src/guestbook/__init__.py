@@ -14,6 +14,7 @@ from . import (
     countdown,
     db,
     errors,
+    fanout,
     filters,
     i18n,
     intake,
@@ -63,13 +64,25 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     passwords.init_app(app, settings)
     ratelimit.init_app(app, settings)
     mail.init_app(app, settings)
+    fanout.init_app(app, settings)
     errors.init_app(app)
     i18n.init_app(app)
     filters.init_app(app)
     spam.init_app(app)
     whole_pages.init_app(app)
 
-    from . import account, auth, feeds, language, messages, moderation, ops, reports, users
+    from . import (
+        account,
+        auth,
+        feeds,
+        language,
+        live,
+        messages,
+        moderation,
+        ops,
+        reports,
+        users,
+    )
 
     # The path of a request, in one place: Quart runs before_request hooks in the order
     # they were added, so they are added here and nowhere else. The request id comes
@@ -89,6 +102,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         intake.read_body,
         security.check_csrf,
         auth.load_logged_in_user,
+        live.remember_seq,
     ):
         app.before_request(step)
     app.register_blueprint(ops.bp)
@@ -100,6 +114,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(moderation.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(live.bp)
     app.register_blueprint(language.bp)
     # Template context processors that are plain functions (quart-auth's, and the Flask
     # default every blueprint inherits) would each run in a worker thread on every
@@ -112,8 +127,20 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         # X-Forwarded-For/-Proto/-Host values (request.remote_addr, .scheme, .host).
         # Without the setting those headers are ignored: any client can send them.
         app.asgi_app = ProxyFixMiddleware(  # type: ignore[method-assign]
-            app.asgi_app, mode="legacy", trusted_hops=settings.proxy_hops
+            _socket_schemes(app.asgi_app), mode="legacy", trusted_hops=settings.proxy_hops
         )
+    return app
+
+
+def _socket_schemes(asgi_app: Any) -> Any:
+    """ProxyFix puts X-Forwarded-Proto's http/https on WebSocket scopes too, where
+    routing expects ws/wss (else /live would be a page's URL: 404)."""
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and scope.get("scheme") in ("http", "https"):
+            scope = {**scope, "scheme": "wss" if scope["scheme"] == "https" else "ws"}
+        await asgi_app(scope, receive, send)
+
     return app
 
 

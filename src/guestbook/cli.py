@@ -147,6 +147,8 @@ def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
 def serve(args: argparse.Namespace) -> None:
     from hypercorn.run import run
 
+    from .serving import use_our_worker
+
     config = hypercorn_config(args)
     # Check the settings (and migrate a dev SQLite database) before forking workers,
     # so a bad setting is one line here, not a traceback per worker.
@@ -154,6 +156,7 @@ def serve(args: argparse.Namespace) -> None:
     if settings.is_sqlite and not settings.is_production:
         db_upgrade(settings)
     print(f"Guestbook ({settings.env}) on http://{config.bind[0]}", file=sys.stderr)
+    use_our_worker()  # live sockets close with 1001 as the shutdown begins
     sys.exit(run(config))
 
 

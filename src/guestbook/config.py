@@ -7,6 +7,7 @@ to start on a setting that would be unsafe there, with one line saying why.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
@@ -64,6 +65,25 @@ def parse_bool(text: str) -> bool:
 def current() -> Settings:
     """The running app's settings: the one way code in a request or app context reads them."""
     return current_app.config["SETTINGS"]
+
+
+# Settings checked at start: spam rules and the report threshold, where 0 turns the rule
+# off, and the live updates' sizes and periods.
+_ZERO_TURNS_OFF = (
+    "signup_min_seconds",
+    "new_member_hours",
+    "new_member_max_links",
+    "duplicate_window_seconds",
+    "report_hide_threshold",
+)
+_ABOVE_ZERO = (
+    "live_max_sockets",
+    "live_max_per_address",
+    "live_queue_size",
+    "live_heartbeat_seconds",
+    "live_poll_seconds",
+    "live_retention_seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,14 @@ class Settings:
     mail_poll_seconds: float = 2.0
     mail_retry_seconds: float = 60.0  # the first retry's delay; each next one doubles
     reset_token_seconds: int = 3600
+    # Live updates over the /live WebSocket.
+    live_max_sockets: int = 10_000  # open sockets per worker
+    live_max_per_address: int = 20  # open sockets per client address, per worker
+    live_queue_size: int = 64  # events waiting for one slow socket before it is closed
+    live_heartbeat_seconds: float = 50.0  # under proxies' idle timeouts (nginx sample: 75 s)
+    live_poll_seconds: float = 1.0  # how often the event log is read without a wake-up
+    live_retention_seconds: int = 600  # how long events stay to resume from
+    live_origins: str = ""  # more origins allowed to open /live, comma-separated
     # Password hashing (argon2id); tests lower the cost.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -228,15 +256,13 @@ class Settings:
                 raise ConfigError(
                     f"GUESTBOOK_{name.upper()}_LIMIT and _WINDOW_SECONDS must be 1 or more"
                 )
-        for name in (
-            "signup_min_seconds",
-            "new_member_hours",
-            "new_member_max_links",
-            "duplicate_window_seconds",
-            "report_hide_threshold",
+        for names, holds, rule in (
+            (_ZERO_TURNS_OFF, operator.ge, "0 or more"),
+            (_ABOVE_ZERO, operator.gt, "above 0"),
         ):
-            if getattr(settings, name) < 0:
-                raise ConfigError(f"GUESTBOOK_{name.upper()} must be 0 or more")
+            for name in names:
+                if not holds(getattr(settings, name), 0):
+                    raise ConfigError(f"GUESTBOOK_{name.upper()} must be {rule}")
         if settings.login_ceiling < 1 or settings.login_slowdown_seconds < 0:
             raise ConfigError(
                 "GUESTBOOK_LOGIN_CEILING must be 1 or more, "

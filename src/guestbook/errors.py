@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, g, render_template
+from quart import Quart, Response, g, has_websocket_context, render_template
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -14,6 +14,7 @@ from werkzeug.exceptions import (
     NotFound,
     ServiceUnavailable,
 )
+from werkzeug.routing.exceptions import WebsocketMismatch
 
 from .i18n import N_, gettext
 
@@ -58,6 +59,15 @@ def _forget_expired_user() -> None:
 
 
 async def _page(error: HTTPException):
+    # Keep Retry-After (429, 503) and Allow (405); the body is ours.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    if has_websocket_context():
+        # A refused WebSocket handshake: there is no `request` for the page's template,
+        # and no browser shows the body anyway. A plain answer, never a traceback; a
+        # page's URL is no socket either (werkzeug's 400 "websocket mismatch").
+        code = 404 if isinstance(error, WebsocketMismatch) else error.code or 500
+        text = f"{code} {TITLES.get(code, error.name)}\n"
+        return Response(text, code, headers, content_type="text/plain; charset=utf-8")
     _forget_expired_user()
     code = error.code or 500
     description = error.description
@@ -71,8 +81,6 @@ async def _page(error: HTTPException):
         # Our own descriptions are marked with N_ or translated where raised.
         description=gettext(description) if description else "",
     )
-    # Keep Retry-After (429, 503) and Allow (405); the body is ours.
-    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     return html, error.code, headers
 
 

@@ -133,6 +133,20 @@ async def delete(message_id: int):
     return redirect(back)
 
 
+@bp.get("/messages/<int:message_id>/fragment")
+async def fragment(message_id: int):
+    """One message's `<li>`, for the live script, rendered for this viewer (their own
+    messages get Edit and Delete); 404 once it is gone or hidden, so the page drops it."""
+    statement = pagination.LISTED_ONE.where(Message.id == message_id, Message.visible)
+    row = (await (await g.db.connection()).execute(statement)).one_or_none()
+    if row is None:
+        raise NotFound(gettext("There is no such message."))
+    await db.release()
+    # Where Delete returns to: the page that fetched this, not this URL.
+    back = safe_next(request.args.get("next"), url_for("messages.index"))
+    return await render_template("messages/fragment.html", message=row, back=back)
+
+
 @bp.post("/popup/skip")
 @same_site_only
 async def skip_popup():

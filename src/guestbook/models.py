@@ -314,6 +314,65 @@ def _count_content_versions(_metadata: MetaData, connection, **_kw: object) -> N
         connection.execute(statement)
     for statement in moderation_ddl(connection.dialect.name):
         connection.execute(text(statement))
+    for statement in live_events_ddl(connection.dialect.name):
+        connection.execute(text(statement))
+
+
+class LiveEvent(Base):
+    """The log of committed changes to messages that `/live` pushes to open pages: one
+    row per message created, edited or deleted, written by triggers in the writing
+    transaction (so a rolled-back write logs nothing, and psql or the CLI count too).
+
+    `seq` has no gaps and follows commit order: each row takes the highest number plus
+    one, and on PostgreSQL writers take turns (a transaction-long advisory lock), so a
+    reader that has seen `seq` N has seen everything up to N. Old rows are pruned but
+    the newest, so numbers never start over."""
+
+    __tablename__ = "live_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(7))  # created, edited, deleted
+    message_id: Mapped[int] = mapped_column(Integer)  # no foreign key: deletions are logged
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+LIVE_CHANNEL = "guestbook_live"  # PostgreSQL NOTIFY channel; the payload is the seq
+LIVE_LOCK = 444351214452  # advisory lock key writers of live_events take turns on
+_NEXT_SEQ = "SELECT coalesce(max(seq), 0) + 1"
+# (trigger, event, kind, row) of the SQLite triggers
+_SQLITE_LIVE_TRIGGERS = (
+    ("live_event_on_message_insert", "INSERT", "created", "NEW"),
+    ("live_event_on_message_update", "UPDATE", "edited", "NEW"),
+    ("live_event_on_message_delete", "DELETE", "deleted", "OLD"),
+)
+
+
+def live_events_ddl(dialect: str) -> list[str]:
+    """The triggers that fill `live_events`, for `create_all`; migration 0007 holds its
+    own copy."""
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON messages BEGIN "
+            f"INSERT INTO live_events (seq, kind, message_id, at) {_NEXT_SEQ}, '{kind}', "
+            f"{row}.id, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM live_events; END"
+            for name, when, kind, row in _SQLITE_LIVE_TRIGGERS
+        ]
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION log_live_event() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "DECLARE event_seq bigint; event_kind text; event_message integer; BEGIN "
+            f"PERFORM pg_advisory_xact_lock({LIVE_LOCK}); "
+            "IF TG_OP = 'INSERT' THEN event_kind := 'created'; event_message := NEW.id; "
+            "ELSIF TG_OP = 'UPDATE' THEN event_kind := 'edited'; event_message := NEW.id; "
+            "ELSE event_kind := 'deleted'; event_message := OLD.id; END IF; "
+            "INSERT INTO live_events (seq, kind, message_id, at) "
+            f"{_NEXT_SEQ}, event_kind, event_message, now() FROM live_events "
+            "RETURNING seq INTO event_seq; "
+            f"PERFORM pg_notify('{LIVE_CHANNEL}', event_seq::text); RETURN NULL; END $$",
+            "CREATE OR REPLACE TRIGGER log_live_event AFTER INSERT OR UPDATE OR DELETE "
+            "ON messages FOR EACH ROW EXECUTE FUNCTION log_live_event()",
+        ]
+    raise NotImplementedError(f"no live_events triggers for {dialect}")
 
 
 class LoginSession(Base):

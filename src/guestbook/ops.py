@@ -9,7 +9,7 @@ import secrets
 
 from quart import Blueprint, Response, g, has_app_context, request
 
-from . import db, ratelimit
+from . import db, fanout, ratelimit
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger("guestbook.request")
@@ -92,7 +92,8 @@ async def healthz():
 
 @bp.get("/readyz")
 async def readyz():
-    """200 when the database answers (and Redis, when configured); 503 otherwise."""
+    """200 when the database answers; 503 otherwise. Also says whether Redis (when
+    configured) and the live events' LISTEN connection (PostgreSQL) are connected."""
     checks: dict[str, str] = {}
     try:
         await db.ping()
@@ -103,5 +104,9 @@ async def readyz():
     store = ratelimit.store()
     if isinstance(store, ratelimit.RedisStore):
         checks["redis"] = "ok" if await store.ping() else "unavailable (rate limits per-process)"
+    hub = fanout.hub()
+    if hub is not None and hub.listening is not None:
+        # Live updates still flow while it reconnects (the event log is polled meanwhile).
+        checks["live"] = "ok" if hub.listening else "reconnecting (polling)"
     ready = checks["database"] == "ok"
     return {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, Row, Select, bindparam, tuple_
+from sqlalchemy import Integer, Row, Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import BadRequest
 
@@ -66,6 +66,9 @@ LISTED = (
     User.username.label("writer_name"),
     Message.hidden_at,  # set only on the writer's own profile: public lists select visible ones
 )
+
+# One message as a list shows it (the live script's fragment).
+LISTED_ONE = select(*LISTED).join(Message.writer)
 
 
 @dataclass(frozen=True)

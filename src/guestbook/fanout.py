@@ -1,0 +1,357 @@
+"""The fan-out of live events: one task per worker reads new rows of the event log
+(`live_events`, filled by triggers on `messages`) and queues each as a JSON frame for
+every open `/live` socket of this worker.
+
+It reads when woken, and about once a `live_poll_seconds` while sockets are open:
+
+- PostgreSQL: the triggers NOTIFY `guestbook_live` at commit; a dedicated asyncpg
+  connection (outside SQLAlchemy's pool) LISTENs and wakes the task. It reconnects by
+  itself with backoff; while it is down the task polls, so nothing waits for it.
+- SQLite (one process): this worker's own commits wake the task; the poll catches
+  writes by other processes (the CLI, sqlite3).
+
+The log has no gaps and follows commit order (see `models.LiveEvent`), so "everything
+after N" is a complete answer: a socket resumes from the last number it saw, and when
+the log cannot answer (pruned, too far behind, a number it never had) the socket is
+told to reload its list instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from quart import Quart, current_app
+from sqlalchemy import bindparam, delete, event, func, select
+from sqlalchemy.engine import make_url
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
+
+from . import db
+from .config import Settings
+from .models import LIVE_CHANNEL, LiveEvent, utcnow
+
+log = logging.getLogger(__name__)
+_EXT = "guestbook.fanout"
+
+GOING_AWAY = 1001  # the server is shutting down: reconnect (to another instance)
+TOO_BIG = 1009  # a client frame over MAX_FRAME_BYTES
+TRY_AGAIN = 1013  # too slow, or the database did not answer: reconnect and resume
+MAX_FRAME_BYTES = 4096
+BATCH = 500  # log rows read at once
+PRUNE_EVERY_SECONDS = 60.0
+RECONNECT_MAX_SECONDS = 10.0
+HEARTBEAT_TICK = 1.0  # seconds between looks for the heartbeats due
+
+AFTER = select(LiveEvent.seq, LiveEvent.kind, LiveEvent.message_id).where(
+    LiveEvent.seq > bindparam("after")
+)
+
+
+def _fraction() -> float:
+    """A number in [0, 1) for jitter."""
+    return secrets.randbelow(1 << 20) / (1 << 20)
+
+
+def frame(kind: str, seq: int, message_id: int | None = None) -> str:
+    """One JSON text frame: `type`, `seq` and, for a message's event, `id`."""
+    body: dict[str, object] = {"type": kind, "seq": seq}
+    if message_id is not None:
+        body["id"] = message_id
+    return json.dumps(body, separators=(",", ":"))
+
+
+class Subscriber:
+    """One open socket's side of the fan-out: the frames waiting to be sent (at most
+    `limit`, else the socket is too slow and closes), the last event queued, and the
+    close code once it must close."""
+
+    __slots__ = ("address", "beat_at", "close_code", "early", "frames", "limit", "ready", "seq")
+
+    def __init__(self, limit: int, address: str, beat_at: float = 0.0) -> None:
+        self.limit = limit
+        self.address = address
+        self.beat_at = beat_at  # when its next heartbeat is due (time.monotonic())
+        self.frames: deque[str] = deque()
+        self.ready = asyncio.Event()
+        self.close_code: int | None = None
+        # None while catching up from the log: events pushed meanwhile wait in `early`.
+        self.seq: int | None = None
+        self.early: list[tuple[int, str]] = []
+
+    def push(self, seq: int, text: str) -> None:
+        if self.close_code is not None:
+            return
+        if self.seq is None:
+            self.early.append((seq, text))
+            if len(self.early) > self.limit:
+                self.close(TRY_AGAIN)
+            return
+        if seq <= self.seq:  # already queued (from the log, or by another read)
+            return
+        if len(self.frames) >= self.limit:
+            self.close(TRY_AGAIN)
+            return
+        self.frames.append(text)
+        self.seq = seq
+        self.ready.set()
+
+    def start(self, seq: int, backlog: list[tuple[int, str]], first: str | None = None) -> None:
+        """Caught up: queue `first` (a reload), then the log's `backlog` after `seq`,
+        then whatever was pushed meanwhile (duplicates dropped by number)."""
+        self.seq = seq
+        if first is not None:
+            self.frames.append(first)
+            self.ready.set()
+        for number, text in [*backlog, *self.early]:
+            self.push(number, text)
+        self.early = []
+
+    def heartbeat(self, text: str) -> None:
+        if self.close_code is None and not self.frames:
+            self.frames.append(text)
+            self.ready.set()
+
+    def close(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+            self.frames.clear()  # a closing socket holds no memory
+            self.early = []
+            self.ready.set()
+
+    async def next_frame(self) -> str | None:
+        """The next frame to send; None once the socket must close (`close_code`)."""
+        while not self.frames:
+            if self.close_code is not None:
+                return None
+            self.ready.clear()
+            await self.ready.wait()
+        return self.frames.popleft()
+
+
+class Hub:
+    """A worker's open sockets and the task that feeds them."""
+
+    def __init__(self, app: Quart, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.subscribers: set[Subscriber] = set()
+        self.per_address: Counter[str] = Counter()
+        self.seq: int | None = None  # the newest event this worker has read
+        # The newest events read (seq, frame), unbroken, up to a socket's queue: what a
+        # returning socket catches up from.
+        self.recent: deque[tuple[int, str]] = deque()
+        self._reading = asyncio.Lock()  # one read of the log at a time
+        self.wake = asyncio.Event()
+        self.closing = False
+        # PostgreSQL's listener: None on SQLite (nothing to connect), else connected or not.
+        self.listening: bool | None = None if settings.is_sqlite else False
+        self._failing = False
+        self._pruned_at = time.monotonic()
+
+    # --- sockets -------------------------------------------------------------------
+
+    def admit(self, address: str) -> Subscriber:
+        """Count a new socket in, or refuse it (503 shutting down or full, 429 too many
+        from its address). Counted before anything is awaited: the caps cannot be
+        overrun by a burst of handshakes."""
+        if self.closing:
+            raise ServiceUnavailable("The server is restarting.")
+        if len(self.subscribers) >= self.settings.live_max_sockets:
+            raise ServiceUnavailable("Too many live pages are open; this one stays as it is.")
+        if self.per_address[address] >= self.settings.live_max_per_address:
+            raise TooManyRequests("Too many live pages are open from your address.")
+        # Heartbeats are spread over the period, not sent to every socket at once.
+        beat_at = time.monotonic() + self.settings.live_heartbeat_seconds * _fraction()
+        subscriber = Subscriber(self.settings.live_queue_size, address, beat_at)
+        self.per_address[address] += 1
+        self.subscribers.add(subscriber)
+        self.wake.set()  # start reading if this is the first socket
+        return subscriber
+
+    def leave(self, subscriber: Subscriber) -> None:
+        if subscriber in self.subscribers:
+            self.subscribers.remove(subscriber)
+            self.per_address[subscriber.address] -= 1
+            if not self.per_address[subscriber.address]:
+                del self.per_address[subscriber.address]
+
+    async def catch_up(self, subscriber: Subscriber, after: int | None) -> None:
+        """Queue what `subscriber` missed after event `after` (None: it knows no
+        number), or a reload when that cannot be told. Answered from the recent events
+        kept in memory: a burst of reconnections costs the database at most one read."""
+        if self._behind(after):
+            async with self._reading:
+                if self._behind(after):
+                    await self._read_locked()
+        seq = self.seq or 0
+        low = self.recent[0][0] if self.recent else seq + 1
+        if after is None or after > seq or after < low - 1 or seq - after > subscriber.limit:
+            subscriber.start(seq, [], first=frame("reload", seq))
+        else:
+            subscriber.start(after, [item for item in self.recent if item[0] > after])
+
+    def _behind(self, after: int | None) -> bool:
+        return self.seq is None or (after is not None and after > self.seq)
+
+    def close_all(self, code: int) -> None:
+        """Shutting down: every socket closes with `code`, and new ones are refused."""
+        self.closing = True
+        for subscriber in self.subscribers:
+            subscriber.close(code)
+
+    # --- the task --------------------------------------------------------------------
+
+    def woken(self, *_: object) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            settings = self.settings
+            beat = settings.live_heartbeat_seconds
+            polling = self.listening is not True
+            # Woken at least every HEARTBEAT_TICK: the heartbeats due are sent then.
+            wait = min(settings.live_poll_seconds if polling else beat, HEARTBEAT_TICK, beat)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self.wake.wait()
+            self.wake.clear()
+            now = time.monotonic()
+            ping = frame("ping", self.seq or 0)
+            for subscriber in self.subscribers:
+                if subscriber.beat_at <= now:
+                    subscriber.beat_at = now + beat
+                    subscriber.heartbeat(ping)
+            try:
+                if self.subscribers and self.seq is not None:
+                    await self._read()
+                if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+                    self._pruned_at = now
+                    await self._prune()
+            except Exception as exc:  # the database is away: say so once, keep trying
+                if not self._failing:
+                    log.warning("live events: cannot read the event log: %s", exc)
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("live events: reading the event log again")
+                self._failing = False
+
+    async def _read(self) -> None:
+        async with self._reading:
+            await self._read_locked()
+
+    async def _read_locked(self) -> None:
+        """Read new events, keep them in `recent` and queue them for every socket; the
+        first time, load the newest events instead (where the log starts for us)."""
+        keep = self.settings.live_queue_size
+        async with db.sessionmaker(self.app)() as session:
+            if self.seq is None:
+                newest = AFTER.order_by(LiveEvent.seq.desc()).limit(keep)
+                rows = (await session.execute(newest, {"after": 0})).all()
+                # Only an unbroken run counts (pruning may have left a hole).
+                run = [row for n, row in enumerate(rows) if row.seq == rows[0].seq - n]
+                self.recent = deque(
+                    ((r.seq, frame(r.kind, r.seq, r.message_id)) for r in reversed(run)),
+                    maxlen=keep,
+                )
+                self.seq = rows[0].seq if rows else 0
+                return
+            statement = AFTER.order_by(LiveEvent.seq).limit(BATCH)
+            rows = (await session.execute(statement, {"after": self.seq})).all()
+        for row in rows:
+            item = (row.seq, frame(row.kind, row.seq, row.message_id))
+            self.recent.append(item)
+            for subscriber in self.subscribers:
+                subscriber.push(*item)
+        if rows:
+            self.seq = rows[-1].seq
+        if len(rows) == BATCH:
+            self.wake.set()  # more waiting
+
+    async def _prune(self) -> None:
+        """Drop events older than the retention, but always the newest: numbers go on
+        from it."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.live_retention_seconds)
+        newest = select(func.max(LiveEvent.seq)).scalar_subquery()
+        async with db.sessionmaker(self.app)() as session:
+            await session.execute(
+                delete(LiveEvent).where(LiveEvent.at < cutoff, LiveEvent.seq < newest)
+            )
+            await session.commit()
+
+    # --- PostgreSQL's LISTEN -------------------------------------------------------
+
+    async def listen(self) -> None:
+        """Keep a LISTEN connection open, reconnecting with backoff; each (re)connection
+        wakes the task, which reads what came meanwhile."""
+        import asyncpg
+
+        url = make_url(self.settings.database_url).set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        delay = 0.5
+        while True:
+            try:
+                connection = await asyncpg.connect(dsn, timeout=self.settings.db_connect_timeout)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                if delay == 0.5:
+                    log.warning("live events: LISTEN connection failed: %s", exc)
+                await asyncio.sleep(delay * (0.5 + _fraction() / 2))  # jitter
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+                continue
+            try:
+                await self._listen_on(connection)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.warning("live events: LISTEN connection lost: %s", exc)
+            finally:
+                self.listening = False
+                connection.terminate()
+            delay = 0.5
+
+    async def _listen_on(self, connection) -> None:  # noqa: ANN001
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _connection: lost.set())
+        await connection.add_listener(LIVE_CHANNEL, self.woken)
+        self.listening = True
+        self.wake.set()
+        heartbeat = self.settings.live_heartbeat_seconds
+        while not lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(heartbeat):
+                    await lost.wait()
+            if not lost.is_set():  # a network that went quiet is found out here
+                await connection.fetchval("SELECT 1", timeout=heartbeat)
+        raise ConnectionResetError("closed by the server")
+
+
+def hub(app: Quart | None = None) -> Hub | None:
+    return (app or current_app).extensions.get(_EXT)
+
+
+def init_app(app: Quart, settings: Settings) -> None:
+    @app.while_serving
+    async def _run_fanout() -> AsyncIterator[None]:
+        the_hub = app.extensions[_EXT] = Hub(app, settings)
+        tasks = [asyncio.create_task(the_hub.run())]
+        engine = db.engine(app).sync_engine
+        if settings.is_sqlite:
+            # This worker's own commits: read at once, not at the next poll.
+            event.listen(engine, "commit", the_hub.woken)
+        else:
+            tasks.append(asyncio.create_task(the_hub.listen()))
+        try:
+            yield
+        finally:
+            the_hub.close_all(GOING_AWAY)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if settings.is_sqlite:
+                event.remove(engine, "commit", the_hub.woken)
+            del app.extensions[_EXT]

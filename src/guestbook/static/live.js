@@ -1,0 +1,139 @@
+// Live updates: the message list follows /live without a reload. The socket says only
+// what changed (created, edited or deleted, and the message id); the message's HTML
+// comes from the server, fetched with this visitor's cookies, so it looks and escapes
+// as on a page load and shows Edit and Delete on their own messages. Without
+// JavaScript, or without a socket, the page is what the server sent.
+(function () {
+  "use strict";
+  var box = document.querySelector(".live-list");
+  if (!box || !window.WebSocket || !window.fetch) return;
+  var after = box.dataset.liveAfter; // the last event seen; "" when unknown
+  var writer = box.dataset.liveWriter; // a profile shows this member's messages only
+  var older = box.dataset.liveOlder === "yes"; // a cursor page links to new messages
+  var heartbeat = parseFloat(box.dataset.liveHeartbeat) || 25;
+  var failures = 0;
+  var socket = null;
+  var silence = null;
+  var work = Promise.resolve(); // events are handled one at a time, in order
+
+  function state(name) { box.dataset.liveState = name; }
+
+  // The socket on this page's own host (the server may know itself by another name
+  // behind a proxy), ws: or wss: as the page is http: or https:.
+  function socketUrl() {
+    var url = new URL(box.dataset.liveUrl, location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.host = location.host;
+    url.search = after ? "?after=" + encodeURIComponent(after) : "";
+    return url.href;
+  }
+
+  function getHtml(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (response.status === 404) return null;
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      });
+  }
+
+  // The message's <li> as this visitor sees it, or null once it is gone (deleted, or
+  // hidden by a moderator).
+  function fragment(id) {
+    var back = location.pathname + location.search;
+    var url = box.dataset.liveFragment.replace("/0/", "/" + id + "/");
+    return getHtml(url + "?next=" + encodeURIComponent(back)).then(function (html) {
+      if (html === null) return null;
+      var template = document.createElement("template");
+      template.innerHTML = html.trim();
+      return template.content.firstElementChild;
+    });
+  }
+
+  function showNews() { box.querySelector(".live-news").hidden = false; }
+
+  function insert(item) {
+    var list = box.querySelector("ol.messages");
+    if (!list) {
+      list = document.createElement("ol");
+      list.className = "messages";
+      var empty = box.querySelector(".empty");
+      if (empty) empty.replaceWith(list);
+      else box.querySelector(".live-news").after(list);
+    }
+    list.insertBefore(item, list.firstElementChild); // events come in commit order
+  }
+
+  function apply(kind, id) {
+    var shown = document.getElementById("m" + id);
+    if (kind === "deleted") {
+      if (shown) shown.remove();
+      return Promise.resolve();
+    }
+    if (!shown && kind === "edited") return Promise.resolve(); // not on this page
+    return fragment(id).then(function (item) {
+      var now = document.getElementById("m" + id);
+      if (!item) {
+        if (now) now.remove();
+      } else if (writer && item.dataset.writer !== writer) {
+        // another member's message: not on this profile
+      } else if (now) {
+        now.replaceWith(item);
+      } else if (kind === "created") {
+        if (older) showNews(); else insert(item);
+      }
+    });
+  }
+
+  // The server could not say what was missed: fetch this page's list again.
+  function reload() {
+    return getHtml(location.href).then(function (html) {
+      if (html === null) return;
+      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector(".live-list");
+      if (fresh) box.innerHTML = fresh.innerHTML;
+    });
+  }
+
+  function listen() {
+    clearTimeout(silence);
+    // Heartbeats come every `heartbeat` seconds: a quiet socket is a dead one.
+    silence = setTimeout(function () { if (socket) socket.close(); }, heartbeat * 2500);
+  }
+
+  function received(message) {
+    listen();
+    var event;
+    try { event = JSON.parse(message.data); } catch (error) { return; }
+    if (event.type === "ping") return;
+    work = work.then(function () {
+      var done = event.type === "reload" ? reload() : apply(event.type, event.id);
+      return done.then(function () {
+        after = String(event.seq);
+        state("open");
+      }, function () {
+        // A fetch failed: start again from a fresh list on the next connection.
+        after = "";
+        if (socket) socket.close();
+      });
+    });
+  }
+
+  function connect() {
+    socket = new WebSocket(socketUrl());
+    socket.onopen = function () { failures = 0; listen(); state("open"); };
+    socket.onmessage = received;
+    socket.onclose = function (event) {
+      clearTimeout(silence);
+      socket = null;
+      state("closed");
+      failures += 1;
+      // 1001: this server is going away; another one takes us at once. Otherwise back
+      // off, doubling up to half a minute. The jitter keeps pages from coming back
+      // all in the same instant.
+      var seconds = event.code === 1001 ? 1 : Math.min(30, 0.5 * Math.pow(2, failures));
+      setTimeout(connect, seconds * (0.5 + Math.random() / 2) * 1000);
+    };
+  }
+
+  connect();
+})();
