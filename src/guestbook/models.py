@@ -268,14 +268,19 @@ def content_version_ddl(dialect: str) -> list[TextClause]:
 
 
 def drop_content_version_ddl(dialect: str) -> list[str]:
-    """Undoes `content_version_ddl` but for the table: its triggers outlive it."""
+    """Every trigger that bumps `content_version` (`content_version_ddl`'s, and
+    moderation's on a block), for the benchmark's baselines, which have no cache."""
     if dialect == "postgresql":
         return [
             "DROP TRIGGER IF EXISTS bump_content_version ON messages",
             "DROP TRIGGER IF EXISTS bump_content_version ON users",
+            "DROP TRIGGER IF EXISTS bump_content_version_on_block ON users",
             "DROP FUNCTION IF EXISTS bump_content_version()",
         ]
-    return [f"DROP TRIGGER IF EXISTS {name}" for name, _table, _when in _SQLITE_TRIGGERS]
+    names = [name for name, _table, _when in _SQLITE_TRIGGERS]
+    return [
+        f"DROP TRIGGER IF EXISTS {name}" for name in [*names, "bump_content_version_on_user_block"]
+    ]
 
 
 def moderation_ddl(dialect: str) -> list[str]:
