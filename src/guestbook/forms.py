@@ -70,6 +70,18 @@ def printable(value: str) -> str:
     return _CONTROL_RE.sub("", value)
 
 
+def _at_most(field: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise FieldError(
+            field,
+            gettext(
+                "At most %(max)s characters (this is %(length)s).",
+                max=number(limit),
+                length=number(len(value)),
+            ),
+        )
+
+
 def _no_control(field: str, value: str) -> None:
     if _CONTROL_RE.search(value):
         raise FieldError(field, gettext("Contains characters that cannot be stored."))
@@ -149,15 +161,7 @@ def check_body(value: str) -> str:
     value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not value:
         raise FieldError("body", gettext("Write something first."))
-    if len(value) > BODY_MAX:
-        raise FieldError(
-            "body",
-            gettext(
-                "At most %(max)s characters (this is %(length)s).",
-                max=number(BODY_MAX),
-                length=number(len(value)),
-            ),
-        )
+    _at_most("body", value, BODY_MAX)
     _no_control("body", value)
     return value
 
@@ -165,14 +169,6 @@ def check_body(value: str) -> str:
 def check_reason(value: str) -> str:
     """A report's or a moderator's reason: optional, one line's worth."""
     value = " ".join(value.split())
-    if len(value) > REASON_MAX:
-        raise FieldError(
-            "reason",
-            gettext(
-                "At most %(max)s characters (this is %(length)s).",
-                max=number(REASON_MAX),
-                length=number(len(value)),
-            ),
-        )
+    _at_most("reason", value, REASON_MAX)
     _no_control("reason", value)
     return value
