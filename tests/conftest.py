@@ -43,6 +43,13 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Cheap hashing in tests: the cost is a setting, the code path is the same.
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
 PASSWORD = "correct horse"  # every test member's password
+# On top of `settings_overrides`: production, served on a loopback host of its own.
+PRODUCTION = {
+    "env": "production",
+    "secret_key": "k" * 32,
+    "allow_sqlite": True,
+    "base_url": "https://localhost",  # production answers its own host only
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

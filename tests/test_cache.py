@@ -15,7 +15,16 @@ import pytest
 from quart import Quart
 from sqlalchemy import delete, event, select, update
 
-from conftest import PASSWORD, AuthActions, CSRFClient, csrf_from, page_text
+from conftest import (
+    PASSWORD,
+    PRODUCTION,
+    AuthActions,
+    CSRFClient,
+    csrf_from,
+    page_text,
+    reset_schema,
+    serving,
+)
 from guestbook import create_app, db
 from guestbook.models import ContentVersion, Message, User
 from guestbook.pagination import Cursor
@@ -297,20 +306,8 @@ async def test_readers_get_no_cookie_and_one_shared_page(app, client, auth) -> N
 
 
 async def test_readers_get_no_cookie_in_production(settings_overrides) -> None:
-    production = create_app(
-        {
-            **settings_overrides,
-            "env": "production",
-            "secret_key": "k" * 32,
-            "allow_sqlite": True,
-            "base_url": "https://localhost",
-        }
-    )
-    async with production.test_app():
-        async with db.engine(production).begin() as conn:
-            from guestbook.models import Base
-
-            await conn.run_sync(Base.metadata.create_all)
+    async with serving({**settings_overrides, **PRODUCTION}) as production:
+        await reset_schema(production)
         reader = production.test_client()
         cursor = Cursor(datetime(2026, 1, 1, tzinfo=UTC), 7).encode()
         for path, status in (("/", 200), ("/", 200), (f"/?before={cursor}", 200)):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from conftest import AuthActions, CSRFClient, page_text
+from conftest import PRODUCTION, AuthActions, CSRFClient, page_text
 from guestbook import create_app
 from test_attacks import PASSWORD, Scene
 from test_fuzz import GET_RULES, fill
@@ -162,15 +162,7 @@ async def test_503_pages_when_the_database_is_unreachable(settings_overrides: di
 async def test_hsts_in_production_on_pages_static_files_and_errors(
     app: Quart, settings_overrides: dict[str, Any]
 ) -> None:
-    production = create_app(
-        {
-            **settings_overrides,
-            "env": "production",
-            "secret_key": "k" * 32,
-            "allow_sqlite": True,
-            "base_url": "https://localhost",
-        }
-    )
+    production = create_app({**settings_overrides, **PRODUCTION})
     async with production.test_app():
         client = production.test_client()
         for path, status in [

@@ -9,7 +9,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import select
 
-from conftest import AuthActions, CSRFClient, page_text, serving, visible_text
+from conftest import PRODUCTION, AuthActions, CSRFClient, page_text, serving, visible_text
 from guestbook import db
 from guestbook.models import User
 
@@ -127,13 +127,7 @@ async def test_a_member_without_a_saved_language_keeps_the_browsers(
 
 
 async def test_production_cookie_is_secure(settings_overrides: dict[str, Any]) -> None:
-    overrides = {
-        **settings_overrides,
-        "env": "production",
-        "secret_key": "k" * 32,
-        "allow_sqlite": True,
-        "base_url": "https://localhost",  # production answers its own host only
-    }
+    overrides = {**settings_overrides, **PRODUCTION}
     if not overrides["database_url"].startswith("sqlite"):
         overrides.pop("allow_sqlite")
     async with serving(overrides) as app:
