@@ -18,8 +18,9 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,6 +114,21 @@ def pg_database() -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_URL}: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    try:
+        yield pg_url(name)
+    finally:
+        asyncio.run(_drop_pg_database(name))
+
+
+@contextmanager
+def own_database(tmp_path: Path, prefix: str) -> Iterator[str]:
+    """A database of the pass's kind that one test has to itself: a SQLite file, or a
+    PostgreSQL database dropped afterwards (for tests that migrate or serve it)."""
+    if not ON_POSTGRES:
+        yield f"sqlite+aiosqlite:///{tmp_path / f'{prefix}.sqlite3'}"
+        return
+    name = f"guestbook_{prefix}_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_create_pg_database(name))
     try:
         yield pg_url(name)
     finally:

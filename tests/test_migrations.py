@@ -6,7 +6,6 @@ env.py runs its own event loop, as it does under `guestbook db upgrade`.
 """
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import ON_POSTGRES, _create_pg_database, _drop_pg_database, pg_url
+from conftest import own_database
 from guestbook.cli import _alembic_config
 from guestbook.config import Settings
 from guestbook.models import Base
@@ -25,15 +24,8 @@ from guestbook.models import Base
 
 @pytest.fixture
 def migrated_url(tmp_path: Path) -> Iterator[str]:
-    if not ON_POSTGRES:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrated.sqlite3'}"
-        return
-    name = f"guestbook_migrate_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_create_pg_database(name))
-    try:
-        yield pg_url(name)
-    finally:
-        asyncio.run(_drop_pg_database(name))
+    with own_database(tmp_path, "migrate") as url:
+        yield url
 
 
 def _config(url: str, tmp_path: Path):  # noqa: ANN202

@@ -14,7 +14,6 @@ import asyncio
 import re
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from itertools import cycle, islice
 from pathlib import Path
@@ -24,7 +23,7 @@ import httpx
 import pytest
 from quart import Quart
 
-from conftest import ON_POSTGRES, _create_pg_database, _drop_pg_database, csrf_from, pg_url
+from conftest import csrf_from, own_database
 from guestbook import create_app, db
 from live import LiveServer, migrate
 
@@ -34,15 +33,8 @@ PASSWORD = "correct horse"
 
 @pytest.fixture
 def live_database(tmp_path: Path) -> Iterator[str]:
-    if not ON_POSTGRES:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'live.sqlite3'}"
-        return
-    name = f"guestbook_slow_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_create_pg_database(name))
-    try:
-        yield pg_url(name)
-    finally:
-        asyncio.run(_drop_pg_database(name))
+    with own_database(tmp_path, "slow") as url:
+        yield url
 
 
 def post_paths(values: dict[str, Any]) -> list[str]:
