@@ -16,12 +16,15 @@ log, app log, prints) go to `server.log_path`. To start several at once, `start(
 then `wait_ready()` each, or `with serving(a, b):`; `stop()` is safe to call twice.
 `migrate(env)` sees the same kind of environment, from the current directory: give it the
 server's GUESTBOOK_DATABASE_URL (or GUESTBOOK_INSTANCE_PATH). `wait_until` polls any other
-process of yours (nginx, redis-server) until it answers.
+process of yours (nginx, redis-server) until it answers. `next_event(socket)` reads a
+`/live` socket (websockets' client) past its heartbeats.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -30,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -181,3 +184,12 @@ def serving(*servers: LiveServer) -> Iterator[tuple[LiveServer, ...]]:
         for server in servers:
             server.wait_ready()
         yield servers
+
+
+async def next_event(socket: Any, timeout: float = 10) -> dict:
+    """The next frame of a `/live` socket that is not a heartbeat: a heartbeat is due
+    at a random moment, so any frame may be preceded by one."""
+    while True:
+        event = json.loads(await asyncio.wait_for(socket.recv(), timeout))
+        if event["type"] != "ping":
+            return event

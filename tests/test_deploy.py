@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import pwd
@@ -65,6 +64,7 @@ from live import (
     child_env,
     free_port,
     migrate,
+    next_event,
     serving,
     wait_until,
 )
@@ -689,7 +689,7 @@ async def test_the_sample_nginx_site_in_front_of_both_instances(
         tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
         wss = "wss" + https.removeprefix("https") + "/live"
         async with websockets_connect(wss, origin=https, ssl=tls) as live:
-            assert json.loads(await asyncio.wait_for(live.recv(), 10))["type"] == "reload"
+            assert (await next_event(live))["type"] == "reload"
         with pytest.raises(InvalidStatus) as foreign:
             async with websockets_connect(wss, origin="https://evil.example", ssl=tls):
                 pass

@@ -453,7 +453,7 @@ async def test_a_real_server_closes_sockets_with_1001_on_sigterm_and_caps_frames
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    from live import LiveServer, migrate
+    from live import LiveServer, migrate, next_event
 
     env = {
         "GUESTBOOK_ENV": "production",
@@ -466,16 +466,16 @@ async def test_a_real_server_closes_sockets_with_1001_on_sigterm_and_caps_frames
     with LiveServer(tmp_path, env) as server:
         url = f"ws://127.0.0.1:{server.port}/live"
         async with connect(url, origin=server.url) as socket:  # hypercorn.toml's frame cap
-            await socket.recv()
+            await next_event(socket)
             await socket.send("x" * 5000)
             with pytest.raises(ConnectionClosed) as too_big:
-                await asyncio.wait_for(socket.recv(), 5)
+                await next_event(socket, 5)
         assert too_big.value.rcvd is not None and too_big.value.rcvd.code == 1009
         async with connect(url, origin=server.url) as socket:
-            assert json.loads(await socket.recv())["type"] == "reload"
+            assert (await next_event(socket))["type"] == "reload"
             await asyncio.to_thread(server.stop)
             with pytest.raises(ConnectionClosed) as closed:
-                await asyncio.wait_for(socket.recv(), 5)
+                await next_event(socket, 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert server.returncode == 0
     assert "Traceback" not in server.log()

@@ -6,7 +6,6 @@ without missing anything; the LISTEN connection comes back by itself."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 import test_deploy
-from live import LiveServer, serving
+from live import LiveServer, next_event, serving
 from test_deploy import Visitor, new_ip, new_name, post_form, production_env, signup
 
 pytestmark = pytest.mark.postgres_only
@@ -42,13 +41,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Itera
 def socket_to(server: LiveServer, after: int | None = None) -> connect:
     query = "" if after is None else f"?after={after}"
     return connect(f"ws://127.0.0.1:{server.port}/live{query}", origin=server.url)
-
-
-async def next_event(socket: ClientConnection, timeout: float = 10) -> dict:
-    while True:
-        event = json.loads(await asyncio.wait_for(socket.recv(), timeout))
-        if event["type"] != "ping":
-            return event
 
 
 async def caught_up(socket: ClientConnection) -> int:
