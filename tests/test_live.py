@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import re
@@ -16,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quart import Quart
+from quart import Quart, Websocket
 from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
 from sqlalchemy import delete, select, text
 
-from conftest import AuthActions, CSRFClient, page_text
+from conftest import AuthActions, CSRFClient, page_text, serving
 from guestbook import db, fanout
 from guestbook.models import LiveEvent, Message, User
 
@@ -336,12 +337,40 @@ async def test_a_slow_consumer_is_closed_and_its_queue_freed(app: Quart, auth: A
     assert not hub.subscribers
 
 
+async def test_a_send_that_hangs_is_stopped_within_two_heartbeats(
+    app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = fanout.hub(app)
+    hub.settings = hub.settings.with_overrides(live_heartbeat_seconds=0.3)
+    async with opened(app.test_client()) as socket:
+        subscriber = next(iter(hub.subscribers))
+
+        async def never_sent(self: Websocket, data: str | bytes) -> None:
+            await asyncio.Event().wait()  # a client that stopped reading, buffers full
+
+        monkeypatch.setattr(Websocket, "send", never_sent)
+        assert await close_code(socket) == 1013  # the next heartbeat's send hangs
+        assert subscriber.close_code == 1013 and not subscriber.frames
+    assert not hub.subscribers
+
+
 async def test_shutdown_closes_sockets_with_1001_and_refuses_new_ones(app: Quart) -> None:
     client = app.test_client()
     async with opened(client) as socket:
         fanout.hub(app).close_all(fanout.GOING_AWAY)
         assert await close_code(socket) == 1001
     assert (await refused(client, headers=ORIGIN))[0] == 503
+
+
+async def test_a_serving_worker_keeps_a_large_young_generation(
+    settings_overrides: dict[str, Any],
+) -> None:
+    # Else every few broadcasts to 10,000 sockets, a full collection stalls the worker
+    # for over a second (bench: the live scenario's p99).
+    before = gc.get_threshold()
+    async with serving(settings_overrides):
+        assert gc.get_threshold() == fanout.GC_THRESHOLDS != before
+    assert gc.get_threshold() == before
 
 
 async def test_heartbeats_on_a_quiet_socket(app: Quart) -> None:

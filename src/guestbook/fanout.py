@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import secrets
@@ -48,6 +49,7 @@ BATCH = 500  # log rows read at once
 PRUNE_EVERY_SECONDS = 60.0
 RECONNECT_MAX_SECONDS = 10.0
 HEARTBEAT_TICK = 1.0  # seconds between looks for the heartbeats due
+STALLED = "a send hung for a heartbeat's time"  # the cancel message of Subscriber.stall
 
 AFTER = select(LiveEvent.seq, LiveEvent.kind, LiveEvent.message_id).where(
     LiveEvent.seq > bindparam("after")
@@ -72,12 +74,27 @@ class Subscriber:
     `limit`, else the socket is too slow and closes), the last event queued, and the
     close code once it must close."""
 
-    __slots__ = ("address", "beat_at", "close_code", "early", "frames", "limit", "ready", "seq")
+    __slots__ = (
+        "address",
+        "beat_at",
+        "close_code",
+        "early",
+        "frames",
+        "limit",
+        "ready",
+        "sending_since",
+        "seq",
+        "task",
+    )
 
     def __init__(self, limit: int, address: str, beat_at: float = 0.0) -> None:
         self.limit = limit
         self.address = address
         self.beat_at = beat_at  # when its next heartbeat is due (time.monotonic())
+        # The socket's task, and since when it waits for a send to go out (0: it does
+        # not): the hub stops a send that hangs (see `stall`).
+        self.task: asyncio.Task | None = None
+        self.sending_since = 0.0
         self.frames: deque[str] = deque()
         self.ready = asyncio.Event()
         self.close_code: int | None = None
@@ -117,6 +134,16 @@ class Subscriber:
         if self.close_code is None and not self.frames:
             self.frames.append(text)
             self.ready.set()
+
+    def stall(self) -> None:
+        """Its client stopped reading and the kernel's buffers are full: close it as
+        too slow, and cancel the send it waits on (with the message STALLED, which
+        tells this cancel from the server's). Checked at its heartbeats instead of a
+        timer per send: with thousands of sockets, a timer per send is garbage that
+        the collector must scan."""
+        self.close(TRY_AGAIN)
+        if self.task is not None:
+            self.task.cancel(STALLED)
 
     def close(self, code: int) -> None:
         if self.close_code is None:
@@ -228,6 +255,8 @@ class Hub:
                 if subscriber.beat_at <= now:
                     subscriber.beat_at = now + beat
                     subscriber.heartbeat(ping)
+                    if subscriber.sending_since and now - subscriber.sending_since > beat:
+                        subscriber.stall()
             try:
                 if self.subscribers and self.seq is not None:
                     await self._read()
@@ -334,10 +363,21 @@ def hub(app: Quart | None = None) -> Hub | None:
     return (app or current_app).extensions.get(_EXT)
 
 
+# Thousands of open sockets are some two million objects that live for hours. With
+# CPython's default thresholds (700, 10, 10) a broadcast's objects in flight (a handle,
+# a coroutine, a task step per socket) are promoted to the oldest generation, and every
+# few broadcasts a full collection scans everything: 1.3-1.7 s with 10,000 sockets,
+# during which the worker answers nothing. A young generation this size lets a
+# broadcast's objects die young; each young collection stays a few milliseconds.
+GC_THRESHOLDS = (100_000, 50, 10)
+
+
 def init_app(app: Quart, settings: Settings) -> None:
     @app.while_serving
     async def _run_fanout() -> AsyncIterator[None]:
         the_hub = app.extensions[_EXT] = Hub(app, settings)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         tasks = [asyncio.create_task(the_hub.run())]
         engine = db.engine(app).sync_engine
         if settings.is_sqlite:
@@ -355,3 +395,4 @@ def init_app(app: Quart, settings: Settings) -> None:
             if settings.is_sqlite:
                 event.remove(engine, "commit", the_hub.woken)
             del app.extensions[_EXT]
+            gc.set_threshold(*thresholds)

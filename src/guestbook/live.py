@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from urllib.parse import urlsplit
 
 from quart import Blueprint, g, websocket
@@ -93,22 +94,24 @@ async def live() -> None:
 
 
 async def _serve(hub: fanout.Hub, subscriber: Subscriber, after: int | None) -> None:
-    send_timeout = config.current().live_heartbeat_seconds
     try:
         await hub.catch_up(subscriber, after)
     except Exception as exc:  # the database is away: the client retries later
         fanout.log.warning("live: cannot resume a socket: %s", exc)
         subscriber.close(TRY_AGAIN)
+    subscriber.task = task = asyncio.current_task()
     try:
         while (text := await subscriber.next_frame()) is not None:
             # A client that stops reading blocks this send once the kernel's buffers
-            # are full; it gets a heartbeat's time, then is closed as too slow.
-            async with asyncio.timeout(send_timeout):
-                await websocket.send(text)
-    except TimeoutError:
-        subscriber.close(TRY_AGAIN)
+            # are full; after a heartbeat's time the hub stalls it (cancels it).
+            subscriber.sending_since = time.monotonic()
+            await websocket.send(text)
+            subscriber.sending_since = 0.0
+    except asyncio.CancelledError as cancel:
+        if cancel.args != (fanout.STALLED,) or task is None or task.uncancel():
+            raise  # (also) the server's cancel: the client is gone or the server stops
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(send_timeout):
+        async with asyncio.timeout(config.current().live_heartbeat_seconds):
             await websocket.close(subscriber.close_code or TRY_AGAIN)
 
 
