@@ -2,6 +2,7 @@
 
     python -m bench.profile /                     # the main page, on a fresh seeded copy
     python -m bench.profile / --member --requests 2000 --html out.html
+    python -m bench.profile /messages --post       # a member posting, one at a time
 
 The app runs with the benchmark's settings through Quart's test client, so the
 report shows the app's own work (hooks, queries, template) without the server.
@@ -21,24 +22,34 @@ from pyinstrument import Profiler
 from .seed import PASSWORD, READER, seed
 
 
-async def _profile(path: str, requests: int, member: bool) -> Profiler:
+def _csrf(page: str) -> str:
+    return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+async def _profile(path: str, requests: int, member: bool, post: bool) -> Profiler:
     from bench.app import app  # reads the GUESTBOOK_* variables set below
 
     profiler = Profiler(async_mode="enabled")
     async with app.test_app():
         client = app.test_client()
-        if member:
+        if member or post:
             page = await (await client.get("/auth/login")).get_data(as_text=True)
-            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
             await client.post(
-                "/auth/login", form={"username": READER, "password": PASSWORD, "csrf_token": token}
+                "/auth/login",
+                form={"username": READER, "password": PASSWORD, "csrf_token": _csrf(page)},
             )
+        if post:
+            token = _csrf(await (await client.get("/")).get_data(as_text=True))
+            form = {"body": "A message of a usual length, posted again.", "csrf_token": token}
+            request, expected = (lambda: client.post(path, form=form)), 302
+        else:
+            request, expected = (lambda: client.get(path)), 200
         for _ in range(50):  # warm the caches before measuring
-            await client.get(path)
+            await request()
         profiler.start()
         for _ in range(requests):
-            response = await client.get(path)
-            assert response.status_code == 200, response.status_code
+            response = await request()
+            assert response.status_code == expected, response.status_code
         profiler.stop()
     return profiler
 
@@ -48,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("path", nargs="?", default="/")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--member", action="store_true", help="log in as the reader first")
+    parser.add_argument("--post", action="store_true", help="POST a message to the path")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
@@ -62,8 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         GUESTBOOK_DATABASE_URL=f"sqlite+aiosqlite:///{seeded.path}",
         GUESTBOOK_INSTANCE_PATH=str(workdir / "instance"),
         GUESTBOOK_MAIL_BACKEND="null",
+        GUESTBOOK_POST_LIMIT=str(10**9),
     )
-    profiler = asyncio.run(_profile(args.path, args.requests, args.member))
+    profiler = asyncio.run(_profile(args.path, args.requests, args.member, args.post))
     print(profiler.output_text(unicode=True, color=False, show_all=False))
     if args.html:
         args.html.write_text(profiler.output_html())
