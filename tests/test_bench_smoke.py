@@ -83,6 +83,7 @@ def test_the_benchmark_runs_and_reports(tmp_path: Path) -> None:
     for side, row in live.items():
         assert (row["sockets"], row["opened"], row["missing"]) == (20, 20, 0), side
         assert 0 <= row["p50_ms"] <= row["p99_ms"], side
+        assert row["p99_from_request_ms"] > 0, side  # the clock starts before the POST
     assert "20 sockets: p99 <= 250 ms" in {t["target"] for t in result["targets"]}
 
 
