@@ -249,7 +249,10 @@ async def measure(
             known.add(seq)
             got = [max(0.0, (at - posted) * 1000) for at in arrivals.times[seq]]
             if os.environ.get("BENCH_LIVE_DEBUG"):
-                print(f"    event {seq}: first {min(got):.0f} ms, last {max(got):.0f} ms")
+                print(
+                    f"    event {seq}: first {min(got):.0f} ms, last {max(got):.0f} ms, "
+                    f"answered {(posted - sent) * 1000:.0f} ms after the request"
+                )
             latencies += got
             from_start += [(at - sent) * 1000 for at in arrivals.times[seq]]
             await asyncio.sleep(0.2)

@@ -46,6 +46,7 @@ TOO_BIG = 1009  # a client frame over MAX_FRAME_BYTES
 TRY_AGAIN = 1013  # too slow, or the database did not answer: reconnect and resume
 MAX_FRAME_BYTES = 4096
 BATCH = 500  # log rows read at once
+DELIVER_SLICE = 2000  # sockets given an event per turn of the loop
 PRUNE_EVERY_SECONDS = 60.0
 RECONNECT_MAX_SECONDS = 10.0
 HEARTBEAT_TICK = 1.0  # seconds between looks for the heartbeats due
@@ -294,15 +295,28 @@ class Hub:
                 return
             statement = AFTER.order_by(LiveEvent.seq).limit(BATCH)
             rows = (await session.execute(statement, {"after": self.seq})).all()
-        for row in rows:
-            item = (row.seq, frame(row.kind, row.seq, row.message_id))
-            self.recent.append(item)
-            for subscriber in self.subscribers:
-                subscriber.push(*item)
-        if rows:
-            self.seq = rows[-1].seq
+        if not rows:
+            return
+        items = [(row.seq, frame(row.kind, row.seq, row.message_id)) for row in rows]
+        # Known before they are queued: a socket that arrives meanwhile catches up on them.
+        self.recent.extend(items)
+        self.seq = items[-1][0]
         if len(rows) == BATCH:
             self.wake.set()  # more waiting
+        await self._deliver(items)
+
+    async def _deliver(self, items: list[tuple[int, str]]) -> None:
+        """Queue `items` for every socket, a slice of sockets per turn of the loop.
+        uvloop writes a turn's frames when the turn ends: in one go, the first frame
+        would leave only once all 10,000 are sent; in slices, the first clients read
+        theirs while the rest are still being sent (on another core)."""
+        subscribers = list(self.subscribers)
+        for start in range(0, len(subscribers), DELIVER_SLICE):
+            if start:
+                await asyncio.sleep(0)  # this slice's sockets send; their frames leave
+            for subscriber in subscribers[start : start + DELIVER_SLICE]:
+                for item in items:
+                    subscriber.push(*item)
 
     async def _prune(self) -> None:
         """Drop events older than the retention, but always the newest: numbers go on
