@@ -362,6 +362,24 @@ async def test_shutdown_closes_sockets_with_1001_and_refuses_new_ones(app: Quart
     assert (await refused(client, headers=ORIGIN))[0] == 503
 
 
+async def test_an_event_reaches_every_socket_a_slice_per_turn_of_the_loop(app: Quart) -> None:
+    hub = fanout.hub(app)
+    subscribers = [fanout.Subscriber(4, "192.0.2.1") for _ in range(fanout.DELIVER_SLICE + 1)]
+    for subscriber in subscribers:
+        subscriber.seq = 0  # caught up
+    hub.subscribers.update(subscribers)
+    queued_at_first_turn: list[int] = []
+    asyncio.get_running_loop().call_soon(
+        lambda: queued_at_first_turn.append(sum(bool(s.frames) for s in subscribers))
+    )
+    try:
+        await hub._deliver([(1, "one"), (2, "two")])
+    finally:
+        hub.subscribers.difference_update(subscribers)
+    assert queued_at_first_turn == [fanout.DELIVER_SLICE]  # the first slice could send
+    assert all(list(s.frames) == ["one", "two"] for s in subscribers)
+
+
 async def test_a_serving_worker_keeps_a_large_young_generation(
     settings_overrides: dict[str, Any],
 ) -> None:
