@@ -3,6 +3,11 @@
     python -m bench.profile /                     # the main page, on a fresh seeded copy
     python -m bench.profile / --member --requests 2000 --html out.html
     python -m bench.profile /messages --post       # a member posting, one at a time
+    python -m bench.profile / --member --share guestbook/i18n.py,babel/,gettext.py
+    python -m bench.profile / --member --render    # rendered each time, not kept whole
+
+`--share` runs cProfile instead and prints the share of the time spent in functions
+whose file path contains one of the given parts (a layer's cost: the i18n layer's above).
 
 The app runs with the benchmark's settings through Quart's test client, so the
 report shows the app's own work (hooks, queries, template) without the server.
@@ -12,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import functools
 import itertools
 import os
+import pstats
 import secrets
 import tempfile
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pyinstrument import Profiler
@@ -32,10 +39,17 @@ def _csrf(page: str) -> str:
     return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
 
 
-async def _profile(path: str, requests: int, member: bool, post: bool) -> Profiler:
+async def _profile(
+    path: str,
+    requests: int,
+    member: bool,
+    post: bool,
+    render: bool,
+    start: Callable,
+    stop: Callable,
+) -> None:
     from bench.app import app  # reads the GUESTBOOK_* variables set below
 
-    profiler = Profiler(async_mode="enabled")
     async with app.test_app():
         client = app.test_client()
         # https: production cookies are Secure (and __Host-), so the login sticks.
@@ -60,15 +74,30 @@ async def _profile(path: str, requests: int, member: bool, post: bool) -> Profil
 
             expected = 302
         else:
-            request, expected = (lambda: get(path)), 200
+            # --render: a new query string each time, so no page is served kept whole
+            paths = (
+                (f"{path}?n={n}" for n in itertools.count()) if render else itertools.repeat(path)
+            )
+            request, expected = (lambda: get(next(paths))), 200
+            page = await (await request()).get_data(as_text=True)
+            assert (">Log out<" in page) == member, "logged in as asked"
         for _ in range(50):  # warm the caches before measuring
             await request()
-        profiler.start()
+        start()
         for _ in range(requests):
             response = await request()
             assert response.status_code == expected, response.status_code
-        profiler.stop()
-    return profiler
+        stop()
+
+
+def _print_share(profile: cProfile.Profile, parts: list[str]) -> None:
+    stats = pstats.Stats(profile)
+    own = {key: row[2] for key, row in stats.stats.items()}  # type: ignore[attr-defined]
+    total = sum(own.values())
+    layer = {key: t for key, t in own.items() if any(part in key[0] for part in parts)}
+    print(f"{sum(layer.values()) / total:.1%} of {total:.2f} s in {', '.join(parts)}")
+    for (file, line, name), seconds in sorted(layer.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {seconds / total:6.2%}  {name}  {file}:{line}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--post", action="store_true", help="POST a message to the path")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--render", action="store_true", help="pages rendered, never kept")
+    parser.add_argument("--share", help="cProfile; the share of time in files matching these")
     parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
     args = parser.parse_args(argv)
 
@@ -94,7 +125,14 @@ def main(argv: list[str] | None = None) -> None:
         GUESTBOOK_POST_LIMIT=str(10**9),
         GUESTBOOK_ALLOWED_HOSTS="localhost",  # the test client's host
     )
-    profiler = asyncio.run(_profile(args.path, args.requests, args.member, args.post))
+    run = functools.partial(_profile, args.path, args.requests, args.member, args.post, args.render)
+    if args.share:
+        profile = cProfile.Profile()
+        asyncio.run(run(profile.enable, profile.disable))
+        _print_share(profile, args.share.split(","))
+        return
+    profiler = Profiler(async_mode="enabled")
+    asyncio.run(run(profiler.start, profiler.stop))
     print(profiler.output_text(unicode=True, color=False, show_all=False))
     if args.html:
         args.html.write_text(profiler.output_html())

@@ -97,6 +97,22 @@ async def test_messages_are_newest_first_with_a_readable_and_an_exact_time(app, 
     assert when.isoformat(timespec="seconds").endswith("+00:00")
 
 
+async def test_a_time_is_shown_in_each_readers_language(app, client, auth) -> None:
+    await auth.signup("alice")
+    await post(client, "hello")
+    when = (await all_messages(app))[0].created_at
+
+    async def shown_time(language: str) -> str:
+        reader = app.test_client()  # no cookies: the language comes from the browser
+        page = await page_text(await reader.get("/", headers={"Accept-Language": language}))
+        return re.search(r"<time datetime=[^>]*>(.*?)</time>", page).group(1)
+
+    english, korean, english_again = [await shown_time(lang) for lang in ("en", "ko", "en")]
+    assert english == english_again and english.startswith(f"{when:%b} {when.day}, ")
+    assert korean.startswith(f"{when.year}년 {when.month}월 {when.day}일")
+    assert english.endswith(" UTC") and korean.endswith(" UTC")
+
+
 async def test_body_is_escaped(app, client, auth) -> None:
     await auth.signup("alice")
     await post(client, SCRIPT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from babel import Locale
@@ -15,7 +16,12 @@ def readable(when: datetime) -> str:
     """ "Nov 29, 2026, 2:05 PM UTC" / "2026년 11월 29일 오후 2:05 UTC": absolute and in
     UTC, so a cached page never goes stale; the page's script rewrites it in the
     reader's own zone, and without scripts "UTC" says which zone it is."""
-    language = locale()
+    return _readable(when, locale())
+
+
+@functools.lru_cache(maxsize=4096)  # a page's times come again on the next render
+def _readable(when: datetime, language: str) -> str:
+    # Babel parses the locale and the patterns on every call: most of a page's i18n cost.
     date = format_skeleton("yMMMd", when, tzinfo=UTC, locale=language)
     time = format_time(when, "short", tzinfo=UTC, locale=language)
     pattern = Locale.parse(language).datetime_formats["medium"]
