@@ -108,6 +108,18 @@ async def test_an_empty_feed_is_still_valid(app: Quart):
     assert not feedparser.parse(xml).bozo
 
 
+async def test_a_feed_and_its_404_speak_the_readers_language(app: Quart):
+    await write(await member(app, "alice"), "hello")
+    korean = {"Accept-Language": "ko"}
+    response, xml = await fetch(app, "/users/alice/feed.atom", **korean)
+    assert feedparser.parse(xml).feed.title == "방명록의 alice 님 글"
+    assert {"Accept-Language", "Cookie"} <= set(response.vary)
+    _, xml = await fetch(app, "/feed.atom", **korean)
+    assert feedparser.parse(xml).feed.title == "방명록"
+    missing, page = await fetch(app, "/users/nobody/feed.atom", **korean)
+    assert missing.status_code == 404 and "(이)라는 회원은 없습니다" in page.decode()
+
+
 async def test_a_members_feed_holds_their_messages_only(app: Quart):
     alice = await member(app, "alice")
     bob = await member(app, "bob")

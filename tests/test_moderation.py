@@ -18,6 +18,7 @@ from guestbook.auth import reset_token
 from guestbook.models import MODERATOR, AuditEntry, LoginSession, Message, User
 from guestbook.moderation import SHOWN
 from test_fuzz import GET_RULES, fill
+from test_live import next_event, opened
 
 PASSWORD = "correct horse"
 MODERATOR_POSTS = [
@@ -177,6 +178,14 @@ async def test_live_pages_drop_a_hidden_message_and_take_it_back_unhidden(
         assert (await client.get(fragment)).status_code == 404
     await cast["mod"].post(f"/messages/{cast['id']}/unhide", form={})
     assert "spam from bob" in await page_text(await reader.get(fragment))
+
+
+async def test_open_sockets_hear_of_a_hide_and_an_unhide(app: Quart, cast: dict[str, Any]):
+    async with opened(app.test_client()) as socket:
+        for action in ("hide", "unhide"):
+            await cast["mod"].post(f"/messages/{cast['id']}/{action}", form={})
+            event = await next_event(socket)
+            assert (event["type"], event["id"]) == ("edited", cast["id"])
 
 
 async def test_no_page_or_feed_shows_a_hidden_message_to_anyone_but_its_writer(
@@ -421,7 +430,28 @@ async def test_the_moderation_page_lists_reports_first_then_the_rest(
     assert f'id="recent-{quiet}"' in recent and f'id="recent-{cast["id"]}"' in recent
     assert all(f">{name}</a>" in members for name in ("mod", "alice", "bob"))
     assert ">alice</a>" in blocked and ">bob</a>" not in blocked
-    assert "testing" in log and "block" in log
+    assert "testing" in log and "Blocked" in log
+
+
+async def test_the_log_says_its_actions_in_the_readers_language(app: Quart, cast: dict[str, Any]):
+    for action in ("hide", "unhide", "remove"):
+        await cast["mod"].post(f"/messages/{cast['id']}/{action}", form={})
+    await cast["mod"].post("/users/bob/block", form={"hide_messages": "yes"})
+
+    async def log_rows(language: str) -> list[list[str]]:
+        page = await cast["mod"].get("/moderation", headers={"Accept-Language": language})
+        table = (await page_text(page)).split('id="log-title"', 1)[1]
+        rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]  # after the heading row
+        return [re.findall(r"<td>(.*?)</td>", row, re.S)[1:3] for row in rows]
+
+    assert await log_rows("en") == [
+        ["mod", "Blocked, messages hidden"],
+        ["mod", "Deleted"],
+        ["mod", "Shown again"],
+        ["mod", "Hidden"],
+    ]
+    korean = [action for _, action in await log_rows("ko")]
+    assert korean == ["차단, 글 숨김", "삭제", "다시 보임", "숨김"]
 
 
 async def test_every_action_is_in_the_audit_log(app: Quart, cast: dict[str, Any]):

@@ -11,10 +11,35 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .filters import excerpt
+from .i18n import N_, gettext
 from .models import AuditEntry, Message, User
 
 BY_REPORTS = "(reports)"  # the actor when members' reports hid a message
 COMMAND_LINE = "(command line)"  # the actor of `guestbook promote` and `demote`
+
+# The rows keep these codes; the moderation page says them in the reader's language.
+ACTIONS = {
+    "hide": N_("Hidden"),
+    "unhide": N_("Shown again"),
+    "keep": N_("Kept"),
+    "delete": N_("Deleted"),
+    "block": N_("Blocked"),
+    "block+hide": N_("Blocked, messages hidden"),
+    "unblock": N_("Unblocked"),
+    "unblock+restore": N_("Unblocked, messages shown again"),
+    "promote": N_("Made a moderator"),
+    "demote": N_("Made a member"),
+}
+ACTORS = {BY_REPORTS: N_("(reports)"), COMMAND_LINE: N_("(command line)")}
+
+
+def shown(entry: AuditEntry) -> tuple[str, str]:
+    """The entry's actor and action as the page says them (a member's name as it is)."""
+    actor, action = ACTORS.get(entry.actor), ACTIONS.get(entry.action)
+    return (
+        gettext(actor) if actor else entry.actor,
+        gettext(action) if action else entry.action,
+    )
 
 
 def record(

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, g, render_template, request, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, members, pagination
+from .i18n import gettext
 from .models import Message
 
 bp = Blueprint("feeds", __name__)
@@ -41,7 +41,7 @@ async def _read(username: str | None) -> Feed:
         return Feed(None, None, EPOCH, await pagination.page_of(g.db, SITE, None, ENTRIES))
     user = await members.by_username(username)
     if user is None:
-        raise NotFound(f"There is no member called {username!r}.")
+        raise members.not_found(username)
     messages = user.messages.select().where(Message.visible)
     page = await pagination.page_of(g.db, messages, None, ENTRIES)
     return Feed(user.username, user.id, user.created_at, page)
@@ -65,11 +65,12 @@ async def _answer(username: str | None, key: str | None = None) -> Response:
     updated = max((row.updated_at or row.created_at for row in rows), default=found.since)
     if found.username is None:
         page_path, self_path = url_for("messages.index"), url_for("feeds.site")
-        title, feed_id = "Guestbook", _tag("feed", "all")
+        title, feed_id = gettext("Guestbook"), _tag("feed", "all")
     else:
         page_path = url_for("users.profile", username=found.username)
         self_path = url_for("feeds.member", username=found.username)
-        title, feed_id = f"{found.username} in the Guestbook", _tag("member", found.user_id)
+        title = gettext("%(name)s in the Guestbook", name=found.username)
+        feed_id = _tag("member", found.user_id)
     xml = await render_template(
         "feeds/atom.xml",
         feed_id=feed_id,
@@ -89,6 +90,7 @@ async def _answer(username: str | None, key: str | None = None) -> Response:
     )
     response = Response(xml, content_type="application/atom+xml; charset=utf-8")
     response.headers["Cache-Control"] = "no-cache"  # keep it, but ask again (ETag) each time
+    response.vary.update(("Cookie", "Accept-Language"))  # the title's language
     await response.add_etag()
     return await response.make_conditional(request)
 
@@ -102,5 +104,5 @@ async def site():
 async def member(username: str):
     key = members.username_key(username)  # as the profile: any spelling, one cache entry
     if key is None:
-        raise NotFound(f"There is no member called {username!r}.")
+        raise members.not_found(username)
     return await _answer(username, key)

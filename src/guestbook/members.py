@@ -10,6 +10,7 @@ from __future__ import annotations
 from quart import g
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import NotFound
 
 from . import db, mail, passwords
 from .forms import Errors, printable
@@ -46,6 +47,11 @@ async def _find(*, username: str | None = None, email: str | None = None) -> lis
     if not conditions:
         return []
     return list((await g.db.execute(select(User).where(or_(*conditions)))).scalars())
+
+
+def not_found(username: str) -> NotFound:
+    """The 404 for a member name that names no one (a profile, a feed, a moderator's form)."""
+    return NotFound(gettext("There is no member called %(name)s.", name=repr(username)))
 
 
 async def by_username(name: str) -> User | None:

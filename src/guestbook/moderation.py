@@ -79,7 +79,7 @@ async def _message(message_id: int) -> Message:
 async def _member(username: str) -> User:
     user = await members.by_username(username)
     if user is None:
-        raise NotFound(gettext("There is no member called %(name)s.", name=repr(username)))
+        raise members.not_found(username)
     return user
 
 
@@ -254,6 +254,7 @@ async def queue():
         blocked=blocked,
         log=log,
         older=older,
+        audit_shown=audit.shown,
     )
 
 

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from quart import Blueprint, g, render_template, request
 from sqlalchemy import func, select
-from werkzeug.exceptions import NotFound
 
 from . import config, db, list_cache, members, pagination
 from .i18n import gettext
@@ -35,14 +34,10 @@ class Profile:
         return cls(user.username, user.created_at, count, page, blocked, user.is_moderator)
 
 
-def _no_member(username: str) -> NotFound:
-    return NotFound(gettext("There is no member called %(name)s.", name=repr(username)))
-
-
 async def _read_profile(username: str, before: str | None, size: int, own: bool) -> Profile:
     user = await members.by_username(username)
     if user is None:
-        raise _no_member(username)
+        raise members.not_found(username)
     # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
     # write-only collection hands back a select to run, never an implicit load.
     messages = user.messages.select()
@@ -60,7 +55,7 @@ async def profile(username: str):
     # outright); any spelling of a name ("KATE", "\u212aate") is cached under its key.
     key = members.username_key(username)
     if key is None:
-        raise _no_member(username)
+        raise members.not_found(username)
     before = request.args.get("before")
     size = config.current().page_size
     own = g.user is not None and g.user.username_key == key
