@@ -120,8 +120,8 @@ async def test_report_hide_and_block(
     await moderator.screenshot(path=shots / "moderation-375.png", full_page=True)
     rows = moderator.locator("table.audit tbody tr")
     await expect(rows.nth(0)).to_contain_text(
-        re.compile(rf"{mod_name}\s*block\+hide\s*member {writer_name}\s*spammer")
+        re.compile(rf"{mod_name}\s*Blocked, messages hidden\s*member {writer_name}\s*spammer")
     )
     await expect(rows.nth(1)).to_contain_text(
-        re.compile(rf"{mod_name}\s*hide\s*message {message_id}: Buy cheap[^\n]*\s*spam\s*$")
+        re.compile(rf"{mod_name}\s*Hidden\s*message {message_id}: Buy cheap[^\n]*\s*spam\s*$")
     )
