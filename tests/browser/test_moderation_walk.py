@@ -13,6 +13,7 @@ from playwright.async_api import Page, expect
 from live import GUESTBOOK
 
 from . import visitor
+from .test_live import not_reloaded, open_live
 from .visitor import (
     NewContext,
     Site,
@@ -65,6 +66,10 @@ async def test_report_hide_and_block(
     await expect(reporter.locator(".flashes")).to_contain_text("A moderator will look at it.")
     assert reporter.url.endswith("/")
 
+    # Someone else keeps the main page open: what follows reaches it without a reload.
+    watcher = await (await new_context()).new_page()
+    await open_live(watcher)
+
     # The moderator finds it first on the moderation page, and hides it from there.
     moderator = await member_page(new_context, mod_name)
     await promote(live_server, mod_name)
@@ -79,6 +84,7 @@ async def test_report_hide_and_block(
     await hide.get_by_role("button").click()
     await expect(moderator.locator(".flashes")).to_contain_text("The message is hidden.")
     await expect(moderator.locator(f"#reported-{message_id}")).to_have_count(0)
+    await expect(watcher.locator(f"#m{message_id}")).to_have_count(0)
 
     # Gone for everyone else; its writer sees it marked on their own profile.
     for viewer in (reporter, await (await new_context()).new_page()):
@@ -97,6 +103,7 @@ async def test_report_hide_and_block(
     await expect(moderator.locator(".flashes")).to_contain_text("blocked and logged out")
     await expect(moderator.locator(".blocked-mark")).to_have_text("blocked")
     await expect(moderator.locator(f"#m{kept}")).to_have_count(0)
+    await expect(watcher.locator(f"#m{kept}")).to_have_count(0)
 
     # The writer's open page is logged out on its next request, and login says why.
     await writer.reload()
@@ -125,3 +132,12 @@ async def test_report_hide_and_block(
     await expect(rows.nth(1)).to_contain_text(
         re.compile(rf"{mod_name}\s*Hidden\s*message {message_id}: Buy cheap[^\n]*\s*spam\s*$")
     )
+
+    # Unblocked with what the block hid: the open page gets it back in its place.
+    await moderator.goto(f"/users/{writer_name}")
+    await moderator.get_by_label("Also show the messages the block hid").check()
+    await moderator.get_by_role("button", name=f"Unblock {writer_name}").click()
+    await expect(moderator.locator(".flashes")).to_be_visible()
+    await expect(watcher.locator(f"#m{kept}")).to_have_count(1)
+    await expect(watcher.locator(f"#m{message_id}")).to_have_count(0)  # hidden on its own
+    await not_reloaded(watcher)

@@ -64,13 +64,37 @@
     list.insertBefore(item, list.firstElementChild); // events come in commit order
   }
 
+  function shownIds() {
+    return Array.prototype.map.call(
+      box.querySelectorAll("ol.messages > li[id^='m']"),
+      function (li) { return parseInt(li.id.slice(1), 10); });
+  }
+
+  // Whether a message not on the page would stand on it: its id between the newest and
+  // the oldest shown (or above them, on the newest page).
+  function belongsHere(id) {
+    var ids = shownIds();
+    if (!ids.length) return !older;
+    return id > Math.min.apply(null, ids) && (!older || id < Math.max.apply(null, ids));
+  }
+
+  // A message shown again (a moderator restored it): back in its place, newest first.
+  function putBack(item, id) {
+    var list = box.querySelector("ol.messages");
+    if (!list) { insert(item); return; }
+    var next = Array.prototype.find.call(list.children, function (li) {
+      return parseInt(li.id.slice(1), 10) < id;
+    });
+    list.insertBefore(item, next || null);
+  }
+
   function apply(kind, id) {
     var shown = document.getElementById("m" + id);
     if (kind === "deleted") {
       if (shown) shown.remove();
       return Promise.resolve();
     }
-    if (!shown && kind === "edited") return Promise.resolve(); // not on this page
+    if (!shown && kind === "edited" && !belongsHere(id)) return Promise.resolve();
     return fragment(id).then(function (item) {
       var now = document.getElementById("m" + id);
       if (!item) {
@@ -81,6 +105,8 @@
         now.replaceWith(item);
       } else if (kind === "created") {
         if (older) showNews(); else insert(item);
+      } else {
+        putBack(item, id);
       }
     });
   }
