@@ -233,6 +233,19 @@ async def test_the_writer_sees_their_hidden_message_marked_on_their_profile(
     assert "hidden: only you see it" not in await page_text(await cast["alice"].get("/users/bob"))
 
 
+async def test_the_writers_own_open_profile_keeps_their_hidden_message_marked(
+    app: Quart, cast: dict[str, Any]
+):
+    # What the live script fetches when an event says the message changed.
+    await cast["mod"].post(f"/messages/{cast['id']}/hide", form={})
+    fragment = f"/messages/{cast['id']}/fragment"
+    own = await cast["bob"].get(f"{fragment}?profile=bob")
+    assert own.status_code == 200 and "hidden: only you see it" in await page_text(own)
+    assert (await cast["bob"].get(fragment)).status_code == 404  # the main page drops it
+    for other in (cast["alice"], cast["mod"], app.test_client()):
+        assert (await other.get(f"{fragment}?profile=bob")).status_code == 404
+
+
 async def test_unhide_restores_the_message(app: Quart, cast: dict[str, Any]):
     await cast["mod"].post(f"/messages/{cast['id']}/hide", form={})
     assert "spam from bob" not in await page_text(await app.test_client().get("/"))

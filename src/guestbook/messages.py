@@ -136,8 +136,13 @@ async def delete(message_id: int):
 @bp.get("/messages/<int:message_id>/fragment")
 async def fragment(message_id: int):
     """One message's `<li>`, for the live script, rendered for this viewer (their own
-    messages get Edit and Delete); 404 once it is gone or hidden, so the page drops it."""
-    statement = pagination.LISTED_ONE.where(Message.id == message_id, Message.visible)
+    messages get Edit and Delete); 404 once it is gone or hidden, so the page drops it.
+    On the writer's own profile (`?profile=` their name) a hidden one stays, marked, as
+    the profile shows it."""
+    statement = pagination.LISTED_ONE.where(Message.id == message_id)
+    own_profile = g.user is not None and request.args.get("profile") == g.user.username
+    if not own_profile:
+        statement = statement.where(Message.visible)
     row = (await (await g.db.connection()).execute(statement)).one_or_none()
     if row is None:
         raise NotFound(gettext("There is no such message."))

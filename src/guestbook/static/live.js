@@ -41,8 +41,11 @@
   // hidden by a moderator).
   function fragment(id) {
     var back = location.pathname + location.search;
-    var url = box.dataset.liveFragment.replace("/0/", "/" + id + "/");
-    return getHtml(url + "?next=" + encodeURIComponent(back)).then(function (html) {
+    var url = box.dataset.liveFragment.replace("/0/", "/" + id + "/") +
+      "?next=" + encodeURIComponent(back);
+    // On a profile: its writer sees their hidden messages there, marked.
+    if (writer) url += "&profile=" + encodeURIComponent(writer);
+    return getHtml(url).then(function (html) {
       if (html === null) return null;
       var template = document.createElement("template");
       template.innerHTML = html.trim();
