@@ -458,6 +458,18 @@ async def test_session_cookie_and_csrf_token_change_at_login(alice: AuthActions)
     assert cookie(client, "gb_session") != cookie_before
 
 
+async def test_logout_empties_the_session_and_its_token(alice: AuthActions):
+    client = alice.client
+    await alice.login()
+    async with client.session_transaction() as session:
+        session["kept"] = "from the login"
+        token_during = session["csrf_token"]
+    await alice.logout()
+    async with client.session_transaction() as session:
+        assert "kept" not in session
+        assert session.get("csrf_token") != token_during
+
+
 # --- g.user and login_required ---------------------------------------------------------
 
 

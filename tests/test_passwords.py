@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from conftest import AuthActions, CSRFClient, page_text
 from guestbook import db, passwords
+from guestbook.auth import reset_token
 from guestbook.models import User
 from test_auth import GOOD, PASSWORD
 
@@ -97,15 +98,20 @@ class GatedHasher(PasswordHasher):
 NEW_PASSWORD = "battery staple"
 
 
-@pytest.mark.parametrize("action", ["signup", "login", "password change"])
+@pytest.mark.parametrize("action", ["signup", "login", "password change", "reset"])
 async def test_a_hash_does_not_block_other_visitors(app: Quart, auth: AuthActions, action: str):
     await auth.signup("bob")  # bob has written a message, so the main page needs the database
     await auth.client.post("/messages", form={"body": "first!"})
     await auth.logout()
     if action != "signup":
         await auth.signup()
-    if action == "login":
+    if action in ("login", "reset"):
         await auth.logout()
+    if action == "reset":
+        async with db.sessionmaker(app)() as session:
+            alice = await session.scalar(select(User).where(User.username == "alice"))
+        async with app.app_context():
+            reset_path = f"/auth/reset/{reset_token(alice)}"
     hashing = {
         "signup": auth.signup,
         "login": auth.login,
@@ -116,6 +122,9 @@ async def test_a_hash_does_not_block_other_visitors(app: Quart, auth: AuthAction
                 "password": NEW_PASSWORD,
                 "password_confirm": NEW_PASSWORD,
             },
+        ),
+        "reset": lambda: auth.client.post(
+            reset_path, form={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
         ),
     }[action]
 
