@@ -119,6 +119,7 @@ async def test_a_handshake_anywhere_else_is_a_plain_404_and_logs_no_traceback(
         (ORIGIN, "?after=-1", 400),
         (ORIGIN, "?after=abc", 400),
         (ORIGIN, "?after=" + "9" * 40, 400),
+        ({**ORIGIN, "X-Padding": "x" * 17_000}, "", 431),  # a head over max_head_bytes
     ],
 )
 async def test_hostile_handshakes_are_refused_without_a_traceback(

@@ -105,6 +105,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         live.remember_seq,
     ):
         app.before_request(step)
+    for step in (intake.check_host, intake.check_head_size):  # and a WebSocket's handshake
+        app.before_websocket(step)
     app.register_blueprint(ops.bp)
     ops.redact_access_log()
     app.register_blueprint(auth.bp)

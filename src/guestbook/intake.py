@@ -9,7 +9,7 @@ Each is a plain async function; `create_app` runs them in order.
 
 from __future__ import annotations
 
-from quart import request
+from quart import has_websocket_context, request, websocket
 from werkzeug.exceptions import BadRequest, RequestHeaderFieldsTooLarge
 from werkzeug.sansio.utils import host_is_trusted
 
@@ -17,17 +17,22 @@ from . import config
 from .i18n import gettext
 
 
+def _incoming():  # noqa: ANN202 (a Request or a Websocket)
+    """The request, or a WebSocket's handshake: the host and head are checked alike."""
+    return websocket if has_websocket_context() else request
+
+
 async def check_host() -> None:
     """400 for a Host header (or a trusted proxy's X-Forwarded-Host) not ours, so no
     link or redirect is ever built from an attacker's host name."""
-    if not host_is_trusted(request.host, config.current().hosts):
+    if not host_is_trusted(_incoming().host, config.current().hosts):
         raise BadRequest(gettext("This site does not answer to that host name."))
 
 
 async def check_head_size() -> None:
     """431 above `max_head_bytes`. hypercorn's `h11_max_incomplete_size` only refuses
     a head still incomplete at that size; one that arrives whole gets here."""
-    scope = request.scope
+    scope = _incoming().scope
     size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
     size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
     if size > config.current().max_head_bytes:
