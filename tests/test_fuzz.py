@@ -92,7 +92,7 @@ FIELD_NAMES = (
     "hide_messages",
     "restore_messages",
 )
-QUERY_NAMES = ("before", "next")
+QUERY_NAMES = ("before", "next", "profile")
 
 FUZZ = settings(
     max_examples=25,
