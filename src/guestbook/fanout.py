@@ -181,7 +181,7 @@ class Hub:
         # PostgreSQL's listener: None on SQLite (nothing to connect), else connected or not.
         self.listening: bool | None = None if settings.is_sqlite else False
         self._failing = False
-        self._pruned_at = time.monotonic()
+        self._pruned_at = self._beats_checked_at = time.monotonic()
 
     # --- sockets -------------------------------------------------------------------
 
@@ -251,13 +251,11 @@ class Hub:
                     await self.wake.wait()
             self.wake.clear()
             now = time.monotonic()
-            ping = frame("ping", self.seq or 0)
-            for subscriber in self.subscribers:
-                if subscriber.beat_at <= now:
-                    subscriber.beat_at = now + beat
-                    subscriber.heartbeat(ping)
-                    if subscriber.sending_since and now - subscriber.sending_since > beat:
-                        subscriber.stall()
+            if now >= self._beats_checked_at + min(HEARTBEAT_TICK, beat):
+                # Once a tick, not at every wake-up: with thousands of sockets and a
+                # commit every few milliseconds, each walk would cost the same again.
+                self._beats_checked_at = now
+                self._beat(now, beat)
             try:
                 if self.subscribers and self.seq is not None:
                     await self._read()
@@ -272,6 +270,16 @@ class Hub:
                 if self._failing:
                     log.info("live events: reading the event log again")
                 self._failing = False
+
+    def _beat(self, now: float, beat: float) -> None:
+        """A heartbeat for each socket whose one is due; a send hung that long is stalled."""
+        ping = frame("ping", self.seq or 0)
+        for subscriber in self.subscribers:
+            if subscriber.beat_at <= now:
+                subscriber.beat_at = now + beat
+                subscriber.heartbeat(ping)
+                if subscriber.sending_since and now - subscriber.sending_since > beat:
+                    subscriber.stall()
 
     async def _read(self) -> None:
         async with self._reading:
