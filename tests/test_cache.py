@@ -26,7 +26,7 @@ from conftest import (
     serving,
 )
 from guestbook import create_app, db
-from guestbook.models import ContentVersion, Message, User
+from guestbook.models import ContentVersion, LoginSession, Message, User, utcnow
 from guestbook.pagination import Cursor
 
 
@@ -415,21 +415,66 @@ async def test_a_missing_member_is_not_kept_for_readers(client, auth) -> None:
     assert "bob" in await seen_by(client.app.test_client(), "/users/bob")
 
 
-async def test_a_members_repeat_visit_is_one_statement(app, client, auth) -> None:
-    """The login lookup reads the content version too: one statement for the page."""
+async def test_a_members_repeat_visit_asks_only_the_version(app, client, auth) -> None:
+    """Who the login cookie belongs to is kept under the content version, as the page
+    is: a repeat visit asks the database only "which version?"."""
     await auth.signup("alice")
     await client.post("/messages", form={"body": "hello"})
     await seen_by(client)  # reads and renders the list; the flash is shown
     statements = Statements(app)
     page = await seen_by(client)
     assert "Welcome, alice!" in page and bodies(page) == ["hello"]
-    assert statements.seen == ["SELECT login_sessions.id,"], statements.seen
+    assert statements.seen == ["SELECT content_version.version"], statements.seen
     # A post through another instance is seen at once all the same.
     async with db.sessionmaker(app)() as session:
         alice = await session.scalar(select(User.id))
         session.add(Message(body="from elsewhere", writer_id=alice))
         await session.commit()
     assert bodies(await seen_by(client)) == ["from elsewhere", "hello"]
+
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("change", "then_shown", "then_logged_in"),
+    [
+        (delete(LoginSession), "Log in", False),  # logged out on another worker
+        (update(LoginSession).values(created_at=LONG_AGO), "Log in", False),  # timed out
+        (update(User).values(blocked_at=LONG_AGO), "Log in", False),  # a block that raced
+        (update(User).values(role="moderator"), "Moderation", True),
+        (update(User).values(username="alicia", username_key="alicia"), "alicia", True),
+    ],
+    ids=["logout", "absolute-timeout", "block", "promote", "rename"],
+)
+async def test_a_kept_login_follows_a_change_made_elsewhere_at_once(
+    app, client, auth, change, then_shown: str, then_logged_in: bool
+) -> None:
+    await auth.signup("alice")
+    await seen_by(client)
+    statements = Statements(app)
+    assert "Welcome, alice!" in await seen_by(client)
+    assert statements.seen == ["SELECT content_version.version"]  # the login was kept
+    async with db.sessionmaker(app)() as session:  # another worker, psql, the CLI
+        await session.execute(change)
+        await session.commit()
+    page = await seen_by(client)
+    assert then_shown in page
+    assert ("Log out" in page) is then_logged_in
+
+
+async def test_a_touch_keeps_the_login_and_the_pages(app, client, auth) -> None:
+    """A login's minute-by-minute touch moves last_seen_at forward: no version bump,
+    so neither the kept login nor the kept pages are dropped for it."""
+    await auth.signup("alice")
+    async with db.sessionmaker(app)() as session:
+        before = await session.scalar(select(ContentVersion.version))
+        await session.execute(update(LoginSession).values(last_seen_at=utcnow()))
+        await session.commit()
+        assert await session.scalar(select(ContentVersion.version)) == before
+        await session.execute(update(LoginSession).values(last_seen_at=LONG_AGO))
+        await session.commit()
+        assert await session.scalar(select(ContentVersion.version)) > before
 
 
 async def test_a_members_page_is_kept_whole_but_never_shared(app, client, auth) -> None:

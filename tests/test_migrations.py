@@ -7,6 +7,7 @@ env.py runs its own event loop, as it does under `guestbook db upgrade`.
 
 import asyncio
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,40 @@ def test_a_migration_holds_its_own_ddl(migration: Path) -> None:
     # whenever the app changes; what it did on its day must stay what it does.
     source = migration.read_text()
     assert "from guestbook" not in source and "import guestbook" not in source
+
+
+def test_migrated_login_and_account_triggers_and_their_downgrade(migrated_url: str, tmp_path):
+    """At head: ending a login, any change to it but a touch forward, and an account
+    change bump the content version (workers keep logins under it). Back at 0007: none."""
+    config = _config(migrated_url, tmp_path)
+    command.upgrade(config, "head")
+    version = text("SELECT version FROM content_version")
+    alice = {"u": "alice", "e": "alice@example.com", "uk": "alice", "ek": "alice@example.com"}
+
+    def bumps(sync_conn) -> list[int]:  # noqa: ANN001
+        if not sync_conn.scalar(text("SELECT count(*) FROM users")):
+            sync_conn.execute(INSERT_HEAD, alice)
+        sync_conn.execute(
+            text(
+                "INSERT INTO login_sessions (token_hash, user_id, created_at, last_seen_at, "
+                "remember, user_agent, ip) SELECT 'h', id, :at, :at, false, '', '' FROM users"
+            ),
+            {"at": datetime(2026, 1, 1, 12)},
+        )
+        sync_conn.commit()
+        seen = []
+        for statement, at in (
+            ("UPDATE login_sessions SET last_seen_at = :at", datetime(2026, 1, 1, 13)),  # touch
+            ("UPDATE login_sessions SET last_seen_at = :at", datetime(2026, 1, 1, 11)),
+            ("UPDATE users SET password_hash = 'y'", None),
+            ("DELETE FROM login_sessions", None),
+        ):
+            start = sync_conn.scalar(version)
+            sync_conn.execute(text(statement), {"at": at} if at else {})
+            sync_conn.commit()
+            seen.append(sync_conn.scalar(version) - start)
+        return seen
+
+    assert _inspect(migrated_url, bumps) == [0, 1, 1, 1]
+    command.downgrade(config, "0007")
+    assert _inspect(migrated_url, bumps) == [0, 0, 0, 0]

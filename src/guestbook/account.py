@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from . import logins, passwords, ratelimit
+from . import logins, members, passwords, ratelimit
 from .auth import login_required
 from .forms import Errors, check_new_password, text
 from .i18n import gettext, ngettext
@@ -62,7 +62,7 @@ async def password():
         errors["current_password"] = gettext("That is not your current password.")
     if errors:
         return await render_template("account/password.html", errors=errors), 400
-    g.user.password_hash = await passwords.hash_password(new)
+    await members.change(g.user, password_hash=await passwords.hash_password(new))
     # A changed password ends every other login: whoever knew the old one is out.
     await logins.revoke_all(g.user, keep=g.login_session)
     await flash(gettext("Password changed. Your other sessions were signed out."))

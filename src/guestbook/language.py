@@ -11,7 +11,7 @@ from __future__ import annotations
 from quart import Blueprint, g, redirect, request
 from werkzeug.exceptions import BadRequest
 
-from . import i18n
+from . import i18n, members
 from .forms import text
 from .i18n import gettext
 from .security import safe_next, same_site_only
@@ -30,6 +30,6 @@ async def switch():
     i18n.set_cookie(response, choice)
     if g.user is not None:
         # The choice follows the member to the next browser they log in to.
-        g.user.locale = choice
+        await members.change(g.user, locale=choice)
         await g.db.commit()
     return response

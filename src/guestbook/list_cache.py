@@ -42,7 +42,13 @@ VERSION = select(ContentVersion.version).where(ContentVersion.id == 1)
 SOURCE = '{% from "_macros.html" import message_list %}{{ message_list(page, empty) }}'
 
 
-class _LRU(OrderedDict):
+class LRU(OrderedDict):
+    """The `capacity` most recently used entries."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        super().__init__()
+        self.capacity = capacity
+
     def get_recent(self, key: Hashable) -> Any:
         value = self.get(key)
         if value is not None:
@@ -51,11 +57,11 @@ class _LRU(OrderedDict):
 
     def put(self, key: Hashable, value: object) -> None:
         self[key] = value
-        if len(self) > CAPACITY:
+        if len(self) > self.capacity:
             self.popitem(last=False)
 
 
-class _Reads(_LRU):
+class _Reads(LRU):
     """`read`'s entries, and the highest version seen: a lower one means the row was
     made again or a backup restored, so numbers may repeat with other data."""
 
@@ -71,7 +77,7 @@ class _Caches:
     """An app's caches, the list's compiled template, and its version question."""
 
     def __init__(self, app: Quart) -> None:
-        self.reads, self.lists = _Reads(), _LRU()
+        self.reads, self.lists = _Reads(), LRU()
         self.pages = _Reads()  # whole pages (whole_pages)
         self.list_template: Template = app.jinja_env.from_string(SOURCE)
 

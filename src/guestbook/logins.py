@@ -4,27 +4,35 @@ quart-auth signs and sets the login cookie; what it carries (`auth_id`) is a ran
 256-bit token, never the user id. The database keeps only the token's sha256, so a
 leaked table cannot be replayed, and deleting a row ends that login everywhere at
 once: logout, "sign out other sessions" and a password change all do that.
+
+Each worker keeps the logins it found under the content version (`list_cache`), as it
+keeps pages: triggers bump the version whenever a login ends or an account changes, so
+a member's request asks only the shared "which version?" question, and looks the
+cookie up again when the version moved or the login is due its once-a-minute touch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from quart import g, request, session
+from quart import current_app, g, request, session
 from quart_auth import AuthUser, current_user, login_user, logout_user
 from sqlalchemy import bindparam, delete, select
 from werkzeug.exceptions import Forbidden
 
-from . import config
+from . import config, list_cache
 from .forms import printable
 from .i18n import N_, gettext
-from .list_cache import VERSION
+from .list_cache import LRU, VERSION
 from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
 from .security import new_csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
+KNOWN_CAPACITY = 1024  # the members active within a minute, per worker
+_EXT = "guestbook.logins"
 BLOCKED = N_("A moderator has blocked this account: it cannot log in or write.")
 # Built once: every request of a member runs it, and building a statement (and its
 # cache key) costs more than SQLite takes to answer it.
@@ -69,35 +77,67 @@ async def start(user: User, remember: bool) -> None:
     g.user, g.login_session = user, None
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A login and its member as they were at a content version. Shared by the
+    requests that find it, so never changed: views write through statements."""
+
+    version: int
+    user: User
+    login: LoginSession
+
+
+def _known() -> LRU:
+    app = current_app._get_current_object()
+    return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, LRU(KNOWN_CAPACITY))
+
+
+def _alive(login: LoginSession, now: datetime) -> bool:
+    settings = config.current()
+    return (
+        now - login.created_at <= settings.session_absolute
+        and now - login.last_seen_at <= settings.session_idle
+    )
+
+
 async def resolve() -> tuple[User, LoginSession] | None:
-    """The user behind this request's login cookie, with one query; None if the
-    cookie is missing, forged, or its row was deleted or timed out (the stale
-    cookie is then cleared)."""
+    """The user behind this request's login cookie; None if the cookie is missing,
+    forged, or its row was deleted or timed out (the stale cookie is then cleared)."""
     token = current_user.auth_id
     if token is None:
         return None
-    found = (await g.db.execute(BY_TOKEN, {"token_hash": _hash(token)})).one_or_none()
+    token_hash, now = _hash(token), utcnow()
+    known = _known().get_recent(token_hash)
+    if (
+        known is not None
+        and now - known.login.last_seen_at <= TOUCH_EVERY
+        and _alive(known.login, now)
+        and await list_cache.content_version() == known.version
+    ):
+        return known.user, known.login
+    found = (await g.db.execute(BY_TOKEN, {"token_hash": token_hash})).one_or_none()
     row = None
     if found is not None:
         row, g.content_version = found
-    now = utcnow()
-    settings = config.current()
     if row is not None and (
         # Blocking deletes every row of the member; this catches a login that raced it.
-        row.user.blocked_at is not None
-        or now - row.created_at > settings.session_absolute
-        or now - row.last_seen_at > settings.session_idle
+        row.user.blocked_at is not None or not _alive(row, now)
     ):
         await g.db.delete(row)
         row = None
     elif row is not None and now - row.last_seen_at > TOUCH_EVERY:
-        row.last_seen_at = now
+        row.last_seen_at = now  # a touch forward: the version stays
     # Saves the delete or the touch, and ends the read: this hook must not keep the
     # request's database connection (SQLite has just one) for the rest of the request.
     await g.db.commit()
     if row is None:
         logout_user()
         return None
+    # Shared from now on: a rollback of this request's session must not expire them.
+    g.db.expunge(row)
+    g.db.expunge(row.user)
+    if g.content_version is not None:
+        _known().put(token_hash, _Known(g.content_version, row.user, row))
     return row.user, row
 
 

@@ -8,7 +8,7 @@ so a name or address finds the same account on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 from quart import g
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 
@@ -84,6 +84,13 @@ async def authenticate(ident: str, password: str) -> User | None:
         user.password_hash = await passwords.hash_password(password)
         await g.db.commit()
     return user
+
+
+async def change(user: User, **columns: object) -> None:
+    """Change the account's columns (committed by the caller). With a statement: the
+    `g.user` a request sees is shared with other requests (`logins`), never changed in
+    place; the version bump this write makes tells every worker to read it again."""
+    await g.db.execute(update(User).where(User.id == user.id).values(**columns))
 
 
 async def register(

@@ -221,22 +221,33 @@ class ContentVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-# (trigger name, table, event) of the SQLite triggers: row triggers, one per event. A
+# Who a login cookie belongs to is kept under the version too (`logins.resolve`): a
+# login ending, any change to a login but its touch moving forward, and any change to
+# an account bump it.
+_LOGIN_CHANGED = (
+    "NEW.last_seen_at < OLD.last_seen_at OR NEW.created_at <> OLD.created_at "
+    "OR NEW.user_id <> OLD.user_id OR NEW.token_hash <> OLD.token_hash"
+)
+_ACCOUNT = "email, password_hash, role, locale"
+# (trigger name, table, event, condition) of the SQLite triggers: row triggers. A
 # new member bumps it too: SQLite's INSERT OR REPLACE deletes the row it replaces
 # without firing DELETE triggers.
 _SQLITE_TRIGGERS = (
-    ("bump_content_version_on_message_insert", "messages", "INSERT"),
-    ("bump_content_version_on_message_update", "messages", "UPDATE"),
-    ("bump_content_version_on_message_delete", "messages", "DELETE"),
-    ("bump_content_version_on_user_insert", "users", "INSERT"),
-    ("bump_content_version_on_user_update", "users", "UPDATE OF username, created_at"),
-    ("bump_content_version_on_user_delete", "users", "DELETE"),
+    ("bump_content_version_on_message_insert", "messages", "INSERT", ""),
+    ("bump_content_version_on_message_update", "messages", "UPDATE", ""),
+    ("bump_content_version_on_message_delete", "messages", "DELETE", ""),
+    ("bump_content_version_on_user_insert", "users", "INSERT", ""),
+    ("bump_content_version_on_user_update", "users", "UPDATE OF username, created_at", ""),
+    ("bump_content_version_on_user_delete", "users", "DELETE", ""),
+    ("bump_content_version_on_login_delete", "login_sessions", "DELETE", ""),
+    ("bump_content_version_on_login_update", "login_sessions", "UPDATE", _LOGIN_CHANGED),
+    ("bump_content_version_on_account_update", "users", f"UPDATE OF {_ACCOUNT}", ""),
 )
 
 
 def content_version_ddl(dialect: str) -> list[TextClause]:
     """The statements that make `content_version` count: its one row and the triggers.
-    Run by `create_all` (tests); migration 0003 holds its own copy.
+    Run by `create_all` (tests); migrations 0003 and 0008 hold their own copies.
 
     The row starts at a random number, not 0: a worker that cached pages under the
     numbers of an earlier row (before a downgrade and upgrade, say) must not meet
@@ -247,20 +258,29 @@ def content_version_ddl(dialect: str) -> list[TextClause]:
     bump = "UPDATE content_version SET version = version + 1"
     if dialect == "sqlite":
         triggers = [
-            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON {table} BEGIN {bump}; END"
-            for name, table, when in _SQLITE_TRIGGERS
+            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event_} ON {table} "
+            f"{f'WHEN {condition} ' if condition else ''}BEGIN {bump}; END"
+            for name, table, event_, condition in _SQLITE_TRIGGERS
         ]
     elif dialect == "postgresql":
-        # Statement triggers: one bump per statement, however many rows (or a TRUNCATE).
+        # Statement triggers: one bump per statement, however many rows (or a TRUNCATE);
+        # but a login's, which must look at each row to tell a touch from a change.
         # CREATE OR REPLACE TRIGGER needs PostgreSQL 14 or later.
+        call = "EXECUTE FUNCTION bump_content_version()"
         triggers = [
             "CREATE OR REPLACE FUNCTION bump_content_version() RETURNS trigger "
             f"LANGUAGE plpgsql AS $$ BEGIN {bump}; RETURN NULL; END $$",
             "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT OR UPDATE OR DELETE "
-            "OR TRUNCATE ON messages FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
+            f"OR TRUNCATE ON messages FOR EACH STATEMENT {call}",
             "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT "
             "OR UPDATE OF username, created_at OR DELETE OR TRUNCATE ON users "
-            "FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
+            f"FOR EACH STATEMENT {call}",
+            "CREATE OR REPLACE TRIGGER bump_content_version_on_login_delete AFTER DELETE "
+            f"OR TRUNCATE ON login_sessions FOR EACH STATEMENT {call}",
+            "CREATE OR REPLACE TRIGGER bump_content_version_on_login_update AFTER UPDATE "
+            f"ON login_sessions FOR EACH ROW WHEN ({_LOGIN_CHANGED}) {call}",
+            "CREATE OR REPLACE TRIGGER bump_content_version_on_account_update AFTER UPDATE "
+            f"OF {_ACCOUNT} ON users FOR EACH STATEMENT {call}",
         ]
     else:
         raise NotImplementedError(f"no content_version triggers for {dialect}")
@@ -271,13 +291,8 @@ def drop_content_version_ddl(dialect: str) -> list[str]:
     """Every trigger that bumps `content_version` (`content_version_ddl`'s, and
     moderation's on a block), for the benchmark's baselines, which have no cache."""
     if dialect == "postgresql":
-        return [
-            "DROP TRIGGER IF EXISTS bump_content_version ON messages",
-            "DROP TRIGGER IF EXISTS bump_content_version ON users",
-            "DROP TRIGGER IF EXISTS bump_content_version_on_block ON users",
-            "DROP FUNCTION IF EXISTS bump_content_version()",
-        ]
-    names = [name for name, _table, _when in _SQLITE_TRIGGERS]
+        return ["DROP FUNCTION IF EXISTS bump_content_version() CASCADE"]  # and its triggers
+    names = [name for name, *_ in _SQLITE_TRIGGERS]
     return [
         f"DROP TRIGGER IF EXISTS {name}" for name in [*names, "bump_content_version_on_user_block"]
     ]
