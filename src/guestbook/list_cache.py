@@ -36,7 +36,9 @@ from .shared_question import SharedQuestion
 T = TypeVar("T")
 _EXT = "guestbook.list_cache"
 CAPACITY = 256  # lists of ~10 kB each, pages of 20 rows: a few MB per worker at most
-VERSION = select(ContentVersion.version).where(ContentVersion.id == 1)
+# The content version, and the logins version (`logins` keeps who a cookie belongs to).
+VERSIONS = (ContentVersion.version, ContentVersion.logins)
+VERSIONS_ROW = select(*VERSIONS).where(ContentVersion.id == 1)
 
 # The list is `_macros.html`'s macro, so every page shows messages alike.
 SOURCE = '{% from "_macros.html" import message_list %}{{ message_list(page, empty) }}'
@@ -81,9 +83,9 @@ class _Caches:
         self.pages = _Reads()  # whole pages (whole_pages)
         self.list_template: Template = app.jinja_env.from_string(SOURCE)
 
-        async def ask() -> int | None:
+        async def ask() -> tuple[int, int] | None:
             async with db.engine(app).connect() as conn:
-                return await conn.scalar(VERSION)
+                return _pair((await conn.execute(VERSIONS_ROW)).one_or_none())
 
         self.version = SharedQuestion(ask)
 
@@ -93,18 +95,29 @@ def _caches(app: Quart) -> _Caches:
     return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, _Caches(app))
 
 
-async def content_version() -> int | None:
-    """The database's content version, asked once per request, before anything that
-    is kept under it is read; None if the row is missing. Shared with the requests
-    asking at the same time (`SharedQuestion`), unless this request is inside a
-    transaction already: it holds a connection (SQLite's only one), so it asks on it."""
-    if "content_version" not in g:
+def _pair(row: Any) -> tuple[int, int] | None:
+    return None if row is None else (row[0], row[1])
+
+
+async def versions() -> tuple[int, int] | None:
+    """The database's content and logins versions, asked once per request, before
+    anything that is kept under them is read; None if the row is missing. Shared with
+    the requests asking at the same time (`SharedQuestion`), unless this request is
+    inside a transaction already: it holds a connection (SQLite's only one), so it asks
+    on it."""
+    if "versions" not in g:
         session = g.__dict__.get("_db")
         if session is not None and session.in_transaction():
-            g.content_version = await (await session.connection()).scalar(VERSION)
+            row = (await (await session.connection()).execute(VERSIONS_ROW)).one_or_none()
+            g.versions = _pair(row)
         else:
-            g.content_version = await _caches(current_app._get_current_object()).version.answer()
-    return g.content_version
+            g.versions = await _caches(current_app._get_current_object()).version.answer()
+    return g.versions
+
+
+async def content_version() -> int | None:
+    found = await versions()
+    return None if found is None else found[0]
 
 
 def pages_at(version: int) -> _Reads:

@@ -5,10 +5,11 @@ quart-auth signs and sets the login cookie; what it carries (`auth_id`) is a ran
 leaked table cannot be replayed, and deleting a row ends that login everywhere at
 once: logout, "sign out other sessions" and a password change all do that.
 
-Each worker keeps the logins it found under the content version (`list_cache`), as it
-keeps pages: triggers bump the version whenever a login ends or an account changes, so
-a member's request asks only the shared "which version?" question, and looks the
-cookie up again when the version moved or the login is due its once-a-minute touch.
+Each worker keeps the logins it found under the logins version, a number beside the
+content version (`list_cache.versions`) that triggers bump whenever a login ends or an
+account changes: a member's request asks only the shared "which versions?" question,
+and looks the cookie up again when that number moved or the login is due its
+once-a-minute touch.
 """
 
 from __future__ import annotations
@@ -26,21 +27,21 @@ from werkzeug.exceptions import Forbidden
 from . import config, list_cache
 from .forms import printable
 from .i18n import N_, gettext
-from .list_cache import LRU, VERSION
-from .models import IP_MAX, USER_AGENT_MAX, LoginSession, User, utcnow
+from .list_cache import LRU, VERSIONS
+from .models import IP_MAX, USER_AGENT_MAX, ContentVersion, LoginSession, User, utcnow
 from .security import new_csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
 KNOWN_CAPACITY = 1024  # the members active within a minute, per worker
 _EXT = "guestbook.logins"
 BLOCKED = N_("A moderator has blocked this account: it cannot log in or write.")
-# Built once: every request of a member runs it, and building a statement (and its
-# cache key) costs more than SQLite takes to answer it.
-# It also reads the content version, which every list page asks for next: a member's
-# page then makes one trip to the database, not two (`list_cache.content_version`).
-BY_TOKEN = select(LoginSession, VERSION.scalar_subquery()).where(
-    LoginSession.token_hash == bindparam("token_hash")
-)
+# Built once: a member's request runs it whenever their kept login is out of date, and
+# building a statement (and its cache key) costs more than SQLite takes to answer it.
+# It also reads the versions, which every list page asks for next: one trip, not two.
+BY_TOKEN = select(
+    LoginSession,
+    *(select(column).where(ContentVersion.id == 1).scalar_subquery() for column in VERSIONS),
+).where(LoginSession.token_hash == bindparam("token_hash"))
 
 
 def _hash(token: str) -> str:
@@ -79,7 +80,7 @@ async def start(user: User, remember: bool) -> None:
 
 @dataclass(frozen=True)
 class _Known:
-    """A login and its member as they were at a content version. Shared by the
+    """A login and its member as they were at a logins version. Shared by the
     requests that find it, so never changed: views write through statements."""
 
     version: int
@@ -112,13 +113,14 @@ async def resolve() -> tuple[User, LoginSession] | None:
         known is not None
         and now - known.login.last_seen_at <= TOUCH_EVERY
         and _alive(known.login, now)
-        and await list_cache.content_version() == known.version
+        and (await list_cache.versions() or (None, None))[1] == known.version
     ):
         return known.user, known.login
     found = (await g.db.execute(BY_TOKEN, {"token_hash": token_hash})).one_or_none()
     row = None
     if found is not None:
-        row, g.content_version = found
+        row, *versions = found
+        g.versions = None if versions[0] is None else tuple(versions)
     if row is not None and (
         # Blocking deletes every row of the member; this catches a login that raced it.
         row.user.blocked_at is not None or not _alive(row, now)
@@ -136,8 +138,8 @@ async def resolve() -> tuple[User, LoginSession] | None:
     # Shared from now on: a rollback of this request's session must not expire them.
     g.db.expunge(row)
     g.db.expunge(row.user)
-    if g.content_version is not None:
-        _known().put(token_hash, _Known(g.content_version, row.user, row))
+    if g.versions is not None:
+        _known().put(token_hash, _Known(g.versions[1], row.user, row))
     return row.user, row
 
 

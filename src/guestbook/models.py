@@ -219,16 +219,18 @@ class ContentVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Goes up whenever a login ends or changes (but for its touch) or an account
+    # changes: each worker keeps who a login cookie belongs to under it (`logins`).
+    logins: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
-# Who a login cookie belongs to is kept under the version too (`logins.resolve`): a
-# login ending, any change to a login but its touch moving forward, and any change to
-# an account bump it.
+# The logins version goes up when a login ends, when it changes in any way but its touch
+# moving forward, and when an account changes.
 _LOGIN_CHANGED = (
     "NEW.last_seen_at < OLD.last_seen_at OR NEW.created_at <> OLD.created_at "
     "OR NEW.user_id <> OLD.user_id OR NEW.token_hash <> OLD.token_hash"
 )
-_ACCOUNT = "email, password_hash, role, locale"
+_ACCOUNT = "username, email, password_hash, role, locale, blocked_at"
 # (trigger name, table, event, condition) of the SQLite triggers: row triggers. A
 # new member bumps it too: SQLite's INSERT OR REPLACE deletes the row it replaces
 # without firing DELETE triggers.
@@ -239,9 +241,12 @@ _SQLITE_TRIGGERS = (
     ("bump_content_version_on_user_insert", "users", "INSERT", ""),
     ("bump_content_version_on_user_update", "users", "UPDATE OF username, created_at", ""),
     ("bump_content_version_on_user_delete", "users", "DELETE", ""),
-    ("bump_content_version_on_login_delete", "login_sessions", "DELETE", ""),
-    ("bump_content_version_on_login_update", "login_sessions", "UPDATE", _LOGIN_CHANGED),
-    ("bump_content_version_on_account_update", "users", f"UPDATE OF {_ACCOUNT}", ""),
+)
+# (trigger name, table, event, condition) of the SQLite triggers on the logins version
+_SQLITE_LOGIN_TRIGGERS = (
+    ("bump_logins_version_on_login_delete", "login_sessions", "DELETE", ""),
+    ("bump_logins_version_on_login_update", "login_sessions", "UPDATE", _LOGIN_CHANGED),
+    ("bump_logins_version_on_account_update", "users", f"UPDATE OF {_ACCOUNT}", ""),
 )
 
 
@@ -253,34 +258,40 @@ def content_version_ddl(dialect: str) -> list[TextClause]:
     numbers of an earlier row (before a downgrade and upgrade, say) must not meet
     them again."""
     row = text(
-        "INSERT INTO content_version (id, version) VALUES (1, :start) ON CONFLICT DO NOTHING"
-    ).bindparams(start=secrets.randbelow(2**52))
+        "INSERT INTO content_version (id, version, logins) VALUES (1, :start, :logins) "
+        "ON CONFLICT DO NOTHING"
+    ).bindparams(start=secrets.randbelow(2**52), logins=secrets.randbelow(2**52))
     bump = "UPDATE content_version SET version = version + 1"
+    bump_logins = "UPDATE content_version SET logins = logins + 1"
     if dialect == "sqlite":
         triggers = [
             f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event_} ON {table} "
-            f"{f'WHEN {condition} ' if condition else ''}BEGIN {bump}; END"
-            for name, table, event_, condition in _SQLITE_TRIGGERS
+            f"{f'WHEN {condition} ' if condition else ''}BEGIN {update}; END"
+            for group, update in ((_SQLITE_TRIGGERS, bump), (_SQLITE_LOGIN_TRIGGERS, bump_logins))
+            for name, table, event_, condition in group
         ]
     elif dialect == "postgresql":
         # Statement triggers: one bump per statement, however many rows (or a TRUNCATE);
-        # but a login's, which must look at each row to tell a touch from a change.
+        # but a login's update, which must look at each row to tell a touch from a change.
         # CREATE OR REPLACE TRIGGER needs PostgreSQL 14 or later.
         call = "EXECUTE FUNCTION bump_content_version()"
+        call_logins = "EXECUTE FUNCTION bump_logins_version()"
         triggers = [
             "CREATE OR REPLACE FUNCTION bump_content_version() RETURNS trigger "
             f"LANGUAGE plpgsql AS $$ BEGIN {bump}; RETURN NULL; END $$",
+            "CREATE OR REPLACE FUNCTION bump_logins_version() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN {bump_logins}; RETURN NULL; END $$",
             "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT OR UPDATE OR DELETE "
             f"OR TRUNCATE ON messages FOR EACH STATEMENT {call}",
             "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT "
             "OR UPDATE OF username, created_at OR DELETE OR TRUNCATE ON users "
             f"FOR EACH STATEMENT {call}",
-            "CREATE OR REPLACE TRIGGER bump_content_version_on_login_delete AFTER DELETE "
-            f"OR TRUNCATE ON login_sessions FOR EACH STATEMENT {call}",
-            "CREATE OR REPLACE TRIGGER bump_content_version_on_login_update AFTER UPDATE "
-            f"ON login_sessions FOR EACH ROW WHEN ({_LOGIN_CHANGED}) {call}",
-            "CREATE OR REPLACE TRIGGER bump_content_version_on_account_update AFTER UPDATE "
-            f"OF {_ACCOUNT} ON users FOR EACH STATEMENT {call}",
+            "CREATE OR REPLACE TRIGGER bump_logins_version_on_login_delete AFTER DELETE "
+            f"OR TRUNCATE ON login_sessions FOR EACH STATEMENT {call_logins}",
+            "CREATE OR REPLACE TRIGGER bump_logins_version_on_login_update AFTER UPDATE "
+            f"ON login_sessions FOR EACH ROW WHEN ({_LOGIN_CHANGED}) {call_logins}",
+            "CREATE OR REPLACE TRIGGER bump_logins_version_on_account_update AFTER UPDATE "
+            f"OF {_ACCOUNT} ON users FOR EACH STATEMENT {call_logins}",
         ]
     else:
         raise NotImplementedError(f"no content_version triggers for {dialect}")
@@ -288,11 +299,14 @@ def content_version_ddl(dialect: str) -> list[TextClause]:
 
 
 def drop_content_version_ddl(dialect: str) -> list[str]:
-    """Every trigger that bumps `content_version` (`content_version_ddl`'s, and
-    moderation's on a block), for the benchmark's baselines, which have no cache."""
+    """Every trigger that bumps `content_version`'s numbers (`content_version_ddl`'s,
+    and moderation's on a block), for the benchmark's baselines, which have no cache."""
     if dialect == "postgresql":
-        return ["DROP FUNCTION IF EXISTS bump_content_version() CASCADE"]  # and its triggers
-    names = [name for name, *_ in _SQLITE_TRIGGERS]
+        return [  # and their triggers
+            f"DROP FUNCTION IF EXISTS {name}() CASCADE"
+            for name in ("bump_content_version", "bump_logins_version")
+        ]
+    names = [name for name, *_ in (*_SQLITE_TRIGGERS, *_SQLITE_LOGIN_TRIGGERS)]
     return [
         f"DROP TRIGGER IF EXISTS {name}" for name in [*names, "bump_content_version_on_user_block"]
     ]

@@ -69,9 +69,10 @@ def _key() -> tuple | None:
         return page
     if g.user is None or session.get("_flashes"):  # a flash is shown once, then gone
         return None
-    # The token this member's forms carry (a fresh one, if the session's belongs to
-    # another login, marks the session modified: that page is then not kept).
-    return (*page, g.user.id, csrf_token())
+    # What the menu shows of the member, and the token their forms carry (a fresh one,
+    # if the session's belongs to another login, marks the session modified: that page
+    # is then not kept).
+    return (*page, g.user.id, g.user.username, g.user.role, csrf_token())
 
 
 def kept_whole(view: Callable[P, Awaitable[object]]) -> Callable[P, Awaitable[Response]]:
