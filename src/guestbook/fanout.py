@@ -182,6 +182,7 @@ class Hub:
         self.listening: bool | None = None if settings.is_sqlite else False
         self._failing = False
         self._pruned_at = self._beats_checked_at = time.monotonic()
+        self.gc_defaults = gc.get_threshold()  # while few sockets are open (`_tune_gc`)
 
     # --- sockets -------------------------------------------------------------------
 
@@ -200,12 +201,14 @@ class Hub:
         subscriber = Subscriber(self.settings.live_queue_size, address, beat_at)
         self.per_address[address] += 1
         self.subscribers.add(subscriber)
+        _tune_gc(len(self.subscribers), self.gc_defaults)
         self.wake.set()  # start reading if this is the first socket
         return subscriber
 
     def leave(self, subscriber: Subscriber) -> None:
         if subscriber in self.subscribers:
             self.subscribers.remove(subscriber)
+            _tune_gc(len(self.subscribers), self.gc_defaults)
             self.per_address[subscriber.address] -= 1
             if not self.per_address[subscriber.address]:
                 del self.per_address[subscriber.address]
@@ -390,16 +393,29 @@ def hub(app: Quart | None = None) -> Hub | None:
 # a coroutine, a task step per socket) are promoted to the oldest generation, and every
 # few broadcasts a full collection scans everything: 1.3-1.7 s with 10,000 sockets,
 # during which the worker answers nothing. A young generation this size lets a
-# broadcast's objects die young; each young collection stays a few milliseconds.
+# broadcast's objects die young; each young collection stays a few milliseconds. With
+# few sockets it only lets requests' cyclic garbage pile up (some 12 MB more at the
+# peak, and slower young collections), so it is set from `MANY_SOCKETS` open sockets
+# until fewer than half as many are left.
 GC_THRESHOLDS = (100_000, 50, 10)
+MANY_SOCKETS = 1000
+
+
+def _tune_gc(sockets: int, defaults: tuple[int, int, int]) -> None:
+    if sockets >= MANY_SOCKETS:
+        wanted = GC_THRESHOLDS
+    elif sockets < MANY_SOCKETS // 2:
+        wanted = defaults
+    else:
+        return
+    if gc.get_threshold() != wanted:
+        gc.set_threshold(*wanted)
 
 
 def init_app(app: Quart, settings: Settings) -> None:
     @app.while_serving
     async def _run_fanout() -> AsyncIterator[None]:
         the_hub = app.extensions[_EXT] = Hub(app, settings)
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*GC_THRESHOLDS)
         tasks = [asyncio.create_task(the_hub.run())]
         engine = db.engine(app).sync_engine
         if settings.is_sqlite:
@@ -417,4 +433,4 @@ def init_app(app: Quart, settings: Settings) -> None:
             if settings.is_sqlite:
                 event.remove(engine, "commit", the_hub.woken)
             del app.extensions[_EXT]
-            gc.set_threshold(*thresholds)
+            gc.set_threshold(*the_hub.gc_defaults)
