@@ -237,7 +237,7 @@ async def measure(
         known: set[int] = set(arrivals.times)
         missing = 0
         for _ in range(events):
-            # Two clocks: from the POST's answer (the issue's), and from its request: the
+            # Two clocks: from the POST's answer (the target's), and from its request: the
             # bare app queues its frames before it answers, ours after its commit.
             sent = time.monotonic()
             await post(http)
@@ -337,7 +337,7 @@ def run(
 
 
 def targets(samples: list[dict]) -> list[dict]:
-    """The issue's targets, from one run's side-by-side samples."""
+    """The targets, from one run's side-by-side samples."""
     by = {(s["side"], s["sockets"]): s for s in samples}
     rows = []
     counts = sorted({s["sockets"] for s in samples})

@@ -1,4 +1,4 @@
-"""Medians, ratios, the issue's targets, and the printed table."""
+"""Medians, ratios, the targets, and the printed table."""
 
 from __future__ import annotations
 

@@ -31,12 +31,20 @@ from guestbook.pagination import Cursor
 
 
 class Statements:
-    """The SQL statements the app sends, by their first words."""
+    """The SQL statements the app sends, by their first words: SQLAlchemy's, and the
+    versions question asked of the driver itself (`db.driver_row`)."""
 
-    def __init__(self, app: Quart) -> None:
+    def __init__(self, app: Quart, monkeypatch: pytest.MonkeyPatch) -> None:
         self.seen: list[str] = []
         engine = db.engine(app).sync_engine
         event.listen(engine, "before_cursor_execute", self._record)
+        driver_row = db.driver_row
+
+        async def recorded(app: Quart, sql: str) -> Any:
+            self._record(None, None, sql)
+            return await driver_row(app, sql)
+
+        monkeypatch.setattr(db, "driver_row", recorded)
 
     def _record(self, _conn, _cursor, statement: str, *_args: object) -> None:  # noqa: ANN001
         self.seen.append(" ".join(statement.split()[:2]))
@@ -186,11 +194,11 @@ async def test_identical_requests_render_the_list_once(app, client, auth) -> Non
     assert len(caches.lists) == 1  # and one rendering
 
 
-async def test_a_repeat_visit_asks_the_database_one_question(app, client, auth) -> None:
+async def test_a_repeat_visit_asks_the_database_one_question(app, client, auth, monkeypatch):
     await auth.signup("alice")
     await client.post("/messages", form={"body": "hello"})
     await auth.logout()
-    statements = Statements(app)
+    statements = Statements(app, monkeypatch)
     for path in ("/", "/users/alice"):
         await seen_by(client, path)  # the first visit reads the page
         statements.seen.clear()
@@ -337,7 +345,7 @@ async def test_a_reader_revalidates_with_a_304_until_something_changes(client, a
     assert bodies(await page_text(changed)) == ["second", "first"]
 
 
-async def test_a_repeat_reader_visit_renders_nothing(app, client, auth) -> None:
+async def test_a_repeat_reader_visit_renders_nothing(app, client, auth, monkeypatch) -> None:
     paths = await reader_paths(app, client, auth)
     rendered: list[str] = []
     from quart import template_rendered
@@ -346,7 +354,7 @@ async def test_a_repeat_reader_visit_renders_nothing(app, client, auth) -> None:
         rendered.append(template.name)
 
     template_rendered.connect(record, app)
-    statements = Statements(app)
+    statements = Statements(app, monkeypatch)
     for path in paths:
         reader = app.test_client()
         await seen_by(reader, path)
@@ -415,13 +423,13 @@ async def test_a_missing_member_is_not_kept_for_readers(client, auth) -> None:
     assert "bob" in await seen_by(client.app.test_client(), "/users/bob")
 
 
-async def test_a_members_repeat_visit_asks_only_the_version(app, client, auth) -> None:
+async def test_a_members_repeat_visit_asks_only_the_version(app, client, auth, monkeypatch) -> None:
     """Who the login cookie belongs to is kept, as the page is: a repeat visit asks the
     database only "which versions?"."""
     await auth.signup("alice")
     await client.post("/messages", form={"body": "hello"})
     await seen_by(client)  # reads and renders the list; the flash is shown
-    statements = Statements(app)
+    statements = Statements(app, monkeypatch)
     page = await seen_by(client)
     assert "Welcome, alice!" in page and bodies(page) == ["hello"]
     assert statements.seen == ["SELECT content_version.version,"], statements.seen
@@ -448,11 +456,11 @@ LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
     ids=["logout", "absolute-timeout", "block", "promote", "rename"],
 )
 async def test_a_kept_login_follows_a_change_made_elsewhere_at_once(
-    app, client, auth, change, then_shown: str, then_logged_in: bool
+    app, client, auth, monkeypatch, change, then_shown: str, then_logged_in: bool
 ) -> None:
     await auth.signup("alice")
     await seen_by(client)
-    statements = Statements(app)
+    statements = Statements(app, monkeypatch)
     assert "Welcome, alice!" in await seen_by(client)
     assert statements.seen == ["SELECT content_version.version,"]  # the login was kept
     async with db.sessionmaker(app)() as session:  # another worker, psql, the CLI
@@ -463,13 +471,13 @@ async def test_a_kept_login_follows_a_change_made_elsewhere_at_once(
     assert ("Log out" in page) is then_logged_in
 
 
-async def test_a_post_keeps_the_login_and_a_touch_keeps_both(app, client, auth) -> None:
+async def test_a_post_keeps_the_login_and_a_touch_keeps_both(app, client, auth, monkeypatch):
     """Logins are kept under a number of their own: a post bumps only the content
     version, so a writer's next request finds their login kept; a login's
     minute-by-minute touch (last_seen_at forward) bumps neither."""
     await auth.signup("alice")
     await seen_by(client)
-    statements = Statements(app)
+    statements = Statements(app, monkeypatch)
     assert (await client.post("/messages", form={"body": "hello"})).status_code == 302
     assert not [seen for seen in statements.seen if "login_sessions" in seen]
     versions = select(ContentVersion.version, ContentVersion.logins)

@@ -156,12 +156,16 @@ async def test_a_cursor_from_before_every_message_is_an_empty_page(app, client) 
 
 
 class StatementCounter:
+    """The statements a page sends, but the login lookup: a member's login is kept
+    (`logins`), so it is looked up on some visits and not on others."""
+
     def __init__(self, app: Quart) -> None:
         self.engine = db.engine(app).sync_engine
         self.statements: list[str] = []
 
     def _count(self, _conn, _cursor, statement, _params, _context, _many) -> None:
-        self.statements.append(statement)
+        if "FROM login_sessions" not in statement:
+            self.statements.append(statement)
 
     async def run(self, client, url: str) -> tuple[int, str]:
         self.statements = []
@@ -180,7 +184,7 @@ def with_page_size(app: Quart, size: int) -> None:
 
 @pytest.mark.parametrize("path", ["/", "/users/bob"])
 async def test_statements_per_page_do_not_grow_with_the_page_size(app, client, auth, path):
-    await auth.signup("viewer")  # logged in: the g.user lookup is counted too
+    await auth.signup("viewer")  # logged in
     bob, carol, dave, erin = await add_users(app, "bob", "carol", "dave", "erin")
     # 120 messages from four writers, half of them Bob's (the profile's subject).
     stamps = [T0 + timedelta(seconds=i) for i in range(120)]

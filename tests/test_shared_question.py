@@ -72,14 +72,14 @@ async def test_one_asker_going_away_cancels_nobody_else() -> None:
     assert await stays == 0
 
 
-async def test_pages_in_a_burst_share_the_version_question(app, client, auth) -> None:
+async def test_pages_in_a_burst_share_the_version_question(app, client, auth, monkeypatch) -> None:
     """Through the app: a burst of readers asks the database far fewer times than it
     has requests, and a post before the next burst is seen by all of it."""
     from test_cache import Statements, bodies, seen_by
 
     await auth.signup("alice")
     await client.post("/messages", form={"body": "first"})
-    statements = Statements(app)
+    statements = Statements(app, monkeypatch)
     pages = await asyncio.gather(*(seen_by(app.test_client()) for _ in range(20)))
     assert all(bodies(page) == ["first"] for page in pages)
     assert 1 <= statements.seen.count("SELECT content_version.version,") < 20

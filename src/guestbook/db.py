@@ -134,6 +134,20 @@ async def release() -> None:
     await session.commit()
 
 
+async def driver_row(app: Quart, sql: str) -> tuple[Any, ...] | None:
+    """The first row of a read-only `sql`, asked of the driver itself on a pooled
+    connection: one trip to aiosqlite's thread (`execute_fetchall`), or one asyncpg
+    round trip, where SQLAlchemy's execution takes four trips on SQLite. For the
+    question nearly every request asks (`list_cache.versions`)."""
+    async with engine(app).connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        if conn.dialect.name == "sqlite":
+            rows = await driver.execute_fetchall(sql)
+            return tuple(rows[0]) if rows else None
+        row = await driver.fetchrow(sql)
+        return None if row is None else tuple(row)
+
+
 async def ping() -> None:
     """Raise if the database does not answer (for /readyz). Asked on the request's own
     `g.db`: SQLite has one connection, which this request may already hold (the login

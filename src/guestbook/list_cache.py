@@ -39,6 +39,7 @@ CAPACITY = 256  # lists of ~10 kB each, pages of 20 rows: a few MB per worker at
 # The content version, and the logins version (`logins` keeps who a cookie belongs to).
 VERSIONS = (ContentVersion.version, ContentVersion.logins)
 VERSIONS_ROW = select(*VERSIONS).where(ContentVersion.id == 1)
+VERSIONS_SQL = str(VERSIONS_ROW.compile(compile_kwargs={"literal_binds": True}))
 
 # The list is `_macros.html`'s macro, so every page shows messages alike.
 SOURCE = '{% from "_macros.html" import message_list %}{{ message_list(page, empty) }}'
@@ -84,8 +85,7 @@ class _Caches:
         self.list_template: Template = app.jinja_env.from_string(SOURCE)
 
         async def ask() -> tuple[int, int] | None:
-            async with db.engine(app).connect() as conn:
-                return _pair((await conn.execute(VERSIONS_ROW)).one_or_none())
+            return _pair(await db.driver_row(app, VERSIONS_SQL))
 
         self.version = SharedQuestion(ask)
 
