@@ -104,6 +104,18 @@ def kept_whole(view: Callable[P, Awaitable[object]]) -> Callable[P, Awaitable[Re
     return wrapped
 
 
+# The headers that make a request conditional (werkzeug's `make_conditional` reads them).
+_CONDITIONS = frozenset(
+    (b"if-none-match", b"if-match", b"if-modified-since", b"if-unmodified-since", b"range")
+)
+
+
+def _conditional_request() -> bool:
+    # From the ASGI scope: werkzeug's header lookups raise and catch an exception for
+    # each header that is missing, and most requests send none of these.
+    return any(name in _CONDITIONS for name, _value in request.scope["headers"])
+
+
 def init_app(app: Quart) -> None:
     @app.after_request
     async def _conditional(response: Response) -> Response:
@@ -114,4 +126,6 @@ def init_app(app: Quart) -> None:
             return response
         if "ETag" not in response.headers:
             response.set_etag(_etag(await response.get_data()))
+        if not _conditional_request():
+            return response
         return await response.make_conditional(request)
