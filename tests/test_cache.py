@@ -450,10 +450,11 @@ LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
         (delete(LoginSession), "Log in", False),  # logged out on another worker
         (update(LoginSession).values(created_at=LONG_AGO), "Log in", False),  # timed out
         (update(User).values(blocked_at=LONG_AGO), "Log in", False),  # a block that raced
+        (delete(User), "Log in", False),  # the account deleted (the CLI), logins with it
         (update(User).values(role="moderator"), "Moderation", True),
         (update(User).values(username="alicia", username_key="alicia"), "alicia", True),
     ],
-    ids=["logout", "absolute-timeout", "block", "promote", "rename"],
+    ids=["logout", "absolute-timeout", "block", "account-deleted", "promote", "rename"],
 )
 async def test_a_kept_login_follows_a_change_made_elsewhere_at_once(
     app, client, auth, monkeypatch, change, then_shown: str, then_logged_in: bool
