@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from hypercorn.middleware import ProxyFixMiddleware
@@ -123,6 +124,15 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     # render: a thread round trip per page for a few lookups. Run them inline.
     for processors in app.template_context_processors.values():
         processors[:] = [_inline(processor) for processor in processors]
+
+    @app.while_serving
+    async def _freeze_what_lives_as_long_as_the_process() -> AsyncIterator[None]:
+        # Modules, settings, catalogs, the engine: made once and kept. Frozen, a full
+        # collection no longer scans them, only what requests made: its pauses, which
+        # stall every request in flight, stay short (POST p99 at c=16: 68 ms -> 35 ms).
+        gc.freeze()
+        yield
+        gc.unfreeze()  # an app stopped in a longer-lived process (tests) leaves no trace
 
     if settings.proxy_hops:
         # Behind N proxies of ours, the client's address, scheme and host are the Nth-last
