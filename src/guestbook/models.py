@@ -20,7 +20,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     String,
     Text,
@@ -104,6 +103,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(AsyncAttrs, DeclarativeBase):
+    # Every datetime column is aware UTC; a str column without a length is TEXT.
+    type_annotation_map = {datetime: UTCDateTime, str: Text}  # noqa: RUF012
     # Named constraints, so alembic's batch mode on SQLite can find and alter them.
     metadata = MetaData(
         naming_convention={
@@ -119,17 +120,17 @@ class Base(AsyncAttrs, DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(USERNAME_MAX))
     email: Mapped[str] = mapped_column(String(EMAIL_MAX))
     # Every lookup compares these (set with the name and address, never by hand).
-    username_key: Mapped[str] = mapped_column(Text)
-    email_key: Mapped[str] = mapped_column(Text)
+    username_key: Mapped[str]
+    email_key: Mapped[str]
     password_hash: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     role: Mapped[str] = mapped_column(String(20), default=MEMBER, server_default=MEMBER)
     # Set while a moderator has blocked the member: no login, no posting.
-    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    blocked_at: Mapped[datetime | None] = mapped_column(default=None)
     # The language the member chose ("en", "ko"): set again in each browser they log in
     # to, and the language of their mail. None until they choose or sign up.
     locale: Mapped[str | None] = mapped_column(String(LOCALE_MAX), default=None)
@@ -145,8 +146,8 @@ class User(Base):
 
     __table_args__ = (
         # One account per canonical name and per canonical address.
-        Index("uq_users_username_key", username_key, unique=True),
-        Index("uq_users_email_key", email_key, unique=True),
+        Index("uq_users_username_key", "username_key", unique=True),
+        Index("uq_users_email_key", "email_key", unique=True),
         CheckConstraint(f"role IN ('{MEMBER}', '{MODERATOR}')", name="role"),
     )
 
@@ -169,14 +170,14 @@ class User(Base):
 class Message(Base):
     __tablename__ = "messages"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
     writer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     # Hidden by a moderator (or by members' reports, with no one in hidden_by): the row
     # stays, out of every public list.
-    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    hidden_at: Mapped[datetime | None] = mapped_column(default=None)
     hidden_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
@@ -217,7 +218,7 @@ class ContentVersion(Base):
 
     __tablename__ = "content_version"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     # Goes up whenever a login ends or changes (but for its touch) or an account
     # changes: each worker keeps who a login cookie belongs to under it (`logins`).
@@ -366,8 +367,8 @@ class LiveEvent(Base):
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(7))  # created, edited, deleted
-    message_id: Mapped[int] = mapped_column(Integer)  # no foreign key: deletions are logged
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    message_id: Mapped[int] = mapped_column()  # no foreign key: deletions are logged
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 LIVE_CHANNEL = "guestbook_live"  # PostgreSQL NOTIFY channel; the payload is the seq
@@ -414,11 +415,11 @@ class LoginSession(Base):
 
     __tablename__ = "login_sessions"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     remember: Mapped[bool] = mapped_column(default=False)
     user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX), default="")
     ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
@@ -432,19 +433,19 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(EMAIL_MAX))
     subject: Mapped[str] = mapped_column(String(SUBJECT_MAX))
-    text_body: Mapped[str] = mapped_column(Text)
-    html_body: Mapped[str] = mapped_column(Text)
+    text_body: Mapped[str]
+    html_body: Mapped[str]
     status: Mapped[str] = mapped_column(String(10), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(default="")
     claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
@@ -462,12 +463,12 @@ class Report(Base):
 
     __tablename__ = "reports"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     reason: Mapped[str] = mapped_column(String(REASON_MAX), default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (UniqueConstraint("message_id", "reporter_id"),)
 
@@ -479,12 +480,12 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor_id: Mapped[int | None] = mapped_column(Integer, default=None)  # None: not a member
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(default=None)  # None: not a member
     actor: Mapped[str] = mapped_column(String(USERNAME_MAX + 10))  # a name, or "(reports)"
     action: Mapped[str] = mapped_column(String(20))
-    message_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    message_id: Mapped[int | None] = mapped_column(default=None)
+    user_id: Mapped[int | None] = mapped_column(default=None)
     target: Mapped[str] = mapped_column(String(200))  # what it was done to, in words
     reason: Mapped[str] = mapped_column(String(REASON_MAX), default="")
