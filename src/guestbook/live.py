@@ -112,7 +112,7 @@ async def _serve(hub: fanout.Hub, subscriber: Subscriber, after: int | None) -> 
             await websocket.close(subscriber.close_code or TRY_AGAIN)
 
 
-def remember_seq() -> None:
+async def remember_seq() -> None:
     """Before a page reads its list: the newest event this worker has read, so the
     page's script resumes from there (an event read later is then not missed; one
     the page already shows may come again, which the script takes in its stride)."""
