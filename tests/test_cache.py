@@ -40,9 +40,9 @@ class Statements:
         event.listen(engine, "before_cursor_execute", self._record)
         driver_row = db.driver_row
 
-        async def recorded(app: Quart, sql: str) -> Any:
+        async def recorded(conn: Any, sql: str) -> Any:
             self._record(None, None, sql)
-            return await driver_row(app, sql)
+            return await driver_row(conn, sql)
 
         monkeypatch.setattr(db, "driver_row", recorded)
 

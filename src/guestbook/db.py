@@ -15,6 +15,7 @@ from quart import Quart, current_app, g
 from quart.ctx import _AppCtxGlobals
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -134,18 +135,17 @@ async def release() -> None:
     await session.commit()
 
 
-async def driver_row(app: Quart, sql: str) -> tuple[Any, ...] | None:
-    """The first row of a read-only `sql`, asked of the driver itself on a pooled
-    connection: one trip to aiosqlite's thread (`execute_fetchall`), or one asyncpg
-    round trip, where SQLAlchemy's execution takes four trips on SQLite. For the
-    question nearly every request asks (`list_cache.versions`)."""
-    async with engine(app).connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        if conn.dialect.name == "sqlite":
-            rows = await driver.execute_fetchall(sql)
-            return tuple(rows[0]) if rows else None
-        row = await driver.fetchrow(sql)
-        return None if row is None else tuple(row)
+async def driver_row(conn: AsyncConnection, sql: str) -> tuple[Any, ...] | None:
+    """The first row of a read-only `sql`, asked of the driver itself on `conn`: one
+    trip to aiosqlite's thread (`execute_fetchall`), or one asyncpg round trip, where
+    SQLAlchemy's execution takes four trips on SQLite. For the question nearly every
+    request asks (`list_cache.versions`)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if conn.dialect.name == "sqlite":
+        rows = await driver.execute_fetchall(sql)
+        return tuple(rows[0]) if rows else None
+    row = await driver.fetchrow(sql)
+    return None if row is None else tuple(row)
 
 
 async def ping() -> None:

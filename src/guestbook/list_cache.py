@@ -38,8 +38,9 @@ _EXT = "guestbook.list_cache"
 CAPACITY = 256  # lists of ~10 kB each, pages of 20 rows: a few MB per worker at most
 # The content version, and the logins version (`logins` keeps who a cookie belongs to).
 VERSIONS = (ContentVersion.version, ContentVersion.logins)
-VERSIONS_ROW = select(*VERSIONS).where(ContentVersion.id == 1)
-VERSIONS_SQL = str(VERSIONS_ROW.compile(compile_kwargs={"literal_binds": True}))
+VERSIONS_SQL = str(
+    select(*VERSIONS).where(ContentVersion.id == 1).compile(compile_kwargs={"literal_binds": True})
+)
 
 # The list is `_macros.html`'s macro, so every page shows messages alike.
 SOURCE = '{% from "_macros.html" import message_list %}{{ message_list(page, empty) }}'
@@ -84,8 +85,9 @@ class _Caches:
         self.pages = _Reads()  # whole pages (whole_pages)
         self.list_template: Template = app.jinja_env.from_string(SOURCE)
 
-        async def ask() -> tuple[int, int] | None:
-            return _pair(await db.driver_row(app, VERSIONS_SQL))
+        async def ask() -> tuple[Any, ...] | None:
+            async with db.engine(app).connect() as conn:
+                return await db.driver_row(conn, VERSIONS_SQL)
 
         self.version = SharedQuestion(ask)
 
@@ -93,10 +95,6 @@ class _Caches:
 def _caches(app: Quart) -> _Caches:
     """Made on the app's first list."""
     return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, _Caches(app))
-
-
-def _pair(row: Any) -> tuple[int, int] | None:
-    return None if row is None else (row[0], row[1])
 
 
 async def versions() -> tuple[int, int] | None:
@@ -108,8 +106,7 @@ async def versions() -> tuple[int, int] | None:
     if "versions" not in g:
         session = g.__dict__.get("_db")
         if session is not None and session.in_transaction():
-            row = (await (await session.connection()).execute(VERSIONS_ROW)).one_or_none()
-            g.versions = _pair(row)
+            g.versions = await db.driver_row(await session.connection(), VERSIONS_SQL)
         else:
             g.versions = await _caches(current_app._get_current_object()).version.answer()
     return g.versions
