@@ -7,6 +7,8 @@ import inspect
 import pytest
 from quart import Quart
 
+from guestbook import request_path
+
 HOOKS = (
     "before_request_funcs",
     "after_request_funcs",
@@ -27,3 +29,25 @@ def test_every_hook_is_a_coroutine_function(app: Quart, hooks: str) -> None:
         if not inspect.iscoroutinefunction(function)
     ]
     assert plain == [], f"these {hooks} would run in a worker thread"
+
+
+@pytest.mark.parametrize("steps", ["REQUEST_STEPS", "RESPONSE_STEPS", "HANDSHAKE_STEPS"])
+def test_every_step_on_the_path_is_a_coroutine_function(steps: str) -> None:
+    plain = [
+        step.__qualname__
+        for step in getattr(request_path, steps)
+        if not inspect.iscoroutinefunction(step)
+    ]
+    assert plain == [], f"these {steps} would block the event loop or never be awaited"
+
+
+def test_the_path_is_one_hook_each_way(app: Quart) -> None:
+    """No blueprint adds a step of its own, so none can be reordered."""
+    ours = [
+        function.__module__
+        for hooks in ("before_request_funcs", "after_request_funcs", "before_websocket_funcs")
+        for functions in getattr(app, hooks).values()
+        for function in functions
+        if function.__module__.startswith("guestbook")
+    ]
+    assert ours == ["guestbook.request_path"] * 3

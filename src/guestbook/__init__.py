@@ -12,19 +12,16 @@ from quart import Quart
 from quart_auth import QuartAuth
 
 from . import (
-    countdown,
     db,
     errors,
     fanout,
     filters,
     i18n,
-    intake,
     mail,
     passwords,
     ratelimit,
     security,
     spam,
-    whole_pages,
 )
 from .config import Settings
 
@@ -70,7 +67,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     i18n.init_app(app)
     filters.init_app(app)
     spam.init_app(app)
-    whole_pages.init_app(app)
 
     from . import (
         account,
@@ -82,32 +78,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         moderation,
         ops,
         reports,
+        request_path,
         users,
     )
 
-    # The path of a request, in one place: Quart runs before_request hooks in the order
-    # they were added, so they are added here and nowhere else. The request id comes
-    # first, so every log line carries it; then the language, so even a refused request's
-    # error page is in the visitor's language; the countdown needs nothing from the
-    # request, so a refused request's error page shows it like every other page. Then intake:
-    # the host is ours, the head is bounded, the whole body has arrived in time, all
-    # before any step that can take a database connection (a slow client holds only its
-    # socket). The CSRF check runs before the login cookie is looked up, so a forged
-    # POST touches no database.
-    for step in (
-        ops.assign_request_id,
-        i18n.choose_language,
-        countdown.put_countdown_on_g,
-        intake.check_host,
-        intake.check_head_size,
-        intake.read_body,
-        security.check_csrf,
-        auth.load_logged_in_user,
-        live.remember_seq,
-    ):
-        app.before_request(step)
-    for step in (intake.check_host, intake.check_head_size):  # and a WebSocket's handshake
-        app.before_websocket(step)
+    request_path.init_app(app)
     app.register_blueprint(ops.bp)
     ops.redact_access_log()
     app.register_blueprint(auth.bp)

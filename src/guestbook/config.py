@@ -12,6 +12,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -288,7 +289,7 @@ class Settings:
             settings = replace(settings, secret_key=_development_key(settings))
         return settings
 
-    @property
+    @cached_property  # read on every request
     def hosts(self) -> frozenset[str]:
         """The Host names answered (lower case, no port); empty means any."""
         names = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}

@@ -49,6 +49,6 @@ def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
 
 
 async def put_countdown_on_g() -> None:
-    """A before-request step (see `create_app`)."""
+    """A request step (see `request_path.py`)."""
     settings = config.current()
     g.countdown = countdown(settings.countdown_date, utcnow(), settings.countdown_label)

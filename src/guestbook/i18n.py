@@ -26,7 +26,7 @@ from quart import Quart, Response, current_app, g, request
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
-from . import config
+from . import config, request_headers
 
 LOCALES = config.LANGUAGES
 DEFAULT = "en"  # the language the sources are written in
@@ -100,10 +100,10 @@ def pick(cookie: str | None, accept_language: str | None, default: str) -> str:
 
 
 async def choose_language() -> None:
-    """A before-request step (see `create_app`): `g.locale` and the request's catalog."""
+    """A request step (see `request_path.py`): `g.locale` and the request's catalog."""
     g.locale = pick(
         request.cookies.get(COOKIE),
-        request.headers.get("Accept-Language"),
+        request_headers.header(b"accept-language"),
         config.current().default_locale,
     )
     _current.set(_catalogs(current_app)[g.locale])

@@ -4,7 +4,7 @@ names, with a head of bounded size, and its whole body received in bounded time.
 These run first, before any step that can touch the database (the login cookie's
 lookup, a view): a client that trickles its body in then holds nothing but its own
 socket, never the connection other requests need (SQLite has one per process).
-Each is a plain async function; `create_app` runs them in order.
+Each is a plain async function; `request_path.py` runs them in order.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from quart import has_websocket_context, request, websocket
 from werkzeug.exceptions import BadRequest, RequestHeaderFieldsTooLarge
 from werkzeug.sansio.utils import host_is_trusted
 
-from . import config
+from . import config, request_headers
 from .i18n import gettext
 
 
@@ -39,7 +39,14 @@ async def check_head_size() -> None:
         raise RequestHeaderFieldsTooLarge()  # errors.py says why, in the page's language
 
 
+# A body is announced by one of these (HTTP/1.1 allows no other way).
+_BODY_HEADERS = frozenset((b"content-length", b"transfer-encoding"))
+
+
 async def read_body() -> None:
     """Wait for the whole body, at most `body_timeout` seconds (408), at most
-    `max_body_bytes` (413); later `await request.form` reads it from memory."""
+    `max_body_bytes` (413); later `await request.form` reads it from memory. A GET or
+    HEAD that announces no body has none to wait for (the wait costs a task)."""
+    if request.method in ("GET", "HEAD") and not request_headers.has_any(_BODY_HEADERS):
+        return
     await request.get_data()

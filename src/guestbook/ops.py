@@ -7,9 +7,9 @@ import logging
 import re
 import secrets
 
-from quart import Blueprint, Response, g, has_app_context, request
+from quart import Blueprint, Response, g, has_app_context
 
-from . import db, fanout, ratelimit
+from . import db, fanout, ratelimit, request_headers
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger("guestbook.request")
@@ -72,12 +72,12 @@ LOGGING = {
 
 async def assign_request_id() -> None:
     # Keep a well-formed id from the proxy so one id follows the request through logs.
-    incoming = request.headers.get("X-Request-ID", "")
+    incoming = request_headers.header(b"x-request-id") or ""
     g.request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else secrets.token_hex(8)
 
 
-@bp.after_app_request
 async def tag_response(response: Response) -> Response:
+    """A response step: the request id, so its log lines can be found from the response."""
     request_id = g.get("request_id")
     if request_id:
         response.headers["X-Request-ID"] = request_id

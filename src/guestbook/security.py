@@ -17,6 +17,7 @@ from quart_auth import current_user
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import RequestRedirect
 
+from . import config
 from .config import Settings
 from .i18n import DEFAULT as DEFAULT_LANGUAGE
 from .i18n import N_
@@ -140,39 +141,44 @@ def init_app(app: Quart, settings: Settings) -> None:
     app.config["CSRF_ENABLED"] = settings.csrf_enabled
     app.add_template_global(csrf_token)
 
-    defaults = [
-        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "same-origin"),
-        ("X-Frame-Options", "DENY"),
-        ("Cross-Origin-Opener-Policy", "same-origin"),
-    ]
-    if settings.is_production:
-        defaults.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
-    # Pages show per-visitor state (menu, CSRF token): never cache them in shared caches.
-    page_defaults = [*defaults, ("Cache-Control", "private, no-cache")]
 
-    @app.after_request
-    async def _routing_redirect_stays_here(response: Response) -> Response:
-        """werkzeug's redirect from `//users/x` to `/users/x` is built from the Host
-        header; keep only its path, so it can never point at another site."""
-        if isinstance(request.routing_exception, RequestRedirect) and response.location:
-            target = urlsplit(response.location)
-            response.location = urlunsplit(("", "", target.path, target.query, ""))
-        return response
+_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+_PRODUCTION_HEADERS = (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
+# Pages show per-visitor state (menu, CSRF token): never cache them in shared caches.
+_PAGE_HEADERS = (("Cache-Control", "private, no-cache"),)
 
-    @app.after_request
-    async def _security_headers(response: Response) -> Response:
-        """Each header unless the view set its own (one pass, not a search per header);
-        and on pages, what their language depends on (see i18n.py)."""
-        headers = response.headers
-        present = {key.lower() for key, _value in headers.items()}
-        page = response.mimetype == "text/html"
-        for key, value in page_defaults if page else defaults:
-            if key.lower() not in present:
-                headers.add(key, value)
-        if page:
-            # A shared cache must key a page on the cookie and Accept-Language.
-            headers.add("Vary", "Cookie, Accept-Language")
-            headers["Content-Language"] = g.get("locale", DEFAULT_LANGUAGE)
-        return response
+
+async def routing_redirect_stays_here(response: Response) -> Response:
+    """A response step: werkzeug's redirect from `//users/x` to `/users/x` is built
+    from the Host header; keep only its path, so it can never point at another site."""
+    if isinstance(request.routing_exception, RequestRedirect) and response.location:
+        target = urlsplit(response.location)
+        response.location = urlunsplit(("", "", target.path, target.query, ""))
+    return response
+
+
+async def add_security_headers(response: Response) -> Response:
+    """A response step: each header unless the view set its own (one pass, not a search
+    per header); and on pages, what their language depends on (see i18n.py)."""
+    headers = response.headers
+    present = {key.lower() for key, _value in headers.items()}
+    page = response.mimetype == "text/html"
+    defaults = _HEADERS
+    if config.current().is_production:
+        defaults += _PRODUCTION_HEADERS
+    if page:
+        defaults += _PAGE_HEADERS
+    for key, value in defaults:
+        if key.lower() not in present:
+            headers.add(key, value)
+    if page:
+        # A shared cache must key a page on the cookie and Accept-Language.
+        headers.add("Vary", "Cookie, Accept-Language")
+        headers["Content-Language"] = g.get("locale", DEFAULT_LANGUAGE)
+    return response

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import ParamSpec
 
-from quart import Quart, Response, current_app, g, make_response, request, session
+from quart import Response, current_app, g, make_response, request, session
 
-from . import i18n, list_cache
+from . import i18n, list_cache, request_headers
 from .security import csrf_token
 
 P = ParamSpec("P")
@@ -110,22 +110,15 @@ _CONDITIONS = frozenset(
 )
 
 
-def _conditional_request() -> bool:
-    # From the ASGI scope: werkzeug's header lookups raise and catch an exception for
-    # each header that is missing, and most requests send none of these.
-    return any(name in _CONDITIONS for name, _value in request.scope["headers"])
-
-
-def init_app(app: Quart) -> None:
-    @app.after_request
-    async def _conditional(response: Response) -> Response:
-        """An ETag on every HTML page, and a 304 when the browser has that page."""
-        if request.method != "GET" or response.status_code != 200:
-            return response
-        if response.mimetype != "text/html":
-            return response
-        if "ETag" not in response.headers:
-            response.set_etag(_etag(await response.get_data()))
-        if not _conditional_request():
-            return response
-        return await response.make_conditional(request)
+async def answer_conditionally(response: Response) -> Response:
+    """A response step: an ETag on every HTML page, and a 304 when the browser has
+    that page."""
+    if request.method != "GET" or response.status_code != 200:
+        return response
+    if response.mimetype != "text/html":
+        return response
+    if "ETag" not in response.headers:
+        response.set_etag(_etag(await response.get_data()))
+    if not request_headers.has_any(_CONDITIONS):
+        return response
+    return await response.make_conditional(request)
