@@ -96,3 +96,19 @@ def test_the_benchmark_runs_on_postgres(tmp_path: Path) -> None:
     assert result["config"]["workers"] == 2
     assert result["config"]["flask_threads"] > 1
     assert result["scale"] is None
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("side", ["ours", "bare"])
+def test_the_requests_whose_instructions_are_counted_answer(
+    tmp_path: Path, side: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m bench.instructions` counts these under valgrind (too slow for the
+    suite); here they run plain, so a change that breaks them shows before a count."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench import instructions
+
+    env = instructions.environment(tmp_path)
+    command = [sys.executable, "-m", "bench.instructions", "--child", side, "/bench/wait", "3"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
