@@ -3,6 +3,7 @@ this app needs, written for Quart (no maintained extension supports Quart 0.22).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -154,6 +155,11 @@ _PRODUCTION_HEADERS = (("Strict-Transport-Security", "max-age=31536000; includeS
 _PAGE_HEADERS = (("Cache-Control", "private, no-cache"),)
 
 
+@functools.cache  # four lists, made once rather than on every response
+def _defaults(production: bool, page: bool) -> tuple[tuple[str, str], ...]:
+    return _HEADERS + _PRODUCTION_HEADERS * production + _PAGE_HEADERS * page
+
+
 async def routing_redirect_stays_here(response: Response) -> Response:
     """A response step: werkzeug's redirect from `//users/x` to `/users/x` is built
     from the Host header; keep only its path, so it can never point at another site."""
@@ -169,12 +175,7 @@ async def add_security_headers(response: Response) -> Response:
     headers = response.headers
     present = {key.lower() for key, _value in headers.items()}
     page = response.mimetype == "text/html"
-    defaults = _HEADERS
-    if config.current().is_production:
-        defaults += _PRODUCTION_HEADERS
-    if page:
-        defaults += _PAGE_HEADERS
-    for key, value in defaults:
+    for key, value in _defaults(config.current().is_production, page):
         if key.lower() not in present:
             headers.add(key, value)
     if page:
