@@ -13,6 +13,7 @@ import re
 import secrets
 import unicodedata
 from datetime import UTC, datetime
+from typing import Annotated
 
 from sqlalchemy import (
     BigInteger,
@@ -77,6 +78,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Columns that several tables declare alike, each declared once (SQLAlchemy's
+# `Annotated` columns): `id: Mapped[IntPK]`.
+IntPK = Annotated[int, mapped_column(primary_key=True)]
+DefaultNow = Annotated[datetime, mapped_column(default=utcnow)]
+Email = Annotated[str, mapped_column(String(EMAIL_MAX))]
+Reason = Annotated[str, mapped_column(String(REASON_MAX), default="")]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend.
 
@@ -120,14 +129,14 @@ class Base(AsyncAttrs, DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPK]
     username: Mapped[str] = mapped_column(String(USERNAME_MAX))
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    email: Mapped[Email]
     # Every lookup compares these (set with the name and address, never by hand).
     username_key: Mapped[str]
     email_key: Mapped[str]
     password_hash: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[DefaultNow]
     role: Mapped[str] = mapped_column(String(20), default=MEMBER, server_default=MEMBER)
     # Set while a moderator has blocked the member: no login, no posting.
     blocked_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -170,9 +179,9 @@ class User(Base):
 class Message(Base):
     __tablename__ = "messages"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPK]
     body: Mapped[str]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[DefaultNow]
     updated_at: Mapped[datetime | None] = mapped_column(default=None)
     writer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     # Hidden by a moderator (or by members' reports, with no one in hidden_by): the row
@@ -218,7 +227,7 @@ class ContentVersion(Base):
 
     __tablename__ = "content_version"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPK]
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     # Goes up whenever a login ends or changes (but for its touch) or an account
     # changes: each worker keeps who a login cookie belongs to under it (`logins`).
@@ -415,11 +424,11 @@ class LoginSession(Base):
 
     __tablename__ = "login_sessions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPK]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[DefaultNow]
+    last_seen_at: Mapped[DefaultNow]
     remember: Mapped[bool] = mapped_column(default=False)
     user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX), default="")
     ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
@@ -433,18 +442,18 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    recipient: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    id: Mapped[IntPK]
+    recipient: Mapped[Email]
     subject: Mapped[str] = mapped_column(String(SUBJECT_MAX))
     text_body: Mapped[str]
     html_body: Mapped[str]
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[DefaultNow]
     last_error: Mapped[str] = mapped_column(default="")
     claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[DefaultNow]
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (
@@ -463,11 +472,11 @@ class Report(Base):
 
     __tablename__ = "reports"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPK]
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    reason: Mapped[str] = mapped_column(String(REASON_MAX), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[Reason]
+    created_at: Mapped[DefaultNow]
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (UniqueConstraint("message_id", "reporter_id"),)
@@ -480,12 +489,12 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[IntPK]
+    created_at: Mapped[DefaultNow]
     actor_id: Mapped[int | None] = mapped_column(default=None)  # None: not a member
     actor: Mapped[str] = mapped_column(String(USERNAME_MAX + 10))  # a name, or "(reports)"
     action: Mapped[str] = mapped_column(String(20))
     message_id: Mapped[int | None] = mapped_column(default=None)
     user_id: Mapped[int | None] = mapped_column(default=None)
     target: Mapped[str] = mapped_column(String(200))  # what it was done to, in words
-    reason: Mapped[str] = mapped_column(String(REASON_MAX), default="")
+    reason: Mapped[Reason]
