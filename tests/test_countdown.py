@@ -76,10 +76,11 @@ def test_naive_datetimes_are_refused() -> None:
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
-    # 12 days and an hour ahead: "D-13" for the whole test, however slow the machine.
+    # 12 days and an hour ahead: "D-13" for the whole test, however slow the machine. A
+    # whole second, as a date setting is: the countdown is read to the second.
     return {
         **settings_overrides,
-        "countdown_date": utcnow() + timedelta(days=12, hours=1),
+        "countdown_date": (utcnow() + timedelta(days=12, hours=1)).replace(microsecond=0),
         "countdown_label": "Graduation",
     }
 
@@ -104,3 +105,22 @@ async def test_a_refused_requests_error_page_shows_the_countdown_too(client) -> 
     assert response.status_code == 400
     header = (await page_text(response)).split("</header>")[0]
     assert "Graduation <strong>D-13</strong>" in header
+
+
+async def test_requests_in_one_second_share_one_countdown_and_the_next_second_moves_it(
+    app, monkeypatch
+) -> None:
+    from quart import g
+
+    from guestbook import countdown as module
+
+    target = app.config["SETTINGS"].countdown_date
+    seen = []
+    for now in (target - 2 * SECOND, target - SECOND / 3, target - SECOND / 5, target):
+        monkeypatch.setattr(module, "utcnow", lambda now=now: now)
+        async with app.test_request_context("/"):
+            await module.put_countdown_on_g()
+            seen.append(g.countdown)
+    assert [c.badge for c in seen] == ["D-1", "D-1", "D-1", "D-day"]
+    assert seen[1] is seen[2]  # one answer for the second, not worked out again
+    assert seen[0] is not seen[1] and seen[3].passed

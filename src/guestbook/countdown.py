@@ -6,6 +6,7 @@ answer on `g.countdown`, where `base.html` reads it for every page's header.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -48,7 +49,13 @@ def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
     return Countdown(label, badge, days, hours, minutes, passed, target.astimezone(UTC))
 
 
+# Read to the second, so every request in one second shares one answer: the date
+# arithmetic cost a page that does no work of its own about 2% of its time.
+_this_second = functools.lru_cache(maxsize=1)(countdown)
+
+
 async def put_countdown_on_g() -> None:
     """A request step (see `request_path.py`)."""
     settings = config.current()
-    g.countdown = countdown(settings.countdown_date, utcnow(), settings.countdown_label)
+    now = utcnow().replace(microsecond=0)
+    g.countdown = _this_second(settings.countdown_date, now, settings.countdown_label)
