@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from quart import Quart
+from quart import Quart, Response
 from sqlalchemy import delete, event, select, update
 
 from conftest import (
@@ -25,7 +25,7 @@ from conftest import (
     reset_schema,
     serving,
 )
-from guestbook import create_app, db
+from guestbook import create_app, db, whole_pages
 from guestbook.models import ContentVersion, LoginSession, Message, User, utcnow
 from guestbook.pagination import Cursor
 
@@ -526,3 +526,21 @@ async def test_a_members_page_is_kept_whole_but_never_shared(app, client, auth) 
     await client.post("/messages", form={"body": "again"})
     assert "Posted." in await seen_by(client)
     assert "Posted." not in await seen_by(client)
+
+
+async def test_the_etag_is_the_hash_of_the_body_sent_however_the_view_gave_it(app) -> None:
+    """A str body is hashed as it is; a body given in pieces is read whole first."""
+
+    async def pieces():
+        yield b"<p>in "
+        yield b"pieces</p>"
+
+    app.add_url_rule("/test/str", "test_str", lambda: "<p>whole</p>")
+    app.add_url_rule("/test/pieces", "test_pieces", lambda: Response(pieces()))
+    reader = app.test_client()
+    for path, body in (("/test/str", b"<p>whole</p>"), ("/test/pieces", b"<p>in pieces</p>")):
+        response = await reader.get(path)
+        assert await response.get_data() == body
+        assert response.headers["ETag"] == f'"{whole_pages._etag(body)}"'
+        again = await reader.get(path, headers={"If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304, path

@@ -118,7 +118,15 @@ async def answer_conditionally(response: Response) -> Response:
     if response.mimetype != "text/html":
         return response
     if "ETag" not in response.headers:
-        response.set_etag(_etag(await response.get_data()))
+        response.set_etag(_etag(await _body(response)))
     if not request_headers.has_any(_CONDITIONS):
         return response
     return await response.make_conditional(request)
+
+
+async def _body(response: Response) -> bytes:
+    """The body, read as it is when the view gave a str or bytes: `get_data` iterates
+    it asynchronously, which cost a page that does no work about 2% of its time."""
+    if isinstance(response.response, response.data_body_class):
+        return response.response.data
+    return await response.get_data()
