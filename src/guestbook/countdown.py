@@ -1,4 +1,4 @@
-"""The lecture's `g` exercise: time left to a date, computed once per request.
+"""The lecture's `g` exercise: time left to a date, put on `g` for every request.
 
 `countdown()` is a pure function (easy to test at its edges); the hook puts its
 answer on `g.countdown`, where `base.html` reads it for every page's header.
