@@ -147,3 +147,23 @@ def test_default_countdown_is_the_next_new_year() -> None:
 def test_a_rate_limit_below_one_is_refused(setting: str) -> None:
     with pytest.raises(ConfigError, match="must be 1 or more"):
         Settings.from_env({}, env="testing", **{setting: 0})
+
+
+@pytest.mark.parametrize(
+    ("setting", "least", "below"),
+    [
+        ("proxy_hops", 0, -1),
+        ("login_slowdown_seconds", 0, -0.5),
+        ("report_hide_threshold", 0, -1),
+        ("body_timeout", 0.001, 0),
+        ("live_queue_size", 1, 0),
+        ("login_ceiling", 1, 0),
+        ("forgot_window_seconds", 1, 0),
+        ("mail_max_attempts", 1, 0),
+        ("max_head_bytes", 1024, 1023),
+    ],
+)
+def test_each_number_is_checked_at_its_least(setting: str, least: float, below: float) -> None:
+    assert getattr(Settings(env="testing").with_overrides(**{setting: least}), setting) == least
+    with pytest.raises(ConfigError, match=f"^GUESTBOOK_{setting.upper()} must be "):
+        Settings(env="testing").with_overrides(**{setting: below})

@@ -58,7 +58,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
 
     db.init_app(app, settings)
-    security.init_app(app, settings)
+    security.init_app(app)
     passwords.init_app(app, settings)
     ratelimit.init_app(app, settings)
     mail.init_app(app, settings)
@@ -83,17 +83,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     )
 
     request_path.init_app(app)
-    app.register_blueprint(ops.bp)
+    for module in (ops, auth, messages, users, account, moderation, reports, feeds, live, language):
+        app.register_blueprint(module.bp)
     ops.redact_access_log()
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(messages.bp)
-    app.register_blueprint(users.bp)
-    app.register_blueprint(account.bp)
-    app.register_blueprint(moderation.bp)
-    app.register_blueprint(reports.bp)
-    app.register_blueprint(feeds.bp)
-    app.register_blueprint(live.bp)
-    app.register_blueprint(language.bp)
     # Template context processors that are plain functions (quart-auth's, and the Flask
     # default every blueprint inherits) would each run in a worker thread on every
     # render: a thread round trip per page for a few lookups. Run them inline.

@@ -23,7 +23,7 @@ from . import config, db, i18n, logins, mail, members, passwords, ratelimit, spa
 from .forms import check_email, check_new_email, check_new_password, check_username, repeated, text
 from .i18n import gettext
 from .models import User
-from .security import safe_next
+from .security import safe_next, set_script_cookie
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ async def login():
     response = redirect(next_url)
     if user.locale:
         # The member's saved language follows them to this browser, from this flash on.
-        i18n.set_cookie(response, user.locale)
+        set_script_cookie(response, i18n.COOKIE, user.locale)
     with i18n.using(user.locale or g.locale):
         await flash(gettext("Logged in as %(name)s.", name=user.username))
     return response

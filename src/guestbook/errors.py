@@ -116,9 +116,7 @@ def init_app(app: Quart) -> None:
     @app.errorhandler(Exception)
     async def _internal(error: Exception):
         log.exception("unhandled error", exc_info=error)
-        return await _page(
-            InternalServerError(gettext(DESCRIPTIONS[500]))
-        )
+        return await _page(InternalServerError(gettext(DESCRIPTIONS[500])))
 
 
 def _is_connection_error(error: DBAPIError) -> bool:
@@ -126,8 +124,7 @@ def _is_connection_error(error: DBAPIError) -> bool:
     return any(
         hint in text
         for hint in (
-            "connection",
-            "connect",
+            "connect",  # and "connection"
             "unable to open database",
             "terminating",
             "closed",

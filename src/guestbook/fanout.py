@@ -261,7 +261,8 @@ class Hub:
                 self._beat(now, beat)
             try:
                 if self.subscribers and self.seq is not None:
-                    await self._read()
+                    async with self._reading:
+                        await self._read_locked()
                 if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                     self._pruned_at = now
                     await self._prune()
@@ -283,10 +284,6 @@ class Hub:
                 subscriber.heartbeat(ping)
                 if subscriber.sending_since and now - subscriber.sending_since > beat:
                     subscriber.stall()
-
-    async def _read(self) -> None:
-        async with self._reading:
-            await self._read_locked()
 
     async def _read_locked(self) -> None:
         """Read new events, keep them in `recent` and queue them for every socket; the

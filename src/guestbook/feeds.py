@@ -8,13 +8,13 @@ gets an empty 304 until something it shows changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, g, render_template, request, url_for
 from sqlalchemy import select
 
-from . import config, db, list_cache, members, pagination
+from . import config, db, list_cache, mail, members, pagination
 from .i18n import gettext
 from .models import Message
 
@@ -22,7 +22,6 @@ bp = Blueprint("feeds", __name__)
 
 ENTRIES = 20
 SITE = select(Message).where(Message.visible)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the `updated` of a feed with nothing in it
 TAG_DATE = "2026"  # in every entry's tag: URI; never change it, or every id changes
 
 
@@ -32,16 +31,15 @@ class Feed:
 
     username: str | None  # None: the whole guestbook
     user_id: int | None
-    since: datetime  # the member's signup, or EPOCH
+    since: datetime  # the member's signup, or the epoch (a feed with nothing in it)
     page: pagination.Page
 
 
 async def _read(username: str | None) -> Feed:
     if username is None:
-        return Feed(None, None, EPOCH, await pagination.page_of(g.db, SITE, None, ENTRIES))
-    user = await members.by_username(username)
-    if user is None:
-        raise members.not_found(username)
+        page = await pagination.page_of(g.db, SITE, None, ENTRIES)
+        return Feed(None, None, pagination.EPOCH, page)
+    user = await members.named(username)
     messages = user.messages.select().where(Message.visible)
     page = await pagination.page_of(g.db, messages, None, ENTRIES)
     return Feed(user.username, user.id, user.created_at, page)
@@ -51,10 +49,6 @@ def _tag(kind: str, ident: object) -> str:
     """A permanent id (RFC 4151 tag: URI) under the site's host name."""
     host = urlsplit(config.current().base_url).hostname or "localhost"
     return f"tag:{host},{TAG_DATE}:guestbook/{kind}/{ident}"
-
-
-def _absolute(path: str) -> str:
-    return config.current().base_url.rstrip("/") + path
 
 
 async def _answer(username: str | None, key: str | None = None) -> Response:
@@ -77,13 +71,13 @@ async def _answer(username: str | None, key: str | None = None) -> Response:
         title=title,
         updated=updated,
         author=found.username or "Guestbook",
-        self_url=_absolute(self_path),
-        page_url=_absolute(page_path),
+        self_url=mail.absolute_url(self_path),
+        page_url=mail.absolute_url(page_path),
         entries=[
             (
                 row,
                 _tag("message", row.id),
-                _absolute(url_for("users.profile", username=row.writer_name)),
+                mail.absolute_url(url_for("users.profile", username=row.writer_name)),
             )
             for row in rows
         ],

@@ -26,16 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import db
 from .models import Message
+from .shared_question import shared_future
 
 _EXT = "guestbook.group_commit"
 Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
-
-
-def _retrieve(future: asyncio.Future) -> None:
-    # An error already reached the request, or nobody waits any more: either way,
-    # asyncio need not log it again.
-    if not future.cancelled():
-        future.exception()
 
 
 class GroupCommit:
@@ -47,8 +41,7 @@ class GroupCommit:
 
     async def insert(self, row: dict[str, Any]) -> None:
         """Returns once `row` is committed; raises what writing it alone would."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_retrieve)
+        future: asyncio.Future[None] = shared_future()
         self._queue.append((row, future))
         if self._task is None:
             self._task = asyncio.create_task(self._writing())

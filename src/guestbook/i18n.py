@@ -22,7 +22,7 @@ from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
-from quart import Quart, Response, current_app, g, request
+from quart import Quart, current_app, g, request
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
@@ -31,7 +31,6 @@ from . import config, request_headers
 LOCALES = config.LANGUAGES
 DEFAULT = "en"  # the language the sources are written in
 COOKIE = "lang"
-ONE_YEAR = 365 * 24 * 3600
 TRANSLATIONS = Path(__file__).parent / "translations"
 _EXT = "guestbook.i18n"
 # Outside a request (the CLI, the tests' helpers) text stays as written: English.
@@ -107,20 +106,6 @@ async def choose_language() -> None:
         config.current().default_locale,
     )
     _current.set(_catalogs(current_app)[g.locale])
-
-
-def set_cookie(response: Response, language: str) -> None:
-    """The `lang` cookie, as site.js sets it too: a year, the whole site, readable by
-    scripts on purpose (it says nothing secret)."""
-    response.set_cookie(
-        COOKIE,
-        language,
-        max_age=ONE_YEAR,
-        path="/",
-        samesite="Lax",
-        httponly=False,
-        secure=config.current().cookie_secure,
-    )
 
 
 def _load(language: str) -> NullTranslations:
@@ -205,4 +190,3 @@ def init_app(app: Quart) -> None:
         gettext=_template_gettext,
         ngettext=_template_ngettext,
     )
-

@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest
 from . import i18n, members
 from .forms import text
 from .i18n import gettext
-from .security import safe_next, same_site_only
+from .security import safe_next, same_site_only, set_script_cookie
 
 bp = Blueprint("language", __name__)
 
@@ -27,7 +27,7 @@ async def switch():
     if choice not in i18n.LOCALES:
         raise BadRequest(gettext("There is no such language here."))
     response = redirect(safe_next(text(form, "next")))
-    i18n.set_cookie(response, choice)
+    set_script_cookie(response, i18n.COOKIE, choice)
     if g.user is not None:
         # The choice follows the member to the next browser they log in to.
         await members.change(g.user, locale=choice)

@@ -61,7 +61,7 @@ ERROR_MAX = 1000
 
 
 def absolute_url(path: str) -> str:
-    """A link for a mail: `GUESTBOOK_BASE_URL` + a path from `url_for`."""
+    """A link for a mail or a feed: `GUESTBOOK_BASE_URL` + a path from `url_for`."""
     settings = config.current()
     return settings.base_url.rstrip("/") + path
 

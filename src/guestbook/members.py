@@ -59,6 +59,14 @@ async def by_username(name: str) -> User | None:
     return found[0] if found else None
 
 
+async def named(username: str) -> User:
+    """The member a profile, a feed or a moderator's form names; 404 if there is none."""
+    user = await by_username(username)
+    if user is None:
+        raise not_found(username)
+    return user
+
+
 async def by_email(email: str) -> User | None:
     found = await _find(email=email)
     return found[0] if found else None
@@ -93,9 +101,7 @@ async def change(user: User, **columns: object) -> None:
     await g.db.execute(update(User).where(User.id == user.id).values(**columns))
 
 
-async def register(
-    username: str, email: str, password: str, locale: str | None = None
-) -> User:
+async def register(username: str, email: str, password: str, locale: str | None = None) -> User:
     """Add a member from checked fields, with their welcome mail (in `locale`, their
     language; None: the default); raises `Taken`. Runs in a request context (the CLI
     makes one), on `g.db`."""

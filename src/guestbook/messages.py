@@ -11,14 +11,13 @@ from .auth import login_required
 from .forms import FieldError, check_body, text
 from .i18n import gettext, ngettext
 from .models import Message, utcnow
-from .security import safe_next, same_site_only
+from .security import safe_next, same_site_only, set_script_cookie
 from .whole_pages import POPUP_COOKIE, kept_whole
 
 bp = Blueprint("messages", __name__)
 
 # The main page's messages: one object, so its page query is built once.
 NEWEST = select(Message).where(Message.visible)
-ONE_YEAR = 365 * 24 * 3600
 
 
 async def _render_index(
@@ -163,13 +162,5 @@ async def skip_popup():
     and redirects only within this site. What a browser marks as cross-site is
     refused all the same (`security.same_site_only`)."""
     response = redirect(safe_next(text(await request.form, "next")))
-    response.set_cookie(
-        POPUP_COOKIE,
-        "yes",
-        max_age=ONE_YEAR,
-        path="/",
-        samesite="Lax",
-        httponly=False,  # on purpose: popup.js reads and writes it too (document.cookie)
-        secure=config.current().cookie_secure,
-    )
+    set_script_cookie(response, POPUP_COOKIE, "yes")  # popup.js reads and writes it too
     return response

@@ -354,12 +354,10 @@ def moderation_ddl(dialect: str) -> list[str]:
 
 @event.listens_for(Base.metadata, "after_create")
 def _count_content_versions(_metadata: MetaData, connection, **_kw: object) -> None:  # noqa: ANN001
-    for statement in content_version_ddl(connection.dialect.name):
+    dialect = connection.dialect.name
+    more = [*moderation_ddl(dialect), *live_events_ddl(dialect)]
+    for statement in [*content_version_ddl(dialect), *map(text, more)]:
         connection.execute(statement)
-    for statement in moderation_ddl(connection.dialect.name):
-        connection.execute(text(statement))
-    for statement in live_events_ddl(connection.dialect.name):
-        connection.execute(text(statement))
 
 
 class LiveEvent(Base):

@@ -76,13 +76,6 @@ async def _message(message_id: int) -> Message:
     return message
 
 
-async def _member(username: str) -> User:
-    user = await members.by_username(username)
-    if user is None:
-        raise members.not_found(username)
-    return user
-
-
 async def _close_reports(message_id: int) -> None:
     """A moderator has decided: the open reports are answered."""
     await g.db.execute(
@@ -145,7 +138,7 @@ async def remove(message_id: int):
 @moderator_required
 async def block(username: str):
     decision = await _decision(box="hide_messages")
-    user = await _member(username)
+    user = await members.named(username)
     if user.id == g.user.id:
         raise Forbidden(gettext("You cannot block yourself."))
     if user.is_moderator:
@@ -176,7 +169,7 @@ async def block(username: str):
 @moderator_required
 async def unblock(username: str):
     decision = await _decision(box="restore_messages")
-    user = await _member(username)
+    user = await members.named(username)
     if user.blocked_at is None:
         await flash(gettext("%(name)s is not blocked.", name=user.username))
         return redirect(decision.back)

@@ -151,12 +151,6 @@ def store(app: Quart | None = None) -> Store:
     return (app or current_app).extensions[_EXT]
 
 
-def _too_many(retry_after: int) -> TooManyRequests:
-    return TooManyRequests(
-        gettext("Too many attempts. Please wait a little and try again."), retry_after=retry_after
-    )
-
-
 async def take(limit: Limit, subject: str) -> int | None:
     """Take one of `subject`'s slots; None if it was within `limit`, else the
     seconds until the window ends (the slot stays taken: refusals count too)."""
@@ -168,7 +162,10 @@ async def hit(limit: Limit, subject: str) -> None:
     """Take one slot; raise 429 if `subject` has none left."""
     retry_after = await take(limit, subject)
     if retry_after is not None:
-        raise _too_many(retry_after)
+        raise TooManyRequests(
+            gettext("Too many attempts. Please wait a little and try again."),
+            retry_after=retry_after,
+        )
 
 
 async def give_back(limit: Limit, subject: str) -> None:

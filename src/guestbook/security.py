@@ -19,7 +19,6 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import RequestRedirect
 
 from . import config
-from .config import Settings
 from .i18n import DEFAULT as DEFAULT_LANGUAGE
 from .i18n import N_
 
@@ -29,6 +28,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRFToken"
 CSRF_LOGIN = "csrf_login"  # which login cookie the session's token was issued with
+ONE_YEAR = 365 * 24 * 3600
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -93,7 +93,7 @@ def new_csrf_token() -> str:
 
 
 async def check_csrf() -> None:
-    if request.method not in UNSAFE_METHODS or not current_app.config["CSRF_ENABLED"]:
+    if request.method not in UNSAFE_METHODS or not config.current().csrf_enabled:
         return
     if getattr(current_app.view_functions.get(request.endpoint or ""), "same_site_only", False):
         if _cross_site():
@@ -107,6 +107,20 @@ async def check_csrf() -> None:
         sent = (await request.form).get(CSRF_FIELD)
     if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
         raise CSRFError()
+
+
+def set_script_cookie(response: Response, name: str, value: str) -> None:
+    """A cookie the site's own scripts read and write too (the popup's, the language's):
+    a year, the whole site, readable by scripts on purpose (it says nothing secret)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=ONE_YEAR,
+        path="/",
+        samesite="Lax",
+        httponly=False,
+        secure=config.current().cookie_secure,
+    )
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -137,9 +151,8 @@ class SessionInterface(SecureCookieSessionInterface):
         return self._signer
 
 
-def init_app(app: Quart, settings: Settings) -> None:
+def init_app(app: Quart) -> None:
     app.session_interface = SessionInterface()
-    app.config["CSRF_ENABLED"] = settings.csrf_enabled
     app.add_template_global(csrf_token)
 
 

@@ -17,8 +17,15 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
+def shared_future() -> asyncio.Future:
+    """A future that requests await: its error reaches whoever still waits, and
+    asyncio does not also log it as never retrieved (nobody may wait any more)."""
+    future = asyncio.get_running_loop().create_future()
+    future.add_done_callback(_retrieve)
+    return future
+
+
 def _retrieve(future: asyncio.Future) -> None:
-    # The error reached whoever still waited; this keeps asyncio from also logging it.
     if not future.cancelled():
         future.exception()
 
@@ -31,8 +38,7 @@ class SharedQuestion(Generic[T]):
 
     async def answer(self) -> T:
         if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-            self._next.add_done_callback(_retrieve)
+            self._next = shared_future()
         waiter = self._next
         if self._task is None:
             self._task = asyncio.create_task(self._asking())

@@ -35,9 +35,7 @@ class Profile:
 
 
 async def _read_profile(username: str, before: str | None, size: int, own: bool) -> Profile:
-    user = await members.by_username(username)
-    if user is None:
-        raise members.not_found(username)
+    user = await members.named(username)
     # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
     # write-only collection hands back a select to run, never an implicit load.
     messages = user.messages.select()
