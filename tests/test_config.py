@@ -134,6 +134,8 @@ def test_countdown_date_forms() -> None:
     seoul = parse_countdown_date("2027-01-01T00:00:00+09:00")
     assert seoul.utcoffset() == timedelta(hours=9)
     assert seoul == datetime(2026, 12, 31, 15, tzinfo=timezone.utc)  # noqa: UP017
+    # To the second, as the countdown is read: a fraction would turn the badge late.
+    assert parse_countdown_date("2027-01-01T00:00:00.75+00:00") == datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def test_default_countdown_is_the_next_new_year() -> None:
@@ -157,7 +159,11 @@ def test_a_rate_limit_below_one_is_refused(setting: str) -> None:
         ("report_hide_threshold", 0, -1),
         ("body_timeout", 0.001, 0),
         ("live_queue_size", 1, 0),
+        ("mail_poll_seconds", 0.001, 0),
+        ("mail_retry_seconds", 0.001, float("nan")),  # NaN passes no comparison
         ("login_ceiling", 1, 0),
+        ("post_limit", 1, 0),
+        ("signup_window_seconds", 1, 0),
         ("forgot_window_seconds", 1, 0),
         ("mail_max_attempts", 1, 0),
         ("max_head_bytes", 1024, 1023),

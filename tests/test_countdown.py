@@ -77,7 +77,7 @@ def test_naive_datetimes_are_refused() -> None:
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     # 12 days and an hour ahead: "D-13" for the whole test, however slow the machine. A
-    # whole second, as a date setting is: the countdown is read to the second.
+    # whole second, as GUESTBOOK_COUNTDOWN_DATE is read: the countdown is read to the second.
     return {
         **settings_overrides,
         "countdown_date": (utcnow() + timedelta(days=12, hours=1)).replace(microsecond=0),

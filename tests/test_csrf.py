@@ -151,3 +151,12 @@ async def test_the_session_signer_is_made_once_per_app(app, client, auth, settin
         other.session_interface.get_signing_serializer(other).secret_keys[-1]
         != (signer.secret_keys[-1])
     )
+
+
+async def test_with_csrf_turned_off_a_post_needs_no_token(app, settings_overrides):
+    """GUESTBOOK_CSRF_ENABLED=0 (refused in production) turns the check off, and only it."""
+    off = create_app({**settings_overrides, "csrf_enabled": False})
+    async with off.test_app():
+        response = await off.test_client().post("/auth/signup", form=GOOD)
+    assert response.status_code == 302
+    assert await count_rows(app, User) == 1

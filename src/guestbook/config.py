@@ -32,7 +32,8 @@ def _next_new_year() -> datetime:
 
 
 def parse_countdown_date(text: str) -> datetime:
-    """An ISO date ("2027-01-01", midnight UTC) or datetime with zone."""
+    """An ISO date ("2027-01-01", midnight UTC) or datetime with zone, to the second
+    (the countdown is read to the second)."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -45,7 +46,7 @@ def parse_countdown_date(text: str) -> datetime:
                 f"GUESTBOOK_COUNTDOWN_DATE={text!r} needs a time zone, e.g. {text}+09:00"
             )
         when = when.replace(tzinfo=UTC)
-    return when
+    return when.replace(microsecond=0)
 
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

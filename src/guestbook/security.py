@@ -1,5 +1,6 @@
 """CSRF, security headers and safe redirects: the parts of Flask-WTF and Talisman
-this app needs, written for Quart (no maintained extension supports Quart 0.22)."""
+this app needs, written for Quart (no maintained extension supports Quart 0.22); and
+the cookies the site's own scripts share."""
 
 from __future__ import annotations
 
