@@ -91,7 +91,7 @@ def kept_whole(view: Callable[P, Awaitable[object]]) -> Callable[P, Awaitable[Re
             # A page that wrote to the session (a new token, a flash) is not kept.
             if response.status_code != 200 or session.modified:
                 return response
-            body = await response.get_data()
+            body = await _body(response)
             page = Page(body, _etag(body))
             pages.put((version, key), page)
         response = Response(page.body, content_type="text/html; charset=utf-8")
