@@ -180,7 +180,7 @@ async def test_account_posts_need_a_login(app: Quart, alice: None):
 
 async def test_guessing_the_current_password_is_rate_limited(app: Quart, alice: None):
     client = await logged_in(app)
-    limit = app.config["SETTINGS"].login_limit
+    limit = app.config["SETTINGS"].login.limit
     wrong = {
         "current_password": "not it",
         "password": NEW_PASSWORD,

@@ -10,7 +10,6 @@ one, and from then on it is checked for CSRF and open redirects like the rest.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -529,7 +528,7 @@ async def test_login_answers_members_and_strangers_alike(app: Quart, monkeypatch
 async def test_login_limit_stops_members_and_strangers_alike(app: Quart):
     """Names without an account are limited like members' names: from one address the
     fourth attempt is refused for both; from others, neither is locked."""
-    app.config["SETTINGS"] = dataclasses.replace(app.config["SETTINGS"], login_limit=3)
+    app.config["SETTINGS"] = app.config["SETTINGS"].with_overrides(login_limit=3)
     await AuthActions(app.test_client()).signup("alice", PASSWORD)
     for n, ident in enumerate(("alice", "zelda")):
         statuses = {"one address": [], "many addresses": []}

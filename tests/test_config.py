@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from guestbook import create_app
-from guestbook.config import ConfigError, Settings, parse_countdown_date
+from guestbook.config import ConfigError, Rate, Settings, named, parse_countdown_date
 
 STRONG_KEY = "k" * 32
 
@@ -39,12 +39,14 @@ def test_values_are_parsed_by_type(tmp_path: Path) -> None:
             "GUESTBOOK_PAGE_SIZE": "5",
             "GUESTBOOK_SMTP_STARTTLS": "yes",
             "GUESTBOOK_DB_POOL_TIMEOUT": "2.5",
+            "GUESTBOOK_LOGIN_WINDOW_SECONDS": "90",
             "GUESTBOOK_COUNTDOWN_DATE": "2027-03-01T09:00:00+09:00",
         }
     )
     assert settings.page_size == 5
     assert settings.smtp_starttls is True
-    assert settings.db_pool_timeout == 2.5
+    assert settings.db.pool_timeout == 2.5
+    assert settings.login == Rate(limit=10, window_seconds=90)  # a group's part, the rest kept
     assert settings.countdown_date == datetime(2027, 3, 1, tzinfo=UTC)
 
 
@@ -170,6 +172,7 @@ def test_a_rate_limit_below_one_is_refused(setting: str) -> None:
     ],
 )
 def test_each_number_is_checked_at_its_least(setting: str, least: float, below: float) -> None:
-    assert getattr(Settings(env="testing").with_overrides(**{setting: least}), setting) == least
+    values = named(Settings(env="testing").with_overrides(**{setting: least}))
+    assert {name: value for name, _, value in values}[setting] == least
     with pytest.raises(ConfigError, match=f"^GUESTBOOK_{setting.upper()} must be "):
         Settings(env="testing").with_overrides(**{setting: below})

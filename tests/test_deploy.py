@@ -27,7 +27,6 @@ import sys
 import tomllib
 import uuid
 from collections.abc import Iterator
-from dataclasses import fields
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, NoReturn
@@ -53,7 +52,7 @@ from conftest import (
     pg_url,
 )
 from guestbook import cli, db
-from guestbook.config import ConfigError, Settings
+from guestbook.config import ConfigError, Settings, named
 from guestbook.models import LoginSession
 from guestbook.ops import LOGGING, RequestIdFilter
 from live import (
@@ -169,7 +168,7 @@ def test_production_refusals_are_one_line_from_settings_and_from_the_cli(tmp_pat
 def test_the_readme_lists_every_setting() -> None:
     """The Configuration table names every GUESTBOOK_* variable, and no other. A row may
     shorten a family: `GUESTBOOK_DB_POOL_SIZE` / `_MAX_OVERFLOW` means GUESTBOOK_DB_MAX_OVERFLOW."""
-    settings = {f"GUESTBOOK_{f.name.upper()}" for f in fields(Settings)}
+    settings = {f"GUESTBOOK_{name.upper()}" for name, _, _ in named(Settings())}
     section = (ROOT / "README.md").read_text().split("\n## Configuration\n")[1].split("\n## ")[0]
     listed = set()
     for cell in re.findall(r"^\| (`GUESTBOOK_[^|]*)\|", section, re.MULTILINE):

@@ -246,7 +246,7 @@ async def test_spam_settings_must_not_be_negative():
 
     for name in ("signup_min_seconds", "new_member_max_links", "report_hide_threshold"):
         with pytest.raises(ConfigError, match=name.upper()):
-            Settings(env="testing", **{name: -1}).checked()
+            Settings(env="testing").with_overrides(**{name: -1})
 
 
 async def test_only_http_and_www_starts_count_as_links(app: Quart):

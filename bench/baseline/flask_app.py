@@ -153,7 +153,7 @@ def no_live_updates() -> None:
     """The original has no live updates; the page's list wrapper reads these (an empty
     `after`, as on a worker that has read no events yet)."""
     g.live_seq = None
-    g.live_heartbeat = settings.live_heartbeat_seconds
+    g.live_heartbeat = settings.live.heartbeat_seconds
 
 
 @app.before_request

@@ -10,7 +10,8 @@ import contextlib
 import operator
 import os
 import secrets
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterator
+from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -63,6 +64,10 @@ def parse_bool(text: str) -> bool:
     raise ValueError(text)
 
 
+# How a variable is read for a setting of each type (annotations are strings here).
+_READERS = dict(bool=parse_bool, int=int, float=float, Path=Path, datetime=parse_countdown_date)
+
+
 def current() -> Settings:
     """The running app's settings: the one way code in a request or app context reads them."""
     return current_app.config["SETTINGS"]
@@ -99,6 +104,38 @@ _ONE_OR_MORE = tuple(
 
 
 @dataclass(frozen=True)
+class Rate:
+    """`limit` attempts per `window_seconds` (GUESTBOOK_<NAME>_LIMIT, _WINDOW_SECONDS)."""
+
+    limit: int
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class Pool:
+    """PostgreSQL's connections (GUESTBOOK_DB_*); SQLite uses one per process."""
+
+    pool_size: int = 10
+    max_overflow: int = 10
+    pool_timeout: float = 10.0
+    connect_timeout: float = 5.0
+    statement_timeout_ms: int = 15_000
+
+
+@dataclass(frozen=True)
+class Live:
+    """Live updates over the /live WebSocket (GUESTBOOK_LIVE_*)."""
+
+    max_sockets: int = 10_000  # open sockets per worker
+    max_per_address: int = 20  # open sockets per client address, per worker
+    queue_size: int = 64  # events waiting for one slow socket before it is closed
+    heartbeat_seconds: float = 50.0  # under proxies' idle timeouts (nginx sample: 75 s)
+    poll_seconds: float = 1.0  # how often the event log is read without a wake-up
+    retention_seconds: int = 600  # how long events stay to resume from
+    origins: str = ""  # more origins allowed to open /live, comma-separated
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the app reads. `from_env()` builds it; tests pass overrides to `create_app`."""
 
@@ -111,31 +148,22 @@ class Settings:
     # Host headers the app answers (comma-separated, port ignored); empty: any in
     # development and testing, the base URL's host in production.
     allowed_hosts: str = ""
+    proxy_hops: int = 0  # proxies whose X-Forwarded-For and -Proto are trusted
     redis_url: str = ""
     redis_prefix: str = "gb:"  # before every key: deployments (or test runs) can share a Redis
-    proxy_hops: int = 0
-    # Database pool (ignored for SQLite, which uses one connection per process).
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
-    db_pool_timeout: float = 10.0
-    db_connect_timeout: float = 5.0
-    db_statement_timeout_ms: int = 15_000
+    db: Pool = Pool()
     # Login sessions.
     session_idle_days: int = 14
     session_absolute_days: int = 30
-    # Rate limits: attempts per window.
-    login_limit: int = 10  # failed logins per (login name, address), and per address
-    login_window_seconds: int = 60
+    # Rate limits. Failed logins per (login name, address), and per address:
+    login: Rate = Rate(limit=10, window_seconds=60)
     # Failed logins per login name from all addresses; past it each attempt waits
     # `login_slowdown_seconds` (slowed, never locked: the owner still gets in).
     login_ceiling: int = 100
     login_slowdown_seconds: float = 3.0
-    signup_limit: int = 10
-    signup_window_seconds: int = 3600
-    forgot_limit: int = 5
-    forgot_window_seconds: int = 3600
-    post_limit: int = 30  # messages written per account
-    post_window_seconds: int = 600
+    signup: Rate = Rate(limit=10, window_seconds=3600)
+    forgot: Rate = Rate(limit=5, window_seconds=3600)
+    post: Rate = Rate(limit=30, window_seconds=600)  # messages written per account
     # Spam kept out without a captcha (0 turns a rule off; see spam.py).
     spam_honeypot: bool = True
     signup_min_seconds: float = 2.0  # a signup form sent sooner after it was shown
@@ -170,14 +198,7 @@ class Settings:
     mail_poll_seconds: float = 2.0
     mail_retry_seconds: float = 60.0  # the first retry's delay; each next one doubles
     reset_token_seconds: int = 3600
-    # Live updates over the /live WebSocket.
-    live_max_sockets: int = 10_000  # open sockets per worker
-    live_max_per_address: int = 20  # open sockets per client address, per worker
-    live_queue_size: int = 64  # events waiting for one slow socket before it is closed
-    live_heartbeat_seconds: float = 50.0  # under proxies' idle timeouts (nginx sample: 75 s)
-    live_poll_seconds: float = 1.0  # how often the event log is read without a wake-up
-    live_retention_seconds: int = 600  # how long events stay to resume from
-    live_origins: str = ""  # more origins allowed to open /live, comma-separated
+    live: Live = Live()
     # Password hashing (argon2id); tests lower the cost.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -195,23 +216,36 @@ class Settings:
         return self.is_production
 
     def with_overrides(self, **overrides: object) -> Settings:
-        return replace(self, **overrides).checked()
+        """These settings with some replaced, each named as in GUESTBOOK_<NAME> (a group's
+        part as <group>_<part>, e.g. login_limit) or by its field (e.g. login=Rate(...))."""
+        changes = dict(overrides)
+        for f in fields(self):
+            group = getattr(self, f.name)
+            if is_dataclass(group):
+                parts = {
+                    part.name: changes.pop(name)
+                    for part in fields(group)
+                    if (name := f"{f.name}_{part.name}") in changes
+                }
+                if parts:
+                    changes[f.name] = replace(changes.get(f.name, group), **parts)
+        return replace(self, **changes).checked()  # an unknown name raises TypeError
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from `environ` (default: os.environ), then `overrides` on top."""
-        environ = dict(os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for f in fields(cls):
-            key = "GUESTBOOK_" + f.name.upper()
+        for name, setting, _ in named(cls()):
+            key = "GUESTBOOK_" + name.upper()
             if key not in environ:
                 continue
             raw = environ[key]
             try:
-                values[f.name] = _convert(f.type, raw)
+                values[name] = _READERS.get(setting.type, str)(raw)
             except (ValueError, TypeError):
-                raise ConfigError(f"{key}={raw!r} is not a valid {f.type}") from None
-        return cls(**{**values, **overrides}).checked()  # type: ignore[arg-type]
+                raise ConfigError(f"{key}={raw!r} is not a valid {setting.type}") from None
+        return cls().with_overrides(**{**values, **overrides})
 
     def checked(self) -> Settings:
         """Fill development defaults and refuse unsafe production settings."""
@@ -256,6 +290,7 @@ class Settings:
             raise ConfigError(
                 f"GUESTBOOK_MAIL_BACKEND={settings.mail_backend!r}: expected console, smtp or null"
             )
+        values = {name: value for name, _, value in named(settings)}
         for names, holds, least, rule in (
             (_ZERO_TURNS_OFF, operator.ge, 0, "0 or more"),
             (_ABOVE_ZERO, operator.gt, 0, "above 0"),
@@ -263,7 +298,7 @@ class Settings:
             (("max_head_bytes",), operator.ge, 1024, "1024 or more"),
         ):
             for name in names:
-                if not holds(getattr(settings, name), least):
+                if not holds(values[name], least):
                     raise ConfigError(f"GUESTBOOK_{name.upper()} must be {rule}")
         if settings.smtp_ssl and settings.smtp_starttls:
             raise ConfigError("GUESTBOOK_SMTP_SSL and GUESTBOOK_SMTP_STARTTLS exclude each other")
@@ -296,6 +331,18 @@ class Settings:
         return timedelta(days=self.session_absolute_days)
 
 
+def named(settings: Settings) -> Iterator[tuple[str, Field, object]]:
+    """Every setting as (its GUESTBOOK_<NAME> lower-cased, its field, its value); a
+    group's parts are named <group>_<part>."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if is_dataclass(value):
+            for part in fields(value):
+                yield f"{f.name}_{part.name}", part, getattr(value, part.name)
+        else:
+            yield f.name, f, value
+
+
 def _development_key(settings: Settings) -> str:
     """Development: a random key kept in instance/secret_key, so logins survive a
     restart and every worker signs alike. Testing: a fresh key per app."""
@@ -313,17 +360,3 @@ def _development_key(settings: Settings) -> str:
             os.link(draft, key_file)
         draft.unlink()
     return key_file.read_text().strip()
-
-
-def _convert(type_name: object, raw: str) -> object:
-    if type_name in ("bool", bool):
-        return parse_bool(raw)
-    if type_name in ("int", int):
-        return int(raw)
-    if type_name in ("float", float):
-        return float(raw)
-    if type_name in ("Path", Path):
-        return Path(raw)
-    if type_name in ("datetime", datetime):
-        return parse_countdown_date(raw)
-    return raw

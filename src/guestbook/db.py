@@ -36,15 +36,15 @@ def make_engine(settings: Settings) -> AsyncEngine:
         return _sqlite_engine(settings.database_url)
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
+        pool_size=settings.db.pool_size,
+        max_overflow=settings.db.max_overflow,
+        pool_timeout=settings.db.pool_timeout,
         # A connection that died while the database was away is replaced, not reused,
         # so the app recovers without a restart.
         pool_pre_ping=True,
         connect_args={
-            "timeout": settings.db_connect_timeout,
-            "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)},
+            "timeout": settings.db.connect_timeout,
+            "server_settings": {"statement_timeout": str(settings.db.statement_timeout_ms)},
         },
     )
 

@@ -192,13 +192,13 @@ class Hub:
         overrun by a burst of handshakes."""
         if self.closing:
             raise ServiceUnavailable("The server is restarting.")
-        if len(self.subscribers) >= self.settings.live_max_sockets:
+        if len(self.subscribers) >= self.settings.live.max_sockets:
             raise ServiceUnavailable("Too many live pages are open; this one stays as it is.")
-        if self.per_address[address] >= self.settings.live_max_per_address:
+        if self.per_address[address] >= self.settings.live.max_per_address:
             raise TooManyRequests("Too many live pages are open from your address.")
         # Heartbeats are spread over the period, not sent to every socket at once.
-        beat_at = time.monotonic() + self.settings.live_heartbeat_seconds * _fraction()
-        subscriber = Subscriber(self.settings.live_queue_size, address, beat_at)
+        beat_at = time.monotonic() + self.settings.live.heartbeat_seconds * _fraction()
+        subscriber = Subscriber(self.settings.live.queue_size, address, beat_at)
         self.per_address[address] += 1
         self.subscribers.add(subscriber)
         _tune_gc(len(self.subscribers), self.gc_defaults)
@@ -245,10 +245,10 @@ class Hub:
     async def run(self) -> None:
         while True:
             settings = self.settings
-            beat = settings.live_heartbeat_seconds
+            beat = settings.live.heartbeat_seconds
             polling = self.listening is not True
             # Woken at least every HEARTBEAT_TICK: the heartbeats due are sent then.
-            wait = min(settings.live_poll_seconds if polling else beat, HEARTBEAT_TICK, beat)
+            wait = min(settings.live.poll_seconds if polling else beat, HEARTBEAT_TICK, beat)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self.wake.wait()
@@ -288,7 +288,7 @@ class Hub:
     async def _read_locked(self) -> None:
         """Read new events, keep them in `recent` and queue them for every socket; the
         first time, load the newest events instead (where the log starts for us)."""
-        keep = self.settings.live_queue_size
+        keep = self.settings.live.queue_size
         async with db.sessionmaker(self.app)() as session:
             if self.seq is None:
                 newest = AFTER.order_by(LiveEvent.seq.desc()).limit(keep)
@@ -329,7 +329,7 @@ class Hub:
     async def _prune(self) -> None:
         """Drop events older than the retention, but always the newest: numbers go on
         from it."""
-        cutoff = utcnow() - timedelta(seconds=self.settings.live_retention_seconds)
+        cutoff = utcnow() - timedelta(seconds=self.settings.live.retention_seconds)
         newest = select(func.max(LiveEvent.seq)).scalar_subquery()
         async with db.sessionmaker(self.app)() as session:
             await session.execute(
@@ -349,7 +349,7 @@ class Hub:
         delay = 0.5
         while True:
             try:
-                connection = await asyncpg.connect(dsn, timeout=self.settings.db_connect_timeout)
+                connection = await asyncpg.connect(dsn, timeout=self.settings.db.connect_timeout)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 if delay == 0.5:
                     log.warning("live events: LISTEN connection failed: %s", exc)
@@ -371,7 +371,7 @@ class Hub:
         await connection.add_listener(LIVE_CHANNEL, self.woken)
         self.listening = True
         self.wake.set()
-        heartbeat = self.settings.live_heartbeat_seconds
+        heartbeat = self.settings.live.heartbeat_seconds
         while not lost.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(heartbeat):

@@ -45,7 +45,7 @@ def _check_origin() -> None:
     allowed = {
         f"{scheme}://{websocket.host}".lower(),
         _origin(settings.base_url),
-        *(_origin(extra) for extra in settings.live_origins.split(",") if extra.strip()),
+        *(_origin(extra) for extra in settings.live.origins.split(",") if extra.strip()),
     }
     if _origin(origin) not in allowed:
         raise Forbidden("Live updates are for this site's pages.")
@@ -108,7 +108,7 @@ async def _serve(hub: fanout.Hub, subscriber: Subscriber, after: int | None) -> 
         if cancel.args != (fanout.STALLED,) or task is None or task.uncancel():
             raise  # (also) the server's cancel: the client is gone or the server stops
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(config.current().live_heartbeat_seconds):
+        async with asyncio.timeout(config.current().live.heartbeat_seconds):
             await websocket.close(subscriber.close_code or TRY_AGAIN)
 
 
@@ -118,4 +118,4 @@ async def remember_seq() -> None:
     the page already shows may come again, which the script takes in its stride)."""
     hub = fanout.hub()
     g.live_seq = hub.seq if hub is not None else None
-    g.live_heartbeat = config.current().live_heartbeat_seconds
+    g.live_heartbeat = config.current().live.heartbeat_seconds

@@ -135,15 +135,15 @@ def limits() -> dict[str, Limit]:
     s = config.current()
     return {
         # One address guessing one name; one address trying many names.
-        "login_name_ip": Limit("login-name-ip", s.login_limit, s.login_window_seconds),
-        "login_ip": Limit("login-ip", 5 * s.login_limit, s.login_window_seconds),
+        "login_name_ip": Limit("login-name-ip", s.login.limit, s.login.window_seconds),
+        "login_ip": Limit("login-ip", 5 * s.login.limit, s.login.window_seconds),
         # Every address together on one name: past it attempts are slowed, not refused.
-        "login_name": Limit("login-name", s.login_ceiling, s.login_window_seconds),
+        "login_name": Limit("login-name", s.login_ceiling, s.login.window_seconds),
         # Wrong current passwords on the password form, per account.
-        "password_account": Limit("password-account", s.login_limit, s.login_window_seconds),
-        "signup_ip": Limit("signup-ip", s.signup_limit, s.signup_window_seconds),
-        "forgot_ip": Limit("forgot-ip", s.forgot_limit, s.forgot_window_seconds),
-        "post_account": Limit("post-account", s.post_limit, s.post_window_seconds),
+        "password_account": Limit("password-account", s.login.limit, s.login.window_seconds),
+        "signup_ip": Limit("signup-ip", s.signup.limit, s.signup.window_seconds),
+        "forgot_ip": Limit("forgot-ip", s.forgot.limit, s.forgot.window_seconds),
+        "post_account": Limit("post-account", s.post.limit, s.post.window_seconds),
     }
 
 
