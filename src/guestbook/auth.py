@@ -60,10 +60,9 @@ async def signup():
     if request.method == "GET":
         return await render_template("auth/signup.html", values={}, errors={})
     data = await request.form
-    if spam.trapped(data):
-        name = text(data, "username").strip()
-        return await spam.decoy(gettext("Welcome aboard, %(name)s!", name=name))
     values = {"username": text(data, "username").strip(), "email": text(data, "email").strip()}
+    if spam.trapped(data):
+        return await spam.decoy(gettext("Welcome aboard, %(name)s!", name=values["username"]))
     errors = repeated(data, "username", "email", "password", "password_confirm")
     errors.collect(spam.check_render_time, data)
     username = errors.collect(check_username, values["username"])

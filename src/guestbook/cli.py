@@ -121,17 +121,15 @@ def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
     from .ops import LOGGING
 
     config = Config.from_toml(args.config) if args.config else Config()
+    if not args.config:
+        config.bind = ["127.0.0.1:5000"]
+        config.accesslog = config.errorlog = "-"
+        config.graceful_timeout = 10
     if args.bind:
         config.bind = args.bind
-    elif not args.config:
-        config.bind = ["127.0.0.1:5000"]
     if args.workers is not None:
         config.workers = args.workers
     config.application_path = "guestbook.asgi:app"
-    if not args.config:
-        config.accesslog = "-"
-        config.errorlog = "-"
-        config.graceful_timeout = 10
     if config.worker_class == "uvloop" and importlib.util.find_spec("uvloop") is None:
         # The sample hypercorn.toml asks for uvloop; without the `speed` extra, run anyway.
         print(

@@ -40,7 +40,5 @@ def excerpt(body: str, length: int = 80) -> str:
 
 
 def init_app(app: Quart) -> None:
-    app.add_template_filter(readable)
-    app.add_template_filter(iso)
-    app.add_template_filter(excerpt)
-    app.add_template_filter(number)
+    for template_filter in (readable, iso, excerpt, number):
+        app.add_template_filter(template_filter)

@@ -35,12 +35,7 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 _EXT = "guestbook.i18n"
 # Outside a request (the CLI, the tests' helpers) text stays as written: English.
 _SOURCE = NullTranslations()
-_current: ContextVar[NullTranslations | None] = ContextVar("translations", default=None)
-
-
-def _catalog() -> NullTranslations:
-    catalog = _current.get()
-    return _SOURCE if catalog is None else catalog
+_current: ContextVar[NullTranslations] = ContextVar("translations", default=_SOURCE)
 
 
 def N_(message: str) -> str:
@@ -49,14 +44,13 @@ def N_(message: str) -> str:
 
 
 def gettext(message: str, **variables: Any) -> str:
-    text = _catalog().gettext(message)
+    text = _current.get().gettext(message)
     return text % variables if variables else text
 
 
-def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+def ngettext(singular: str, plural: str, n: int) -> str:
     """The plural form for `n`; `%(num)s` in the text is `n` formatted for the locale."""
-    variables.setdefault("num", number(n))
-    return _catalog().ngettext(singular, plural, n) % variables
+    return _current.get().ngettext(singular, plural, n) % {"num": number(n)}
 
 
 def number(value: int) -> str:
@@ -66,11 +60,7 @@ def number(value: int) -> str:
 
 def locale() -> str:
     """The current language: "en" or "ko"."""
-    return getattr(_catalog(), "locale", DEFAULT)
-
-
-def _catalogs(app: Quart) -> dict[str, NullTranslations]:
-    return app.extensions[_EXT]
+    return getattr(_current.get(), "locale", DEFAULT)
 
 
 @contextlib.contextmanager
@@ -78,7 +68,7 @@ def using(language: str | None) -> Iterator[None]:
     """Text and formats in `language` for the block: a mail in its recipient's language."""
     if language not in LOCALES:
         language = config.current().default_locale
-    token = _current.set(_catalogs(current_app)[language])
+    token = _current.set(current_app.extensions[_EXT][language])
     try:
         yield
     finally:
@@ -90,12 +80,9 @@ def pick(cookie: str | None, accept_language: str | None, default: str) -> str:
     ("ko-KR" counts as "ko"; q=0 refuses), else `default`. Never raises."""
     if cookie in LOCALES:
         return cookie  # type: ignore[return-value]
-    if accept_language:
-        offered = parse_accept_header(accept_language[:1000], LanguageAccept)
-        best = offered.best_match(LOCALES)
-        if best:
-            return best
-    return default
+    if not accept_language:
+        return default
+    return parse_accept_header(accept_language[:1000], LanguageAccept).best_match(LOCALES, default)
 
 
 async def choose_language() -> None:
@@ -105,7 +92,7 @@ async def choose_language() -> None:
         request_headers.header(b"accept-language"),
         config.current().default_locale,
     )
-    _current.set(_catalogs(current_app)[g.locale])
+    _current.set(current_app.extensions[_EXT][g.locale])
 
 
 def _load(language: str) -> NullTranslations:
@@ -131,7 +118,7 @@ def _formatted(eval_ctx: EvalContext, text: str, variables: dict[str, Any]) -> s
 
 @pass_eval_context
 def _template_gettext(eval_ctx: EvalContext, message: str, **variables: Any) -> str:
-    return _formatted(eval_ctx, _catalog().gettext(message), variables)
+    return _formatted(eval_ctx, _current.get().gettext(message), variables)
 
 
 @pass_eval_context
@@ -139,14 +126,14 @@ def _template_ngettext(
     eval_ctx: EvalContext, singular: str, plural: str, n: int, **variables: Any
 ) -> str:
     variables.setdefault("num", n)
-    return _formatted(eval_ctx, _catalog().ngettext(singular, plural, n), variables)
+    return _formatted(eval_ctx, _current.get().ngettext(singular, plural, n), variables)
 
 
 class _Texts:
     """`_texts["literal"]`: the request's text for a literal without variables."""
 
     def __getitem__(self, message: str) -> str:
-        return _catalog().gettext(message)
+        return _current.get().gettext(message)
 
 
 class ConstantTexts(Extension):

@@ -29,7 +29,7 @@ from .forms import printable
 from .i18n import N_, gettext
 from .list_cache import LRU, VERSIONS
 from .models import IP_MAX, USER_AGENT_MAX, ContentVersion, LoginSession, User, utcnow
-from .security import new_csrf_token
+from .security import csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
 KNOWN_CAPACITY = 1024  # the members active within a minute, per worker
@@ -74,7 +74,7 @@ async def start(user: User, remember: bool) -> None:
     # and the CSRF token changes with it, bound to the new login cookie.
     session.clear()
     login_user(AuthUser(token), remember=remember)
-    new_csrf_token()
+    csrf_token()
     g.user, g.login_session = user, None
 
 

@@ -62,8 +62,7 @@ ERROR_MAX = 1000
 
 def absolute_url(path: str) -> str:
     """A link for a mail or a feed: `GUESTBOOK_BASE_URL` + a path from `url_for`."""
-    settings = config.current()
-    return settings.base_url.rstrip("/") + path
+    return config.current().base_url.rstrip("/") + path
 
 
 async def queue(
@@ -99,14 +98,13 @@ async def queue_welcome(session: AsyncSession, user: User) -> None:
 
 
 async def queue_password_reset(session: AsyncSession, user: User, reset_path: str) -> None:
-    settings = config.current()
     await queue(
         session,
         to=user,
         subject=N_("Reset your Guestbook password"),
         template="reset",
         reset_url=absolute_url(reset_path),
-        minutes=settings.reset_token_seconds // 60,
+        minutes=config.current().reset_token_seconds // 60,
     )
 
 

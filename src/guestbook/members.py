@@ -72,16 +72,11 @@ async def by_email(email: str) -> User | None:
     return found[0] if found else None
 
 
-async def by_login(ident: str) -> User | None:
-    """The account a login form names, by username or by email."""
-    return await (by_email(ident) if "@" in ident else by_username(ident))
-
-
 async def authenticate(ident: str, password: str) -> User | None:
     """The account `ident` names if `password` is its password, else None. An unknown
     name costs one hash too (no telling names apart by time), no connection is held
     while hashing, and a hash made with older costs is redone."""
-    user = await by_login(ident)
+    user = await (by_email(ident) if "@" in ident else by_username(ident))
     await db.release()
     if user is None:
         await passwords.dummy_verify(password)

@@ -200,10 +200,6 @@ class Message(Base):
         Index("ix_messages_writer_id_created_at_id", "writer_id", "created_at", "id"),
     )
 
-    @property
-    def edited(self) -> bool:
-        return self.updated_at is not None
-
     @hybrid_property
     def visible(self) -> bool:
         """The one condition every public list, count and feed selects by."""

@@ -51,16 +51,13 @@ class MemoryStore:
             count, expires = 0, now + seconds
         self._counts[key] = (count + 1, expires)
         if len(self._counts) > 100_000:
-            self._sweep(now)
+            self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
         return count + 1
 
     async def decr(self, key: str) -> None:
         count, expires = self._counts.get(key, (0, 0.0))
         if count > 0 and expires > time.monotonic():
             self._counts[key] = (count - 1, expires)
-
-    def _sweep(self, now: float) -> None:
-        self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
 
 
 _DECR_IF_LIVE = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end"

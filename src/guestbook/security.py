@@ -88,11 +88,6 @@ def csrf_token() -> str:
     return token
 
 
-def new_csrf_token() -> str:
-    session.pop(CSRF_FIELD, None)
-    return csrf_token()
-
-
 async def check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not config.current().csrf_enabled:
         return

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
 from functools import partial
 from multiprocessing.synchronize import Event as ProcessEvent
 
@@ -28,19 +27,16 @@ async def _signalled() -> None:
     await stop.wait()
 
 
-def _trigger(shutdown_event: ProcessEvent | None) -> Callable[[], Awaitable[None]]:
-    async def shutdown_trigger() -> None:
-        if shutdown_event is None:
-            await _signalled()
-        else:
-            await check_multiprocess_shutdown_event(shutdown_event, asyncio.sleep)
-        from . import asgi, fanout
+async def _shutdown_trigger(shutdown_event: ProcessEvent | None) -> None:
+    if shutdown_event is None:
+        await _signalled()
+    else:
+        await check_multiprocess_shutdown_event(shutdown_event, asyncio.sleep)
+    from . import asgi, fanout
 
-        hub = fanout.hub(asgi.app)
-        if hub is not None:
-            hub.close_all(fanout.GOING_AWAY)
-
-    return shutdown_trigger
+    hub = fanout.hub(asgi.app)
+    if hub is not None:
+        hub.close_all(fanout.GOING_AWAY)
 
 
 def worker(
@@ -56,7 +52,7 @@ def worker(
     _run(
         partial(worker_serve, app, config, sockets=sockets),
         debug=config.debug,
-        shutdown_trigger=_trigger(shutdown_event),
+        shutdown_trigger=partial(_shutdown_trigger, shutdown_event),
         loop_factory=loop_factory,
     )
 
