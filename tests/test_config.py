@@ -50,6 +50,16 @@ def test_values_are_parsed_by_type(tmp_path: Path) -> None:
     assert settings.countdown_date == datetime(2027, 3, 1, tzinfo=UTC)
 
 
+def test_a_group_takes_its_parts_by_their_variable_names_or_whole() -> None:
+    settings = Settings(env="testing").with_overrides(live_queue_size=5, signup=Rate(2, 30))
+    assert (settings.live.queue_size, settings.live.poll_seconds) == (5, 1.0)
+    assert settings.signup == Rate(limit=2, window_seconds=30)
+    names = [name for name, _, _ in named(settings)]
+    assert len(names) == len(set(names)) and {"live_queue_size", "signup_limit"} <= set(names)
+    with pytest.raises(TypeError):  # a misspelt name is an error, never silently ignored
+        settings.with_overrides(live_queue=5)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
