@@ -73,36 +73,6 @@ def current() -> Settings:
     return current_app.config["SETTINGS"]
 
 
-# Numbers checked at start, by the least each may be. 0 turns off a spam rule, the
-# report threshold, the login slowdown, or trust in proxies' headers.
-_ZERO_TURNS_OFF = (
-    "signup_min_seconds",
-    "new_member_hours",
-    "new_member_max_links",
-    "duplicate_window_seconds",
-    "report_hide_threshold",
-    "login_slowdown_seconds",
-    "proxy_hops",
-)
-_ABOVE_ZERO = (
-    "body_timeout",
-    "mail_poll_seconds",
-    "mail_retry_seconds",
-    "live_max_sockets",
-    "live_max_per_address",
-    "live_queue_size",
-    "live_heartbeat_seconds",
-    "live_poll_seconds",
-    "live_retention_seconds",
-)
-# Rate limits (a count per window) and the mail's attempts.
-_ONE_OR_MORE = tuple(
-    f"{name}_{part}"
-    for name in ("login", "signup", "forgot", "post")
-    for part in ("limit", "window_seconds")
-) + ("login_ceiling", "mail_max_attempts")
-
-
 @dataclass(frozen=True)
 class Rate:
     """`limit` attempts per `window_seconds` (GUESTBOOK_<NAME>_LIMIT, _WINDOW_SECONDS)."""
@@ -235,8 +205,9 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from `environ` (default: os.environ), then `overrides` on top."""
         environ = os.environ if environ is None else environ
+        defaults = cls()
         values: dict[str, object] = {}
-        for name, setting, _ in named(cls()):
+        for name, setting, _ in named(defaults):
             key = "GUESTBOOK_" + name.upper()
             if key not in environ:
                 continue
@@ -245,7 +216,7 @@ class Settings:
                 values[name] = _READERS.get(setting.type, str)(raw)
             except (ValueError, TypeError):
                 raise ConfigError(f"{key}={raw!r} is not a valid {setting.type}") from None
-        return cls().with_overrides(**{**values, **overrides})
+        return defaults.with_overrides(**{**values, **overrides})
 
     def checked(self) -> Settings:
         """Fill development defaults and refuse unsafe production settings."""
@@ -341,6 +312,36 @@ def named(settings: Settings) -> Iterator[tuple[str, Field, object]]:
                 yield f"{f.name}_{part.name}", part, getattr(value, part.name)
         else:
             yield f.name, f, value
+
+
+# Numbers checked at start, by the least each may be. 0 turns off a spam rule, the
+# report threshold, the login slowdown, or trust in proxies' headers.
+_ZERO_TURNS_OFF = (
+    "signup_min_seconds",
+    "new_member_hours",
+    "new_member_max_links",
+    "duplicate_window_seconds",
+    "report_hide_threshold",
+    "login_slowdown_seconds",
+    "proxy_hops",
+)
+_ABOVE_ZERO = (
+    "body_timeout",
+    "mail_poll_seconds",
+    "mail_retry_seconds",
+    "live_max_sockets",
+    "live_max_per_address",
+    "live_queue_size",
+    "live_heartbeat_seconds",
+    "live_poll_seconds",
+    "live_retention_seconds",
+)
+# Every rate limit's parts (a count per window), the login ceiling and the mail's attempts.
+_ONE_OR_MORE = (
+    *(name for name, part, _ in named(Settings()) if part in fields(Rate)),
+    "login_ceiling",
+    "mail_max_attempts",
+)
 
 
 def _development_key(settings: Settings) -> str:
