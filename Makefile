@@ -45,7 +45,7 @@ test-postgres: $(VENV)/.installed-dev
 # The catalogs, with Babel's own tools: extract every marked string (code, pages, mails)
 # into the template, merge it into each language's .po, then compile the .mo files the
 # app loads. The .mo files are committed, so `make run` serves both languages as cloned.
-I18N := src/guestbook/translations
+I18N := src/guestbook/i18n/translations
 messages: $(VENV)/.installed
 	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --add-location=file --sort-by-file \
 	  --project=Guestbook --copyright-holder="Guestbook" -o $(I18N)/messages.pot src

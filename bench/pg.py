@@ -18,7 +18,7 @@ import psycopg
 
 from guestbook.cli import db_upgrade
 from guestbook.config import Settings
-from guestbook.models import drop_content_version_ddl
+from guestbook.db.triggers import drop_content_version_ddl
 
 ADMIN_URL = os.environ.get(
     "GUESTBOOK_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from guestbook.models import drop_content_version_ddl
+from guestbook.db.triggers import drop_content_version_ddl
 
 from . import live, load, pg, report, servers
 from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, Visitors, visitors

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 
 from guestbook.cli import db_upgrade
 from guestbook.config import Settings
-from guestbook.pagination import Cursor
+from guestbook.messages.pagination import Cursor
 
 PASSWORD = "bench password 1"
 READER = "bench_reader"  # logs in to view the main page, and for the login scenario

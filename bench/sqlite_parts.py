@@ -1,4 +1,4 @@
-"""What `guestbook/sqlite.py`'s fair pool buys, measured in-process.
+"""What `guestbook/db/sqlite_pool.py`'s fair pool buys, measured in-process.
 
     python -m bench.sqlite_parts                 # 32 requests at a time, 3 rounds
 
@@ -24,13 +24,15 @@ from pathlib import Path
 
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from guestbook import sqlite
+from guestbook.db import sqlite_pool
 
 from .seed import PASSWORD, READER, seed
 
 VARIANTS = {
     "as shipped": [],
-    "fair pool (FairPool)": [(sqlite.FairPool, "_queue_class", AsyncAdaptedQueuePool._queue_class)],
+    "fair pool (FairPool)": [
+        (sqlite_pool.FairPool, "_queue_class", AsyncAdaptedQueuePool._queue_class)
+    ],
 }
 
 

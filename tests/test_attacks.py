@@ -21,8 +21,9 @@ from quart import Quart
 from sqlalchemy import func, select, update
 
 from conftest import PASSWORD, AuthActions, CSRFClient, page_text
-from guestbook import db, passwords
-from guestbook.auth import reset_token
+from guestbook import db
+from guestbook.accounts import passwords
+from guestbook.accounts.services import reset_token
 from guestbook.models import MODERATOR, LoginSession, Message, Outbox, User
 from test_fuzz import (
     FIELD_NAMES,

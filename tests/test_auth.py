@@ -27,7 +27,7 @@ from conftest import (
 from guestbook import db
 from guestbook.config import Settings
 from guestbook.models import LoginSession, Message, User, utcnow
-from guestbook.security import safe_next
+from guestbook.web.urls import safe_next
 
 GOOD = {
     "username": "alice",

@@ -1,4 +1,4 @@
-"""The rendered message list cache (`list_cache`): never a stale page.
+"""The caches (`cache.versions`, `messages.lists`, `cache.page_cache`): never a stale page.
 
 Two app instances share one database, as two workers or hosts do: a write through
 one is seen at once by the other, whose cached list was rendered before the write.
@@ -25,9 +25,10 @@ from conftest import (
     reset_schema,
     serving,
 )
-from guestbook import create_app, db, whole_pages
+from guestbook import create_app, db
+from guestbook.messages.pagination import Cursor
 from guestbook.models import ContentVersion, LoginSession, Message, User, utcnow
-from guestbook.pagination import Cursor
+from guestbook.web import conditional
 
 
 class Statements:
@@ -189,9 +190,8 @@ async def test_identical_requests_render_the_list_once(app, client, auth) -> Non
     visitors = [app.test_client() for _ in range(3)]
     pages = [await seen_by(visitor) for visitor in visitors]
     assert len({bodies(page)[0] for page in pages}) == 1
-    caches = app.extensions["guestbook.list_cache"]
-    assert len(caches.reads) == 1  # three visits, one page query
-    assert len(caches.lists) == 1  # and one rendering
+    assert len(app.extensions["guestbook.cache.versions"].reads) == 1  # one page query
+    assert len(app.extensions["guestbook.messages.lists"].kept) == 1  # and one rendering
 
 
 async def test_a_repeat_visit_asks_the_database_one_question(app, client, auth, monkeypatch):
@@ -283,7 +283,7 @@ async def test_a_member_since_date_changed_by_hand_shows(app, client, auth, othe
     assert "2001" in await seen_by(other, "/users/alice")
 
 
-# --- whole pages (whole_pages) -----------------------------------------------------------
+# --- whole pages (page_cache) -------------------------------------------------------------
 
 READER_PATHS = ["/", "/users/alice", "/?before={cursor}"]
 
@@ -407,7 +407,7 @@ async def test_the_popup_cookie_gets_its_own_shared_copy(app) -> None:
 
 
 async def test_a_new_countdown_day_is_a_new_page(app, monkeypatch) -> None:
-    from guestbook import countdown
+    from guestbook.web import countdown
 
     target = app.config["SETTINGS"].countdown_date
     monkeypatch.setattr(countdown, "utcnow", lambda: target - timedelta(days=3, hours=1))
@@ -557,6 +557,6 @@ async def test_the_etag_is_the_hash_of_the_body_sent_however_the_view_gave_it(
         response = await reader.get(path)
         assert len(reads) == read_back, path
         assert await response.get_data() == body
-        assert response.headers["ETag"] == f'"{whole_pages._etag(body)}"'
+        assert response.headers["ETag"] == f'"{conditional.etag(body)}"'
         again = await reader.get(path, headers={"If-None-Match": response.headers["ETag"]})
         assert again.status_code == 304, path

@@ -1,7 +1,7 @@
 """The catalogs: every message has its Korean translation, none is fuzzy, the template
 matches the sources, and the committed .mo files are what the .po files compile to.
 When one of these fails, run `make messages`, translate what is new in
-src/guestbook/translations/ko/LC_MESSAGES/messages.po, and run it again."""
+src/guestbook/i18n/translations/ko/LC_MESSAGES/messages.po, and run it again."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from babel.messages.pofile import read_po
 from guestbook import i18n
 
 ROOT = Path(__file__).resolve().parents[1]
-TRANSLATIONS = ROOT / "src" / "guestbook" / "translations"
+TRANSLATIONS = ROOT / "src" / "guestbook" / "i18n" / "translations"
 MAKE_MESSAGES = "run `make messages`"
 
 

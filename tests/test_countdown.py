@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from conftest import page_text
-from guestbook.countdown import countdown
-from guestbook.filters import readable
 from guestbook.models import utcnow
+from guestbook.web.countdown import countdown
+from guestbook.web.filters import readable
 
 TARGET = datetime(2027, 1, 1, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -112,7 +112,7 @@ async def test_requests_in_one_second_share_one_countdown_and_the_next_second_mo
 ) -> None:
     from quart import g
 
-    from guestbook import countdown as module
+    from guestbook.web import countdown as module
 
     target = app.config["SETTINGS"].countdown_date
     seen = []

@@ -54,7 +54,7 @@ from conftest import (
 from guestbook import cli, db
 from guestbook.config import ConfigError, Settings, named
 from guestbook.models import LoginSession
-from guestbook.ops import LOGGING, RequestIdFilter
+from guestbook.web.logs import LOGGING, RequestIdFilter
 from live import (
     GUESTBOOK,
     HYPERCORN_TOML,
@@ -762,7 +762,8 @@ async def test_without_redis_the_app_serves_and_readyz_says_so(
     log = server.log()
     # The warning is an app log line with the id of the request that met the outage;
     # the access log line of that request carries the same id.
-    assert re.search(rf"\[WARNING\] guestbook\.ratelimit request_id={rid} Redis unreachable", log)
+    logger = r"guestbook\.limits\.ratelimit"
+    assert re.search(rf"\[WARNING\] {logger} request_id={rid} Redis unreachable", log)
     assert re.search(rf'"GET /readyz 1\.1" 200 .* request_id={rid}$', log, re.MULTILINE)
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import RowMapping, func, select, update
 
 from conftest import IN_CI, PASSWORD, AuthActions
 from guestbook import create_app, db
-from guestbook.auth import reset_token
+from guestbook.accounts.services import reset_token
 from guestbook.models import (
     BODY_MAX,
     EMAIL_MAX,
@@ -489,7 +489,7 @@ async def test_every_field_is_fuzzed(app: Quart, fuzzer: Fuzzer) -> None:
 
     read_in_source = {
         name
-        for source in SRC.glob("*.py")
+        for source in SRC.rglob("*.py")
         for name in re.findall(r"request\.args(?:\.get\(|\[)\s*[\"'](\w+)", source.read_text())
     }
     assert read_in_source, "no request.args reads found: the source scan is broken"

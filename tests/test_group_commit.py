@@ -11,7 +11,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from conftest import page_text
-from guestbook import db, group_commit
+from guestbook import db
+from guestbook.messages.services import new_messages
 from guestbook.models import Message, User, utcnow
 
 
@@ -19,7 +20,7 @@ from guestbook.models import Message, User, utcnow
 def commits(app, monkeypatch) -> list[int]:
     """The number of rows in each commit the group makes."""
     sizes: list[int] = []
-    group = group_commit.messages(app)
+    group = new_messages(app)
     original = group._commit
 
     async def counted(rows):
@@ -53,7 +54,7 @@ async def test_each_answer_comes_after_its_own_row_is_committed(app, auth) -> No
     await auth.signup("alice")
     async with db.sessionmaker(app)() as session:
         alice = await session.scalar(select(User.id))
-    group = group_commit.messages(app)
+    group = new_messages(app)
 
     async def post_and_look(n: int) -> bool:
         await group.insert({"body": f"row {n}", "writer_id": alice, "created_at": utcnow()})
@@ -66,7 +67,7 @@ async def test_a_refused_row_fails_alone(app, auth, commits) -> None:
     await auth.signup("alice")
     async with db.sessionmaker(app)() as session:
         alice = await session.scalar(select(User.id))
-    group = group_commit.messages(app)
+    group = new_messages(app)
     writers = [alice, alice, 999_999, alice]  # no member 999999: the foreign key refuses
     results = await asyncio.gather(
         *(
@@ -88,7 +89,7 @@ async def test_a_database_outage_fails_each_post_with_a_503_and_writes_nothing(
     from sqlalchemy.exc import OperationalError
 
     await auth.signup("alice")
-    group = group_commit.messages(app)
+    group = new_messages(app)
 
     async def down(rows):
         raise OperationalError("INSERT", {}, Exception("connection refused"))
@@ -123,7 +124,7 @@ async def test_a_failed_commit_is_not_retried(app, auth, monkeypatch) -> None:
         raise OperationalError("COMMIT", {}, Exception("connection closed"))
 
     monkeypatch.setattr(AsyncConnection, "commit", lost_reply)
-    group = group_commit.messages(app)
+    group = new_messages(app)
     results = await asyncio.gather(
         *(
             group.insert({"body": f"row {n}", "writer_id": alice, "created_at": utcnow()})

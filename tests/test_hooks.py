@@ -7,7 +7,7 @@ import inspect
 import pytest
 from quart import Quart
 
-from guestbook import request_path
+import guestbook
 
 HOOKS = (
     "before_request_funcs",
@@ -35,7 +35,7 @@ def test_every_hook_is_a_coroutine_function(app: Quart, hooks: str) -> None:
 def test_every_step_on_the_path_is_a_coroutine_function(steps: str) -> None:
     plain = [
         step.__qualname__
-        for step in getattr(request_path, steps)
+        for step in getattr(guestbook, steps)
         if not inspect.iscoroutinefunction(step)
     ]
     assert plain == [], f"these {steps} would block the event loop or never be awaited"
@@ -50,4 +50,4 @@ def test_the_path_is_one_hook_each_way(app: Quart) -> None:
         for function in functions
         if function.__module__.startswith("guestbook")
     ]
-    assert ours == ["guestbook.request_path"] * 3
+    assert ours == ["guestbook.web.pipeline"] * 3

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from conftest import AuthActions, CSRFClient, Seed, page_text
-from guestbook import db, mail
+from guestbook import db
 from guestbook.config import Settings
+from guestbook.mail import sender
 from guestbook.models import Outbox, User, utcnow
 from test_auth import PASSWORD, field_error, signed_in_as
 
@@ -152,7 +153,7 @@ async def test_a_non_ascii_address_is_sent_with_smtputf8_or_refused(
             html_body="<p>hi</p>",
             created_at=utcnow(),
         )
-        send = mail.SMTPBackend(settings).send(mail.build_message(row, settings.mail_from))
+        send = sender.SMTPBackend(settings).send(sender.build_message(row, settings.mail_from))
         if smtputf8:
             await send
             [(_sender, recipients, content)] = handler.received
@@ -175,6 +176,7 @@ async def test_the_console_backend_writes_a_non_ascii_address_as_it_is(tmp_path)
         html_body="<p>hi</p>",
         created_at=utcnow(),
     )
-    await mail.ConsoleBackend(tmp_path).send(mail.build_message(row, "Guestbook <gb@localhost>"))
+    message = sender.build_message(row, "Guestbook <gb@localhost>")
+    await sender.ConsoleBackend(tmp_path).send(message)
     [eml] = tmp_path.glob("*.eml")
     assert "To: \u00e9mile@example.com\n" in eml.read_bytes().decode().replace("\r\n", "\n")

@@ -22,7 +22,8 @@ from quart.testing.connections import WebsocketDisconnectError, WebsocketRespons
 from sqlalchemy import delete, select, text
 
 from conftest import AuthActions, CSRFClient, page_text, serving
-from guestbook import db, fanout
+from guestbook import db
+from guestbook.live import fanout
 from guestbook.models import LiveEvent, Message, User
 
 ORIGIN = {"Origin": "http://localhost"}  # the test client's own host

@@ -23,8 +23,9 @@ from quart import Quart
 from sqlalchemy import select, update
 
 from conftest import AuthActions, CSRFClient, SMTPTestServer, page_text, serving
-from guestbook import create_app, db, mail
+from guestbook import create_app, db
 from guestbook.config import ConfigError, Settings
+from guestbook.mail import sender
 from guestbook.models import Base, Outbox, utcnow
 
 T = TypeVar("T")
@@ -328,7 +329,7 @@ async def test_a_mail_is_given_up_after_the_configured_attempts_and_logged(
 
 
 def test_retries_back_off_doubling_up_to_an_hour() -> None:
-    delays = [mail.retry_delay(attempts, first=60) for attempts in range(1, 9)]
+    delays = [sender.retry_delay(attempts, first=60) for attempts in range(1, 9)]
     assert delays == [timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)]
 
 
@@ -380,7 +381,7 @@ async def test_a_claim_is_exclusive_until_its_lease_ends(
             session.add(row)
             await session.commit()
         settings = app.config["SETTINGS"]
-        one, two = (mail.Sender(sessions, mail.SMTPBackend(settings), settings) for _ in "12")
+        one, two = (sender.Sender(sessions, sender.SMTPBackend(settings), settings) for _ in "12")
 
         claims = await asyncio.gather(one.claim(row.id), two.claim(row.id))
         winners = [c for c in claims if c is not None]
@@ -406,7 +407,7 @@ async def test_shutdown_releases_a_mail_stuck_in_sending(
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    monkeypatch.setattr(mail, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(sender, "SHUTDOWN_GRACE_SECONDS", 0.2)
     overrides = {**settings_overrides, "smtp_port": port, "smtp_timeout": 60}
     await fresh_schema(overrides)
     try:

@@ -14,9 +14,9 @@ from sqlalchemy.exc import DBAPIError
 
 from conftest import AuthActions, CSRFClient, page_text
 from guestbook import db
-from guestbook.auth import reset_token
+from guestbook.accounts.services import reset_token
 from guestbook.models import MODERATOR, AuditEntry, LoginSession, Message, User
-from guestbook.moderation import SHOWN
+from guestbook.moderation.services import SHOWN
 from test_fuzz import GET_RULES, fill
 from test_live import next_event, opened
 

@@ -14,8 +14,8 @@ from sqlalchemy import event
 
 from conftest import page_text
 from guestbook import db
+from guestbook.messages.pagination import Cursor
 from guestbook.models import ID_MAX, Message, User
-from guestbook.pagination import Cursor
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 

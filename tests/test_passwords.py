@@ -14,8 +14,9 @@ from quart import Quart
 from sqlalchemy import select
 
 from conftest import AuthActions, CSRFClient, page_text
-from guestbook import db, passwords
-from guestbook.auth import reset_token
+from guestbook import db
+from guestbook.accounts import passwords
+from guestbook.accounts.services import reset_token
 from guestbook.models import User
 from test_auth import GOOD, PASSWORD
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import page_text
-from guestbook.pagination import Cursor
-from guestbook.security import ONE_YEAR
+from guestbook.messages.pagination import Cursor
+from guestbook.web.cookies import ONE_YEAR
 
 POPUP = '<aside class="popup" id="popup"'
 SCRIPT_TAG = '<script src="/static/popup.js" defer></script>'

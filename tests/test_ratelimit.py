@@ -13,7 +13,7 @@ import pytest
 from quart import Quart
 
 from conftest import IN_CI, PASSWORD, AuthActions, CSRFClient, page_text, serving
-from guestbook import ratelimit
+from guestbook.limits import ratelimit
 from guestbook.models import Message, User
 from test_auth import count_rows
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from guestbook.shared_question import SharedQuestion
+from guestbook.lib.singleflight import SharedQuestion
 
 
 class Database:

@@ -14,7 +14,8 @@ from quart import Quart
 from sqlalchemy import func, select, update
 
 from conftest import AuthActions, CSRFClient, page_text
-from guestbook import db, ratelimit, spam
+from guestbook import db
+from guestbook.limits import ratelimit, spam
 from guestbook.models import Message, User, utcnow
 
 PASSWORD = "correct horse"

@@ -13,9 +13,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
-from guestbook import sqlite
 from guestbook.config import Settings
-from guestbook.db import make_engine
+from guestbook.db import make_engine, sqlite_pool
 
 pytestmark = pytest.mark.sqlite_only  # its own SQLite file, whatever the test database
 
@@ -32,7 +31,7 @@ async def engine(tmp_path) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_the_engine_has_one_connection_handed_over_fairly(engine) -> None:
-    assert isinstance(engine.pool, sqlite.FairPool)
+    assert isinstance(engine.pool, sqlite_pool.FairPool)
     assert engine.pool.size() == 1
 
 
@@ -73,7 +72,7 @@ async def test_errors_come_back_as_sqlalchemy_errors(engine) -> None:
 def one_connection(path: str, timeout: float = 30) -> AsyncEngine:
     return create_async_engine(
         f"sqlite+aiosqlite:///{path}",
-        poolclass=sqlite.FairPool,
+        poolclass=sqlite_pool.FairPool,
         pool_size=1,
         max_overflow=0,
         pool_timeout=timeout,
@@ -152,7 +151,7 @@ async def test_a_wait_times_out_and_the_connection_is_not_lost(tmp_path) -> None
 async def test_a_request_cancelled_just_after_the_handover_passes_it_on() -> None:
     """A client that goes away while its request waits: hypercorn cancels the task,
     maybe after the connection was handed to it but before it ran."""
-    queue = sqlite._FairQueue(maxsize=1)
+    queue = sqlite_pool._FairQueue(maxsize=1)
     gone = asyncio.create_task(greenlet_spawn(queue.get))
     await settle()
     queue.put_nowait("the connection")  # handed to `gone`, which has not run since
@@ -163,7 +162,7 @@ async def test_a_request_cancelled_just_after_the_handover_passes_it_on() -> Non
 
 
 def test_what_sqlite_py_borrows_from_its_libraries_is_still_there() -> None:
-    """`sqlite.FairPool` reaches into SQLAlchemy's pool where it has no public hook: the
+    """`sqlite_pool.FairPool` reaches into SQLAlchemy's pool where it has no public hook: the
     queue class a QueuePool makes (`_queue_class`), the queue base class it must
     behave as (`QueueCommon`, `Empty`, `Full`), and `await_only`, which a sync pool
     method uses to wait. pyproject.toml pins SQLAlchemy below the next minor version;
@@ -175,7 +174,7 @@ def test_what_sqlite_py_borrows_from_its_libraries_is_still_there() -> None:
     from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
     from sqlalchemy.util import queue
 
-    where = f"src/guestbook/sqlite.py relies on SQLAlchemy {sqlalchemy.__version__}'s"
+    where = f"src/guestbook/sqlite_pool.py relies on SQLAlchemy {sqlalchemy.__version__}'s"
     assert hasattr(queue, "QueueCommon") and hasattr(queue, "Empty"), f"{where} util.queue"
     assert callable(getattr(util, "await_only", None)), f"{where} util.await_only"
     assert "_queue_class" in vars(AsyncAdaptedQueuePool), f"{where} pool _queue_class"
@@ -185,8 +184,11 @@ def test_what_sqlite_py_borrows_from_its_libraries_is_still_there() -> None:
     missing = [
         name
         for name, member in vars(queue.QueueCommon).items()
-        if callable(member) and not name.startswith("__") and name not in vars(sqlite._FairQueue)
+        if callable(member)
+        and not name.startswith("__")
+        and name not in vars(sqlite_pool._FairQueue)
     ]
     assert not missing, f"{where} QueueCommon grew {missing}: _FairQueue must implement them"
-    pool = sqlite.FairPool(lambda: None, pool_size=1, max_overflow=0)
-    assert isinstance(pool._pool, sqlite._FairQueue), f"{where} pool no longer uses _queue_class"
+    pool = sqlite_pool.FairPool(lambda: None, pool_size=1, max_overflow=0)
+    uses = isinstance(pool._pool, sqlite_pool._FairQueue)
+    assert uses, f"{where} pool no longer uses _queue_class"

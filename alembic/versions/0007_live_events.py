@@ -7,7 +7,7 @@ Create Date: 2026-11-29
 Every committed change to `messages` appends a row (seq, kind, message_id, at) in the
 writing transaction; on PostgreSQL the trigger also sends NOTIFY guestbook_live, which
 each serving worker LISTENs to. The migration holds its own copy of the DDL (the app's
-is `models.live_events_ddl`). On SQLite a later batch migration of `messages` drops these
+is `db.triggers.live_events_ddl`). On SQLite a later batch migration of `messages` drops these
 triggers with the old table: such a migration must create them again.
 """
 

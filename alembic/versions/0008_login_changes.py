@@ -8,7 +8,7 @@ Each worker keeps who a login cookie belongs to under `content_version.logins`, 
 second number in the content version's row (`logins.resolve`). Triggers bump it when a
 login ends (a DELETE), when a login changes in any way but its touch moving
 `last_seen_at` forward, and when a member's account columns change. The migration holds
-its own copy of the DDL (the app's is `models.content_version_ddl`).
+its own copy of the DDL (the app's is `db.triggers.content_version_ddl`).
 """
 
 import secrets

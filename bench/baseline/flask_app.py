@@ -40,14 +40,16 @@ from sqlalchemy import event, func, select
 
 import guestbook
 from bench.baseline import sync_url
-from guestbook import list_cache, pagination, spam
 from guestbook.config import Settings
-from guestbook.countdown import countdown
-from guestbook.filters import iso, number, readable
 from guestbook.forms import FieldError, check_body
+from guestbook.limits import spam
+from guestbook.messages import lists, pagination
+from guestbook.messages.reads import Profile
 from guestbook.models import LoginSession, Message, User, utcnow
-from guestbook.security import CONTENT_SECURITY_POLICY, safe_next
-from guestbook.users import Profile
+from guestbook.web.countdown import countdown
+from guestbook.web.filters import iso, number, readable
+from guestbook.web.headers import CONTENT_SECURITY_POLICY
+from guestbook.web.urls import safe_next
 
 PACKAGE = Path(guestbook.__file__).parent
 TOUCH_EVERY_SECONDS = 60
@@ -192,7 +194,7 @@ def _page(query) -> pagination.Page:
 
 def _message_list(page: pagination.Page, empty: str = EMPTY) -> Markup:
     """The same macro as ours renders the list, on every request (no cache here)."""
-    return Markup(render_template_string(list_cache.SOURCE, page=page, empty=empty))
+    return Markup(render_template_string(lists.SOURCE, page=page, empty=empty))
 
 
 @app.get("/", endpoint="messages.index")

@@ -1,4 +1,9 @@
-"""Guestbook: the Flask lecture app on cookies, sessions and `g`, rewritten on Quart."""
+"""Guestbook: the Flask lecture app on cookies, sessions and `g`, rewritten on Quart.
+
+`create_app` is the one place that knows every package: it makes the extensions per
+app, assembles the path of a request from the steps the packages offer, and
+registers the blueprints. Nothing else imports a blueprint.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,73 @@ from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 from quart_auth import QuartAuth
 
-from . import (
-    db,
+from guestbook import db, i18n
+from guestbook.accounts import account_views, auth, language, passwords
+from guestbook.accounts import views as account_pages
+from guestbook.config import Settings
+from guestbook.limits import ratelimit, spam
+from guestbook.live import fanout
+from guestbook.live import views as live_socket
+from guestbook.mail import sender
+from guestbook.messages import feeds, profiles
+from guestbook.messages import views as message_pages
+from guestbook.moderation import report_views
+from guestbook.moderation import views as moderation_pages
+from guestbook.web import (
+    conditional,
+    cookies,
+    countdown,
+    csrf,
     errors,
-    fanout,
     filters,
-    i18n,
-    mail,
-    passwords,
-    ratelimit,
-    security,
-    spam,
+    guards,
+    headers,
+    logs,
+    pipeline,
+    probes,
+    urls,
 )
-from .config import Settings
+
+# The path of a request. The request id comes first, so every log line carries it;
+# then the language, so even a refused request's error page is in the visitor's
+# language; the countdown needs nothing from the request, so a refused request's error
+# page shows it like every other page. Then the guards: the host is ours, the head is
+# bounded, the whole body has arrived in time, all before any step that can take a
+# database connection (a slow client holds only its socket). The CSRF check runs
+# before the login cookie is looked up, so a forged POST touches no database.
+REQUEST_STEPS = (
+    logs.assign_request_id,
+    i18n.choose_language,
+    countdown.put_countdown_on_g,
+    guards.check_host,
+    guards.check_head_size,
+    guards.read_body,
+    csrf.check_csrf,
+    auth.load_logged_in_user,
+    live_socket.remember_seq,
+)
+# The request id, the ETag (or a 304), the security headers, a routing redirect kept
+# on this site.
+RESPONSE_STEPS = (
+    logs.tag_response,
+    conditional.answer_conditionally,
+    headers.add_security_headers,
+    urls.routing_redirect_stays_here,
+)
+# A WebSocket's handshake is checked like a request.
+HANDSHAKE_STEPS = (guards.check_host, guards.check_head_size)
+BLUEPRINTS = (
+    probes,
+    account_pages,
+    message_pages,
+    profiles,
+    account_views,
+    moderation_pages,
+    report_views,
+    feeds,
+    live_socket,
+    language,
+)
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
@@ -58,34 +117,22 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
 
     db.init_app(app, settings)
-    security.init_app(app)
+    cookies.init_app(app)
+    csrf.init_app(app)
     passwords.init_app(app, settings)
     ratelimit.init_app(app, settings)
-    mail.init_app(app, settings)
+    sender.init_app(app, settings)
     fanout.init_app(app, settings)
     errors.init_app(app)
     i18n.init_app(app)
     filters.init_app(app)
     spam.init_app(app)
-
-    from . import (
-        account,
-        auth,
-        feeds,
-        language,
-        live,
-        messages,
-        moderation,
-        ops,
-        reports,
-        request_path,
-        users,
-    )
-
-    request_path.init_app(app)
-    for module in (ops, auth, messages, users, account, moderation, reports, feeds, live, language):
+    probes.init_app(app, checks={"redis": ratelimit.readiness, "live": fanout.readiness})
+    pipeline.init_app(app, REQUEST_STEPS, RESPONSE_STEPS, HANDSHAKE_STEPS)
+    for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
-    ops.redact_access_log()
+    logs.redact_access_log()
+
     # Template context processors that are plain functions (quart-auth's, and the Flask
     # default every blueprint inherits) would each run in a worker thread on every
     # render: a thread round trip per page for a few lookups. Run them inline.
@@ -96,7 +143,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     async def _freeze_what_lives_as_long_as_the_process() -> AsyncIterator[None]:
         # Modules, settings, catalogs, the engine: made once and kept. Frozen, a full
         # collection no longer scans them, only what requests made: its pauses, which
-        # stall every request in flight, stay short (POST p99 at c=16: 68 ms -> 35 ms).
+        # stall every request in flight, stay short (bench/RESULTS.md).
         gc.freeze()
         yield
         gc.unfreeze()  # an app stopped in a longer-lived process (tests) leaves no trace

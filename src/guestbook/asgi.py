@@ -3,6 +3,6 @@
 The only module-level app, made from the environment when a server imports it.
 """
 
-from . import create_app
+from guestbook import create_app
 
 app = create_app()

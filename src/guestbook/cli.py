@@ -16,14 +16,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import ConfigError, Settings
+from guestbook.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
 
-    from .models import User
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a checkout's, when run from one
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # a wheel's copy of alembic/
 
 
 class CommandError(Exception):
@@ -31,14 +31,18 @@ class CommandError(Exception):
 
 
 def _alembic_config(settings: Settings):
+    """A checkout's `alembic.ini` and `alembic/`; installed from a wheel, the same
+    migrations shipped inside the package (`guestbook/migrations`)."""
     from alembic.config import Config
 
     ini = PROJECT_ROOT / "alembic.ini"
-    if not ini.exists():
-        raise CommandError(
-            f"alembic.ini not found at {ini}; run from a checkout (pip install -e .)"
-        )
-    config = Config(str(ini))
+    if ini.exists():
+        config = Config(str(ini))
+    elif (MIGRATIONS / "env.py").exists():
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+    else:
+        raise CommandError(f"no migrations at {MIGRATIONS} (a broken install?)")
     config.attributes["database_url"] = settings.database_url
     return config
 
@@ -53,7 +57,7 @@ def db_upgrade(settings: Settings, revision: str = "head") -> None:
 async def _request(settings: Settings) -> AsyncIterator[None]:
     """A request context of the app's own, as if a form had been sent: `g.db` and the
     app's code work as in a view."""
-    from . import create_app
+    from guestbook import create_app
 
     app = create_app(settings)
     async with app.app_context():
@@ -68,10 +72,12 @@ async def _request(settings: Settings) -> AsyncIterator[None]:
 async def _create_user(
     settings: Settings, username: str, email: str, password: str, admin: bool = False
 ) -> None:
-    """The web signup's own path (`members.register`: checks, hash, welcome mail); with
-    `admin`, the new member is made a moderator, in the audit log."""
-    from . import forms, members
-    from .models import MODERATOR
+    """The web signup's own path (`accounts.services.register`: checks, hash, welcome
+    mail); with `admin`, the new member is made a moderator, in the audit log."""
+    from guestbook import forms
+    from guestbook.accounts import services as accounts
+    from guestbook.models import MODERATOR
+    from guestbook.moderation import services as moderation
 
     try:
         username = forms.check_username(username)
@@ -81,44 +87,30 @@ async def _create_user(
         raise CommandError(f"{err.field}: {err.message}") from None
     async with _request(settings):
         try:
-            user = await members.register(username, email, password)
-        except members.Taken as taken:
+            user = await accounts.register(username, email, password)
+        except accounts.Taken as taken:
             raise CommandError("; ".join(taken.errors.values())) from None
         if admin:
-            await _change_role(user, MODERATOR)
+            await moderation.set_role(user, MODERATOR)
 
 
 async def _set_role(settings: Settings, username: str, role: str) -> bool:
     """Make `username` a moderator or a member again; False if it already was."""
-    from . import members
+    from guestbook.accounts import services as accounts
+    from guestbook.moderation import services as moderation
 
     async with _request(settings):
-        user = await members.by_username(username)
+        user = await accounts.by_username(username)
         if user is None:
             raise CommandError(f"there is no member called {username!r}")
-        return await _change_role(user, role)
-
-
-async def _change_role(user: User, role: str) -> bool:
-    from quart import g
-
-    from . import audit
-    from .models import MODERATOR
-
-    if user.role == role:
-        return False
-    user.role = role
-    action = "promote" if role == MODERATOR else "demote"
-    audit.record(g.db, audit.COMMAND_LINE, action, user=user)
-    await g.db.commit()
-    return True
+        return await moderation.set_role(user, role)
 
 
 def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
     """Hypercorn's settings: the TOML file if given, then the command line."""
     from hypercorn.config import Config
 
-    from .ops import LOGGING
+    from guestbook.web.logs import LOGGING
 
     config = Config.from_toml(args.config) if args.config else Config()
     if not args.config:
@@ -145,7 +137,7 @@ def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
 def serve(args: argparse.Namespace) -> None:
     from hypercorn.run import run
 
-    from .serving import use_our_worker
+    from guestbook.live.worker import use_our_worker
 
     config = hypercorn_config(args)
     # Check the settings (and migrate a dev SQLite database) before forking workers,
@@ -198,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_create_user(settings, args.username, args.email, password, args.admin))
             print(f"created {'moderator' if args.admin else 'user'} {args.username}")
         elif args.command in ("promote", "demote"):
-            from .models import MEMBER, MODERATOR
+            from guestbook.models import MEMBER, MODERATOR
 
             role = MODERATOR if args.command == "promote" else MEMBER
             changed = asyncio.run(_set_role(settings, args.username, role))

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from werkzeug.datastructures import MultiDict
 
-from .i18n import gettext, ngettext, number
-from .models import (
+from guestbook.i18n import gettext, ngettext, number
+from guestbook.models import (
     BODY_MAX,
     EMAIL_MAX,
     PASSWORD_MAX,

@@ -14,14 +14,7 @@ from live import GUESTBOOK
 
 from . import visitor
 from .test_live import not_reloaded, open_live
-from .visitor import (
-    NewContext,
-    Site,
-    assert_accessible,
-    expect_logged_out_menu,
-    menu,
-    new_name,
-)
+from .visitor import NewContext, Site, assert_accessible, expect_logged_out_menu, menu, new_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 

@@ -1,0 +1,62 @@
+"""The signed-in user's own account: active login sessions and the password."""
+
+from __future__ import annotations
+
+from quart import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from guestbook.accounts import login_sessions, services
+from guestbook.accounts.auth import login_required
+from guestbook.forms import Errors, FieldError, check_new_password, text
+from guestbook.i18n import gettext, ngettext
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+@bp.get("/sessions")
+@login_required
+async def sessions():
+    logins = await login_sessions.of_user(g.user)
+    return await render_template("account/sessions.html", logins=logins, current=g.login_session)
+
+
+@bp.post("/sessions/<int:login_id>/revoke")
+@login_required
+async def revoke(login_id: int):
+    if login_id == g.login_session.id:
+        await login_sessions.end_current()
+        await flash(gettext("This session is signed out."))
+        return redirect(url_for("messages.index"))
+    if await login_sessions.revoke(g.user, login_id):
+        await flash(gettext("That session is signed out."))
+    else:
+        await flash(gettext("That session had already ended."))
+    return redirect(url_for("account.sessions"))
+
+
+@bp.post("/sessions/revoke-others")
+@login_required
+async def revoke_others():
+    count = await login_sessions.revoke_all(g.user, keep=g.login_session)
+    await flash(
+        ngettext("Signed out %(num)s other session.", "Signed out %(num)s other sessions.", count)
+    )
+    return redirect(url_for("account.sessions"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+async def password():
+    if request.method == "GET":
+        return await render_template("account/password.html", errors={})
+    data = await request.form
+    errors = Errors()
+    new = errors.collect(check_new_password, text(data, "password"), text(data, "password_confirm"))
+    try:
+        await services.check_password(g.user, text(data, "current_password"))
+    except FieldError as err:
+        errors[err.field] = err.message
+    if errors:
+        return await render_template("account/password.html", errors=errors), 400
+    await services.change_password(g.user, new, keep=g.login_session)
+    await flash(gettext("Password changed. Your other sessions were signed out."))
+    return redirect(url_for("account.sessions"))

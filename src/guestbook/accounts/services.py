@@ -1,0 +1,258 @@
+"""What the site does for accounts, for the pages and the command line alike: find a
+member (by canonical username or email), sign one up, log in with the login limits
+taken first, reset and change a password, save a language. Plain values in and out;
+nothing here reads the request.
+
+Every lookup compares the canonical keys (`models.canonical`, `models.email_key`),
+so a name or address finds the same account on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+from quart import current_app, g, url_for
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import NotFound
+
+from guestbook import config, db
+from guestbook.accounts import login_sessions, passwords
+from guestbook.forms import Errors, FieldError, printable
+from guestbook.i18n import gettext
+from guestbook.limits import ratelimit
+from guestbook.mail import outbox
+from guestbook.models import EMAIL_MAX, USERNAME_RE, LoginSession, User, canonical, email_key
+
+log = logging.getLogger("guestbook.accounts")
+
+
+class Taken(Exception):
+    """The name or the address belongs to an account already; `errors` says which."""
+
+    def __init__(self, errors: Errors) -> None:
+        super().__init__(*errors.values())
+        self.errors = errors
+
+
+def username_key(name: str) -> str | None:
+    """The key to look `name` up by; None for a name no account can have (it is not
+    looked up: PostgreSQL cannot even compare a NUL character)."""
+    key = canonical(name.strip())
+    return key if USERNAME_RE.fullmatch(key) else None
+
+
+def login_key(ident: str) -> str:
+    """The canonical form of what a login form was given, known account or not."""
+    return email_key(ident.strip()) if "@" in ident else canonical(ident.strip())
+
+
+async def _find(*, username: str | None = None, email: str | None = None) -> list[User]:
+    conditions = []
+    if username is not None and (key := username_key(username)):
+        conditions.append(User.username_key == key)
+    if email is not None and printable(email) == email and len(email) <= EMAIL_MAX:
+        conditions.append(User.email_key == email_key(email.strip()))
+    if not conditions:
+        return []
+    return list((await g.db.execute(select(User).where(or_(*conditions)))).scalars())
+
+
+class NoSuchMember(NotFound):
+    """A member name that names no one (a profile, a feed, a moderator's form)."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(gettext("There is no member called %(name)s.", name=repr(username)))
+
+
+async def by_username(name: str) -> User | None:
+    found = await _find(username=name)
+    return found[0] if found else None
+
+
+async def named(username: str) -> User:
+    """The member a profile, a feed or a moderator's form names; 404 if there is none."""
+    user = await by_username(username)
+    if user is None:
+        raise NoSuchMember(username)
+    return user
+
+
+async def by_email(email: str) -> User | None:
+    found = await _find(email=email)
+    return found[0] if found else None
+
+
+async def authenticate(ident: str, password: str) -> User | None:
+    """The account `ident` names if `password` is its password, else None. An unknown
+    name costs one hash too (no telling names apart by time), no connection is held
+    while hashing, and a hash made with older costs is redone."""
+    user = await (by_email(ident) if "@" in ident else by_username(ident))
+    await db.release()
+    if user is None:
+        await passwords.dummy_verify(password)
+        return None
+    if not await passwords.verify_password(user.password_hash, password):
+        return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash_password(password)
+        await g.db.commit()
+    return user
+
+
+async def change(user: User, **columns: object) -> None:
+    """Change the account's columns (committed by the caller). With a statement: the
+    `g.user` a request sees is shared with other requests (`logins`), never changed in
+    place; the version bump this write makes tells every worker to read it again."""
+    await g.db.execute(update(User).where(User.id == user.id).values(**columns))
+
+
+async def register(username: str, email: str, password: str, locale: str | None = None) -> User:
+    """Add a member from checked fields, with their welcome mail (in `locale`, their
+    language; None: the default); raises `Taken`. Runs in a request context (the CLI
+    makes one), on `g.db`."""
+    errors = Errors()
+    for taken in await _find(username=username, email=email):
+        if taken.username_key == canonical(username):
+            errors["username"] = gettext("That username is taken.")
+        if taken.email_key == email_key(email):
+            errors["email"] = gettext("An account with that email already exists.")
+    if errors:
+        raise Taken(errors)
+    await db.release()  # the hash takes a while
+    password_hash = await passwords.hash_password(password)
+    user = User(username=username, email=email, password_hash=password_hash, locale=locale)
+    g.db.add(user)
+    try:
+        await g.db.flush()  # assigns user.id for the welcome mail's row
+        await outbox.queue_welcome(g.db, user)
+        await g.db.commit()
+    except IntegrityError:
+        # Someone took the name or address between our check and the insert.
+        await g.db.rollback()
+        raise Taken(
+            Errors(username=gettext("That username or email was just taken. Try another."))
+        ) from None
+    return user
+
+
+async def sign_up(
+    username: str, email: str, password: str, locale: str | None, address: str
+) -> User:
+    """`register`, once the address has a signup slot left (429 otherwise)."""
+    await ratelimit.hit(ratelimit.limits()["signup_ip"], address)
+    return await register(username, email, password, locale=locale)
+
+
+async def log_in(ident: str, password: str, address: str) -> User | None:
+    """The member `ident` names if `password` is theirs. The attempt's slots are taken
+    before the password is checked, and a login with the right password gives them back."""
+    slots = await _take_login_slots(ident, address)
+    user = await authenticate(ident, password)
+    if user is not None:
+        for limit, subject in slots:
+            await ratelimit.give_back(limit, subject)
+    return user
+
+
+async def _take_login_slots(ident: str, address: str) -> list[tuple[ratelimit.Limit, str]]:
+    """429 once the address, or the address on this name, has used its own up. Every
+    address together on one name only slows past the ceiling, so no one can lock the
+    owner out from elsewhere."""
+    rules = ratelimit.limits()
+    name = hashlib.sha256(login_key(ident).encode()).hexdigest()[:32]
+    slots = [(rules["login_ip"], address), (rules["login_name_ip"], f"{name}:{address}")]
+    for limit, subject in slots:
+        await ratelimit.hit(limit, subject)
+    slots.append((rules["login_name"], name))
+    if await ratelimit.take(rules["login_name"], name) is not None:
+        log.warning("login name %s past its ceiling: attempts slowed", name[:8])
+        await asyncio.sleep(config.current().login_slowdown_seconds)
+    return slots
+
+
+async def check_password(user: User, password: str) -> None:
+    """Raise `FieldError` unless `password` is the member's. Tried like a login, slot
+    taken first, so a stolen session cookie cannot be used to guess it, even in a burst."""
+    slot = ratelimit.limits()["password_account"], f"id:{user.id}"
+    await ratelimit.hit(*slot)
+    if not await passwords.verify_password(user.password_hash, password):
+        raise FieldError("current_password", gettext("That is not your current password."))
+    await ratelimit.give_back(*slot)
+
+
+async def change_password(user: User, password: str, keep: LoginSession) -> None:
+    """A new password, and every other login ended: whoever knew the old one is out."""
+    await change(user, password_hash=await passwords.hash_password(password))
+    await login_sessions.revoke_all(user, keep=keep)
+
+
+async def save_language(user: User, language: str) -> None:
+    """The member's language, written only when it changes."""
+    if user.locale != language:
+        await change(user, locale=language)
+        await g.db.commit()
+
+
+# Password reset by mail. The link's token is signed with the app's secret and holds
+# the user id and a fingerprint of the current password hash: it expires on its own,
+# and dies the moment the password changes, so it works once.
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="guestbook password reset")
+
+
+def _password_fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def reset_token(user: User) -> str:
+    return _reset_serializer().dumps([user.id, _password_fingerprint(user)])
+
+
+async def send_password_reset(email: str, address: str) -> None:
+    """Mail a reset link if `email` has an account. Both paths run the same query and
+    commit, so neither time nor answer tells who has an account."""
+    await ratelimit.hit(ratelimit.limits()["forgot_ip"], address)
+    user = await by_email(email)
+    if user is not None:
+        path = url_for("auth.reset", token=reset_token(user))
+        await outbox.queue_password_reset(g.db, user, path)
+    await g.db.commit()
+
+
+async def user_from_reset_token(token: str) -> User | None:
+    """The user a reset link was made for; None if forged, expired or already used."""
+    try:
+        user_id, fingerprint = _reset_serializer().loads(
+            token, max_age=config.current().reset_token_seconds
+        )
+    except (BadData, TypeError, ValueError):
+        return None
+    user = await g.db.get(User, user_id)
+    if user is None or not hmac.compare_digest(_password_fingerprint(user), fingerprint):
+        return None
+    return user
+
+
+async def reset_password(user: User, password: str) -> bool:
+    """Set the new password and end every login; False if the link was used meanwhile."""
+    await db.release()  # no connection held while the hash runs
+    new_hash = await passwords.hash_password(password)
+    # Only if the password is still the one the link was made for: of two submissions
+    # of one link (or a reset racing a password change), one wins.
+    changed = await g.db.execute(
+        update(User)
+        .where(User.id == user.id, User.password_hash == user.password_hash)
+        .values(password_hash=new_hash)
+    )
+    if changed.rowcount != 1:
+        await g.db.rollback()
+        return False
+    await login_sessions.revoke_all(user)  # commits the new password with it
+    return True

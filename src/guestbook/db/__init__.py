@@ -1,0 +1,174 @@
+"""The database: the engine and sessionmaker of one app, and `g.db`, one AsyncSession
+per request. Beside it: SQLite's fair pool, the group commit, the triggers' DDL.
+May import `config`, `models` and `lib`; nothing of the web or of a feature.
+
+Flask-SQLAlchemy gives you `db.session`, scoped to the request behind your back.
+Here the scope is visible: `g.db` is made on first use in a request and closed in
+`teardown_request`, rolled back if the request failed. Work outside a request
+(the mail sender, the CLI) opens its own session with `sessionmaker(app)()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from quart import Quart, current_app, g
+from quart.ctx import _AppCtxGlobals
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from werkzeug.routing import IntegerConverter, Map
+
+from guestbook.config import Settings
+from guestbook.db import sqlite_pool, triggers  # noqa: F401 (triggers: create_all's DDL)
+from guestbook.models import ID_MAX
+
+_EXT = "guestbook.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    if settings.is_sqlite:
+        return _sqlite_engine(settings.database_url)
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db.pool_size,
+        max_overflow=settings.db.max_overflow,
+        pool_timeout=settings.db.pool_timeout,
+        # A connection that died while the database was away is replaced, not reused,
+        # so the app recovers without a restart.
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": settings.db.connect_timeout,
+            "server_settings": {"statement_timeout": str(settings.db.statement_timeout_ms)},
+        },
+    )
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    # One connection per process: SQLite allows one writer at a time anyway, and a
+    # pool of connections only turns waiting in line into "database is locked"
+    # retries (see bench/RESULTS.md). Requests queue for it in the pool, fairly.
+    engine = create_async_engine(
+        url, pool_size=1, max_overflow=0, pool_timeout=30, poolclass=sqlite_pool.FairPool
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if ":memory:" not in url:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, far fewer fsyncs
+        cursor.close()
+
+    return engine
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in this app's routes: only numbers an id column can hold match, so
+    /messages/99999999999999999999/edit is a 404, not an overflow error in the driver."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", ID_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Database:
+    """What an app holds of its database, in `app.extensions`, while it serves."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+def init_app(app: Quart, settings: Settings) -> None:
+    """Make the engine when the app starts serving, dispose of it when it stops."""
+    app.url_map.converters["int"] = RowIdConverter  # before any blueprint adds a route
+
+    @app.before_serving
+    async def _open_engine() -> None:
+        if settings.is_sqlite:
+            settings.instance_path.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings)
+        app.extensions[_EXT] = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+    @app.after_serving
+    async def _dispose_engine() -> None:
+        await app.extensions.pop(_EXT).engine.dispose()
+
+    @app.teardown_request
+    async def _close_request_session(exc: BaseException | None) -> None:
+        session: AsyncSession | None = g.__dict__.pop("_db", None)
+        if session is None:
+            return
+        if exc is not None:
+            await session.rollback()
+        await session.close()
+
+
+def engine(app: Quart | None = None) -> AsyncEngine:
+    return (app or current_app).extensions[_EXT].engine
+
+
+def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
+    """For work outside a request: `async with sessionmaker(app)() as session: ...`."""
+    return (app or current_app).extensions[_EXT].sessionmaker
+
+
+def request_session() -> AsyncSession | None:
+    """This request's session if it made one, without making one."""
+    return g.__dict__.get("_db")
+
+
+async def release() -> None:
+    """Give this request's connection back before slow work: a password hash, a
+    render, another service. SQLite has one connection per process, and every other
+    request waits for it meanwhile. Ends the transaction with a commit, not a
+    rollback, which would expire what was loaded (`g.user`); changes must have been
+    committed already, so a release never saves anything by accident."""
+    session = request_session()
+    if session is None or not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("release() with unsaved changes; commit them first")
+    await session.commit()
+
+
+async def driver_row(conn: AsyncConnection, sql: str) -> tuple[Any, ...] | None:
+    """The first row of a read-only `sql`, asked of the driver itself on `conn`: one
+    trip to aiosqlite's thread (`execute_fetchall`), or one asyncpg round trip, where
+    SQLAlchemy's execution takes four trips on SQLite. For the question nearly every
+    request asks (`cache.versions`)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if conn.dialect.name == "sqlite":
+        rows = await driver.execute_fetchall(sql)
+        return tuple(rows[0]) if rows else None
+    row = await driver.fetchrow(sql)
+    return None if row is None else tuple(row)
+
+
+async def ping() -> None:
+    """Raise if the database does not answer (for /readyz). Asked on the request's own
+    `g.db`: SQLite has one connection, which this request may already hold (the login
+    cookie was looked up), so a second connection would wait for it until the timeout."""
+    await g.db.execute(text("SELECT 1"))
+
+
+class RequestGlobals(_AppCtxGlobals):
+    """Quart's `g`, with `g.db` made on first use: a page that never touches the
+    database never takes a connection."""
+
+    @property
+    def db(self) -> AsyncSession:
+        session = self.__dict__.get("_db")
+        if session is None:
+            session = self.__dict__["_db"] = sessionmaker()()
+        return session

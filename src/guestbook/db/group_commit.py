@@ -1,0 +1,104 @@
+"""Rows that concurrent requests write, inserted together with one commit.
+
+A commit is the slow part of a small write: a trip to the database and a sync to disk
+(SQLite's one connection does one at a time; PostgreSQL waits for its WAL flush). So
+requests that write while a commit is under way wait for the next one, which takes
+all of them: one transaction, one statement for all rows, one commit. Each request
+answers only once the commit that holds its row is done, so no one is told "posted"
+for a row that could still be lost. If the shared statement fails, nothing was
+written and each row is tried again alone: a row that is refused (its writer deleted
+meanwhile, say) fails only its own request, and the others are written all the same.
+If the commit itself fails, its outcome is unknown: no row is retried (it could be
+written twice), and each request gets the error (a 503 for a lost connection).
+
+A request cancelled while it waits (its client went away) may still have its row
+written, as when a reply to a commit is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from quart import Quart
+from sqlalchemy import Insert, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from guestbook import db
+from guestbook.lib.singleflight import shared_future
+
+Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
+
+
+class GroupCommit:
+    @classmethod
+    def inserting(cls, app: Quart, table: type) -> GroupCommit:
+        """Inserts into `table` (a mapped class), on `app`'s engine."""
+        return cls(db.engine(app), insert(table))
+
+    def __init__(self, engine: AsyncEngine, statement: Insert) -> None:
+        self._engine = engine
+        self._statement = statement
+        self._queue: list[Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        """Returns once `row` is committed; raises what writing it alone would."""
+        future: asyncio.Future[None] = shared_future()
+        self._queue.append((row, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._writing())
+        await asyncio.shield(future)
+
+    async def _writing(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._write(batch)
+        finally:
+            self._task = None
+            for _row, future in self._queue:  # stopped (cancelled) with rows waiting
+                future.cancel()
+            self._queue = []
+
+    async def _write(self, batch: list[Pending]) -> None:
+        try:
+            await self._commit([row for row, _future in batch])
+        except _Refused as refused:
+            if len(batch) == 1:
+                batch[0][1].set_exception(refused.__cause__ or refused)
+                return
+            for row, future in batch:  # nothing was written: each alone, so only a
+                try:  # refused row fails
+                    await self._commit([row])
+                except _Refused as alone:
+                    future.set_exception(alone.__cause__ or alone)
+                except Exception as err:
+                    future.set_exception(err)
+                else:
+                    future.set_result(None)
+            return
+        except Exception as err:
+            # The commit itself failed: whether it took effect is unknown, so no row is
+            # written again (that could write it twice); each request gets the error.
+            for _row, future in batch:
+                future.set_exception(err)
+            return
+        except BaseException:
+            for _row, future in batch:
+                future.cancel()
+            raise
+        for _row, future in batch:
+            future.set_result(None)
+
+    async def _commit(self, rows: list[dict[str, Any]]) -> None:
+        async with self._engine.connect() as conn:
+            try:
+                await conn.execute(self._statement, rows)
+            except Exception as err:
+                raise _Refused() from err  # rolled back as the connection goes back
+            await conn.commit()
+
+
+class _Refused(Exception):
+    """The statement failed, before any commit: nothing of it was written."""

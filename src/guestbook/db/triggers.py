@@ -1,0 +1,178 @@
+"""The SQL the tables' behaviour lives in: triggers that count content versions, fill the
+live event log and keep the audit log append-only.
+
+`create_all` (the tests) runs them after making the tables; each migration keeps its
+own copy of what it ran, so a later change here never rewrites history.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import MetaData, TextClause, event, text
+
+from guestbook.models import Base
+
+# The logins version goes up when a login ends, when it changes in any way but its touch
+# moving forward, and when an account changes.
+_LOGIN_CHANGED = (
+    "NEW.last_seen_at < OLD.last_seen_at OR NEW.created_at <> OLD.created_at "
+    "OR NEW.user_id <> OLD.user_id OR NEW.token_hash <> OLD.token_hash"
+)
+_ACCOUNT = "username, email, password_hash, role, locale, blocked_at"
+# (trigger name, table, event, condition) of the SQLite triggers: row triggers. A
+# new member bumps it too: SQLite's INSERT OR REPLACE deletes the row it replaces
+# without firing DELETE triggers.
+_SQLITE_TRIGGERS = (
+    ("bump_content_version_on_message_insert", "messages", "INSERT", ""),
+    ("bump_content_version_on_message_update", "messages", "UPDATE", ""),
+    ("bump_content_version_on_message_delete", "messages", "DELETE", ""),
+    ("bump_content_version_on_user_insert", "users", "INSERT", ""),
+    ("bump_content_version_on_user_update", "users", "UPDATE OF username, created_at", ""),
+    ("bump_content_version_on_user_delete", "users", "DELETE", ""),
+)
+# (trigger name, table, event, condition) of the SQLite triggers on the logins version
+_SQLITE_LOGIN_TRIGGERS = (
+    ("bump_logins_version_on_login_delete", "login_sessions", "DELETE", ""),
+    ("bump_logins_version_on_login_update", "login_sessions", "UPDATE", _LOGIN_CHANGED),
+    ("bump_logins_version_on_account_update", "users", f"UPDATE OF {_ACCOUNT}", ""),
+)
+
+
+def content_version_ddl(dialect: str) -> list[TextClause]:
+    """The statements that make `content_version` count: its one row and the triggers.
+    Run by `create_all` (tests); migrations 0003 and 0008 hold their own copies.
+
+    The row starts at a random number, not 0: a worker that cached pages under the
+    numbers of an earlier row (before a downgrade and upgrade, say) must not meet
+    them again."""
+    row = text(
+        "INSERT INTO content_version (id, version, logins) VALUES (1, :start, :logins) "
+        "ON CONFLICT DO NOTHING"
+    ).bindparams(start=secrets.randbelow(2**52), logins=secrets.randbelow(2**52))
+    bump = "UPDATE content_version SET version = version + 1"
+    bump_logins = "UPDATE content_version SET logins = logins + 1"
+    if dialect == "sqlite":
+        triggers = [
+            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event_} ON {table} "
+            f"{f'WHEN {condition} ' if condition else ''}BEGIN {update}; END"
+            for group, update in ((_SQLITE_TRIGGERS, bump), (_SQLITE_LOGIN_TRIGGERS, bump_logins))
+            for name, table, event_, condition in group
+        ]
+    elif dialect == "postgresql":
+        # Statement triggers: one bump per statement, however many rows (or a TRUNCATE);
+        # but a login's update, which must look at each row to tell a touch from a change.
+        # CREATE OR REPLACE TRIGGER needs PostgreSQL 14 or later.
+        call = "EXECUTE FUNCTION bump_content_version()"
+        call_logins = "EXECUTE FUNCTION bump_logins_version()"
+        triggers = [
+            "CREATE OR REPLACE FUNCTION bump_content_version() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN {bump}; RETURN NULL; END $$",
+            "CREATE OR REPLACE FUNCTION bump_logins_version() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN {bump_logins}; RETURN NULL; END $$",
+            "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT OR UPDATE OR DELETE "
+            f"OR TRUNCATE ON messages FOR EACH STATEMENT {call}",
+            "CREATE OR REPLACE TRIGGER bump_content_version AFTER INSERT "
+            "OR UPDATE OF username, created_at OR DELETE OR TRUNCATE ON users "
+            f"FOR EACH STATEMENT {call}",
+            "CREATE OR REPLACE TRIGGER bump_logins_version_on_login_delete AFTER DELETE "
+            f"OR TRUNCATE ON login_sessions FOR EACH STATEMENT {call_logins}",
+            "CREATE OR REPLACE TRIGGER bump_logins_version_on_login_update AFTER UPDATE "
+            f"ON login_sessions FOR EACH ROW WHEN ({_LOGIN_CHANGED}) {call_logins}",
+            "CREATE OR REPLACE TRIGGER bump_logins_version_on_account_update AFTER UPDATE "
+            f"OF {_ACCOUNT} ON users FOR EACH STATEMENT {call_logins}",
+        ]
+    else:
+        raise NotImplementedError(f"no content_version triggers for {dialect}")
+    return [row, *map(text, triggers)]
+
+
+def drop_content_version_ddl(dialect: str) -> list[str]:
+    """Every trigger that bumps `content_version`'s numbers (`content_version_ddl`'s,
+    and moderation's on a block), for the benchmark's baselines, which have no cache."""
+    if dialect == "postgresql":
+        return [  # and their triggers
+            f"DROP FUNCTION IF EXISTS {name}() CASCADE"
+            for name in ("bump_content_version", "bump_logins_version")
+        ]
+    names = [name for name, *_ in (*_SQLITE_TRIGGERS, *_SQLITE_LOGIN_TRIGGERS)]
+    return [
+        f"DROP TRIGGER IF EXISTS {name}" for name in [*names, "bump_content_version_on_user_block"]
+    ]
+
+
+def moderation_ddl(dialect: str) -> list[str]:
+    """Moderation's triggers: blocking or unblocking a member bumps the content version
+    (a profile shows it), and the audit log refuses UPDATE and DELETE, whoever asks.
+    Needs `content_version_ddl` first (PostgreSQL's bump function)."""
+    refuse = "the audit log is append-only"
+    if dialect == "sqlite":
+        return [
+            "CREATE TRIGGER IF NOT EXISTS bump_content_version_on_user_block "
+            "AFTER UPDATE OF blocked_at ON users "
+            "BEGIN UPDATE content_version SET version = version + 1; END",
+            *(
+                f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{event_} BEFORE {event_.upper()} "
+                f"ON audit_log BEGIN SELECT RAISE(ABORT, '{refuse}'); END"
+                for event_ in ("update", "delete")
+            ),
+        ]
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE TRIGGER bump_content_version_on_block AFTER UPDATE OF blocked_at "
+            "ON users FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
+            "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{refuse}'; END $$",
+            "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE "
+            "ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+            "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE "
+            "ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+        ]
+    raise NotImplementedError(f"no moderation triggers for {dialect}")
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _count_content_versions(_metadata: MetaData, connection, **_kw: object) -> None:  # noqa: ANN001
+    dialect = connection.dialect.name
+    more = [*moderation_ddl(dialect), *live_events_ddl(dialect)]
+    for statement in [*content_version_ddl(dialect), *map(text, more)]:
+        connection.execute(statement)
+
+
+LIVE_CHANNEL = "guestbook_live"  # PostgreSQL NOTIFY channel; the payload is the seq
+LIVE_LOCK = 444351214452  # advisory lock key writers of live_events take turns on
+_NEXT_SEQ = "SELECT coalesce(max(seq), 0) + 1"
+# (trigger, event, kind, row) of the SQLite triggers
+_SQLITE_LIVE_TRIGGERS = (
+    ("live_event_on_message_insert", "INSERT", "created", "NEW"),
+    ("live_event_on_message_update", "UPDATE", "edited", "NEW"),
+    ("live_event_on_message_delete", "DELETE", "deleted", "OLD"),
+)
+
+
+def live_events_ddl(dialect: str) -> list[str]:
+    """The triggers that fill `live_events`, for `create_all`; migration 0007 holds its
+    own copy."""
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON messages BEGIN "
+            f"INSERT INTO live_events (seq, kind, message_id, at) {_NEXT_SEQ}, '{kind}', "
+            f"{row}.id, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM live_events; END"
+            for name, when, kind, row in _SQLITE_LIVE_TRIGGERS
+        ]
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION log_live_event() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "DECLARE event_seq bigint; event_kind text; event_message integer; BEGIN "
+            f"PERFORM pg_advisory_xact_lock({LIVE_LOCK}); "
+            "IF TG_OP = 'INSERT' THEN event_kind := 'created'; event_message := NEW.id; "
+            "ELSIF TG_OP = 'UPDATE' THEN event_kind := 'edited'; event_message := NEW.id; "
+            "ELSE event_kind := 'deleted'; event_message := OLD.id; END IF; "
+            "INSERT INTO live_events (seq, kind, message_id, at) "
+            f"{_NEXT_SEQ}, event_kind, event_message, now() FROM live_events "
+            "RETURNING seq INTO event_seq; "
+            f"PERFORM pg_notify('{LIVE_CHANNEL}', event_seq::text); RETURN NULL; END $$",
+            "CREATE OR REPLACE TRIGGER log_live_event AFTER INSERT OR UPDATE OR DELETE "
+            "ON messages FOR EACH ROW EXECUTE FUNCTION log_live_event()",
+        ]
+    raise NotImplementedError(f"no live_events triggers for {dialect}")

@@ -1,0 +1,100 @@
+"""What the site does with messages, for the pages and any other front alike: post,
+edit, delete, and one message as a list shows it. Plain values in and out; a refusal
+is a domain error (`FieldError` for the text, or one of the errors below, each an
+HTTP error too, so a page shows it with its status).
+"""
+
+from __future__ import annotations
+
+from quart import Quart, current_app, g
+from sqlalchemy import Row, or_, update
+from werkzeug.exceptions import Forbidden, NotFound
+
+from guestbook import db
+from guestbook.db.group_commit import GroupCommit
+from guestbook.forms import check_body
+from guestbook.i18n import gettext
+from guestbook.limits import ratelimit, spam
+from guestbook.messages import pagination
+from guestbook.models import Message, User, utcnow
+
+_EXT = "guestbook.messages.writes"
+
+
+class NoSuchMessage(NotFound):
+    def __init__(self) -> None:
+        super().__init__(gettext("There is no such message."))
+
+
+class NotYours(Forbidden):
+    def __init__(self) -> None:
+        super().__init__(gettext("You can only change your own messages."))
+
+
+def new_messages(app: Quart) -> GroupCommit:
+    """The app's group commit of new messages, made on first use."""
+    group = app.extensions.get(_EXT)
+    if group is None:
+        group = app.extensions[_EXT] = GroupCommit.inserting(app, Message)
+    return group
+
+
+async def post(writer: User, body: str) -> None:
+    """Write `body` as `writer`'s; returns once it is committed. Raises `FieldError`
+    (the text's rules, the spam rules) or `TooManyRequests` (the post limit)."""
+    body = check_body(body)
+    # No member floods the book: past `post_limit` messages in a window, the next waits.
+    await ratelimit.hit(ratelimit.limits()["post_account"], f"id:{writer.id}")
+    await spam.check_message(writer, body)
+    # Written with the posts of other requests under way, in one commit (group_commit);
+    # first this request gives back its connection (SQLite has just one).
+    await db.release()
+    row = {"body": body, "writer_id": writer.id, "created_at": utcnow()}
+    await new_messages(current_app._get_current_object()).insert(row)
+
+
+async def own(member: User, message_id: int) -> Message:
+    """The member's own message `message_id`: 404 if there is none, 403 if not theirs."""
+    message = await g.db.get(Message, message_id)
+    if message is None:
+        raise NoSuchMessage()
+    if message.writer_id != member.id:
+        raise NotYours()
+    return message
+
+
+async def edit(member: User, message_id: int, body: str) -> None:
+    """Change the member's own message to `body`; raises as `own` and `FieldError`."""
+    message = await own(member, message_id)
+    body = check_body(body)
+    spam.check_links(member, body)
+    if body == message.body:
+        return
+    # A statement, not the ORM's flush: a delete committed meanwhile leaves no row to
+    # match, which is a 404 here, where the flush would raise StaleDataError (a 500).
+    changed = await g.db.execute(
+        update(Message).where(Message.id == message.id).values(body=body, updated_at=utcnow())
+    )
+    await g.db.commit()
+    if changed.rowcount != 1:
+        raise NoSuchMessage()
+
+
+async def delete(member: User, message_id: int) -> None:
+    await g.db.delete(await own(member, message_id))
+    await g.db.commit()
+
+
+async def listed(message_id: int, viewer: User | None, own_hidden: bool = False) -> Row:
+    """Message `message_id` as a list shows it, if `viewer` may see it there: visible,
+    or (`own_hidden`, their own profile) hidden but written by `viewer`."""
+    statement = pagination.LISTED_ONE.where(Message.id == message_id)
+    if own_hidden and viewer is not None:
+        statement = statement.where(or_(Message.visible, Message.writer_id == viewer.id))
+    else:
+        statement = statement.where(Message.visible)
+    row = (await (await g.db.connection()).execute(statement)).one_or_none()
+    if row is None:
+        raise NoSuchMessage()
+    await db.release()
+    return row
