@@ -18,26 +18,31 @@ from urllib.parse import quote, urlsplit
 import pytest
 from markupsafe import escape
 from quart import Quart
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from conftest import PASSWORD, AuthActions, CSRFClient, page_text
 from guestbook import db
 from guestbook.accounts import passwords
 from guestbook.accounts.services import reset_token
-from guestbook.models import MODERATOR, LoginSession, Message, Outbox, User
-from test_fuzz import (
+from guestbook.models import Message, Outbox, User
+from support import (
     FIELD_NAMES,
     GET_RULES,
+    NEW_PASSWORD,
+    PASSWORD,
     POST_RULES,
     QUERY_NAMES,
     ROUTES,
     SAME_SITE_RULES,
     TOKEN_RULES,
+    AuthActions,
+    CSRFClient,
+    Scene,
     all_rows,
+    cookie,
     fill,
+    page_text,
 )
 
-NEW_PASSWORD = "battery staple"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)><xss-probe>{{7*7}}</xss-probe>"
 # The markup-looking characters an address may hold (the form refuses <, > and quotes).
 XSS_EMAIL = "a&{{7*7}}`(x)=y/z@example.com"
@@ -50,10 +55,6 @@ def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     # Attacks repeat requests from one address far more often than the limits allow.
     limits = {"login_limit": 10**4, "signup_limit": 10**4, "forgot_limit": 10**4}
     return {**settings_overrides, **limits, "proxy_hops": 1}
-
-
-def cookie(client: CSRFClient, name: str) -> str | None:
-    return next((c.value for c in client.cookie_jar if c.name == name), None)
 
 
 async def welcomed(client: CSRFClient) -> bool:
@@ -88,98 +89,6 @@ def assert_local(location: str, where: str) -> None:
     assert not parts.scheme and not parts.netloc, f"{where} -> {location!r}"
     assert location.startswith("/") and not location.startswith("//"), f"{where} -> {location!r}"
     assert "\\" not in location and not re.search(r"[\x00-\x20]", location), location
-
-
-class Scene:
-    """Alice, a moderator, logged in on a laptop and a phone, with a message; Bob, a
-    member; and a well-formed request from the laptop for every route."""
-
-    def __init__(self, app: Quart) -> None:
-        self.app = app
-        self.laptop: CSRFClient = app.test_client()
-        self.phone: CSRFClient = app.test_client()
-        self.signups = 0
-
-    async def setup(self) -> Scene:
-        assert (await AuthActions(self.laptop).signup("alice", PASSWORD)).status_code == 302
-        assert (await AuthActions(self.phone).login("alice", PASSWORD)).status_code == 302
-        assert (await self.laptop.post("/messages", form={"body": "hello"})).status_code == 302
-        async with db.sessionmaker(self.app)() as session:
-            self.laptop_login, self.phone_login = await session.scalars(
-                select(LoginSession.id).order_by(LoginSession.id)
-            )
-            await session.execute(update(User).values(role=MODERATOR))
-            session.add(User(username="bob", email="bob@example.com", password_hash="x"))
-            await session.commit()
-        return self
-
-    async def values(self, rule: str = "") -> dict[str, object]:
-        """URL values: a fresh message of Alice's (an earlier request may have deleted
-        one), the phone's login, a reset link for her current password. For the routes
-        that act on someone else (reports, moderation), Bob and a fresh message of his."""
-        whose = "bob" if rule in ON_SOMEONE_ELSE else "alice"
-        async with db.sessionmaker(self.app)() as session:
-            alice = await session.scalar(select(User).where(User.username == "alice"))
-            writer = await session.scalar(select(User).where(User.username == whose))
-            message = Message(body="target", writer_id=writer.id)
-            session.add(message)
-            await session.commit()
-        async with self.app.app_context():
-            token = reset_token(alice)
-        return {
-            "message_id": message.id,
-            "login_id": self.phone_login,
-            "token": token,
-            "username": whose,
-            "filename": "style.css",
-        }
-
-    async def request_for(self, rule: str) -> tuple[str, dict[str, str]]:
-        """A path and form the route accepts from the laptop now; the laptop is logged
-        in again first, since an earlier request may have ended its login."""
-        self.signups += 1
-        new = f"newcomer{self.signups}"
-        password = {"password": PASSWORD, "password_confirm": PASSWORD}
-        forms: dict[str, dict[str, str]] = {
-            "/auth/signup": {"username": new, "email": f"{new}@example.com", **password},
-            "/auth/login": {"username": "alice", "password": PASSWORD},
-            "/auth/logout": {},
-            "/auth/forgot": {"email": "alice@example.com"},
-            "/auth/reset/<token>": password,
-            "/messages": {"body": f"hi {self.signups}"},  # the same twice would be refused
-            "/messages/<int:message_id>/edit": {"body": "edited"},
-            "/messages/<int:message_id>/delete": {},
-            "/popup/skip": {},
-            "/lang": {"lang": "ko"},
-            "/account/sessions/<int:login_id>/revoke": {},
-            "/account/sessions/revoke-others": {},
-            "/account/password": {"current_password": PASSWORD, **password},
-            "/messages/<int:message_id>/report": {"reason": "rude"},
-            "/messages/<int:message_id>/hide": {"reason": "spam"},
-            "/messages/<int:message_id>/unhide": {},
-            "/messages/<int:message_id>/remove": {"reason": "spam"},
-            "/users/<username>/block": {"reason": "spam", "hide_messages": "on"},
-            "/users/<username>/unblock": {"restore_messages": "on"},
-        }
-        if rule not in forms:
-            raise KeyError(f"{rule}: add a well-formed form for it to Scene.request_for")
-        assert (await AuthActions(self.laptop).login("alice", PASSWORD)).status_code == 302
-        return fill(rule, await self.values(rule)), forms[rule]
-
-
-ON_SOMEONE_ELSE = {
-    "/messages/<int:message_id>/report",
-    "/messages/<int:message_id>/hide",
-    "/messages/<int:message_id>/unhide",
-    "/messages/<int:message_id>/remove",
-    "/users/<username>/block",
-    "/users/<username>/unblock",
-}
-
-
-@pytest.fixture
-async def scene(app: Quart) -> Scene:
-    return await Scene(app).setup()
 
 
 @pytest.mark.parametrize("rule", POST_RULES)

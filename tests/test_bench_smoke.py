@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT
+
 SCENARIOS = ["hello", "index", "index_member", "profile", "post", "wait", "bare_wait"]
 # Which sides measure what: the simplest Flask page has only the main page and hello;
 # the bare Quart app's 50 ms page is ours alone.

@@ -12,11 +12,9 @@ import pytest
 from quart import Quart
 from sqlalchemy import func, select
 
-from conftest import AuthActions, CSRFClient, Seed
 from guestbook import db
 from guestbook.models import LoginSession, Message, Outbox, User
-from test_auth import PASSWORD, count_rows
-from test_ratelimit import from_ip, redis_url  # noqa: F401 (a fixture)
+from support import PASSWORD, AuthActions, CSRFClient, Seed, count_rows, from_ip
 
 LIMIT = 3
 BURST = 30

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from conftest import PASSWORD, AuthActions, CSRFClient, page_text
-from test_fuzz import all_rows, assert_rows_valid
+from support import PASSWORD, AuthActions, CSRFClient, all_rows, assert_rows_valid, page_text
 
 
 @pytest.fixture

@@ -27,9 +27,8 @@ import sys
 import tomllib
 import uuid
 from collections.abc import Iterator
-from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import pytest
@@ -40,25 +39,13 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect as websockets_connect
 from websockets.exceptions import InvalidStatus
 
-from conftest import (
-    FAST_HASHING,
-    IN_CI,
-    ON_POSTGRES,
-    PASSWORD,
-    PG_ADMIN_URL,
-    _create_pg_database,
-    _drop_pg_database,
-    csrf_from,
-    pg_url,
-)
 from guestbook import cli, db
 from guestbook.config import ConfigError, Settings, named
 from guestbook.models import LoginSession
 from guestbook.web.logs import LOGGING, RequestIdFilter
-from live import (
+from servers import (
     GUESTBOOK,
     HYPERCORN_TOML,
-    ROOT,
     LiveServer,
     child_env,
     free_port,
@@ -67,35 +54,24 @@ from live import (
     serving,
     wait_until,
 )
+from support import (
+    ON_POSTGRES,
+    PASSWORD,
+    ROOT,
+    Visitor,
+    _unavailable,
+    new_ip,
+    new_name,
+    post_form,
+    production_env,
+    signup,
+)
 
 DEPLOY = ROOT / "deploy"
 SLOW_APP = Path(__file__).with_name("slow_asgi.py")
 LETSENCRYPT = "/etc/letsencrypt/live/guestbook.example.org/"
-SECRET_KEY = secrets.token_hex(32)
 
 LOGIN_LIMIT = 3
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if IN_CI:
-        pytest.fail(f"needed in CI: {reason}")
-    pytest.skip(reason)
-
-
-def production_env(database_url: str, **extra: str) -> dict[str, str]:
-    """GUESTBOOK_* settings for a production process (cheap hashing, no mail)."""
-    return {
-        "GUESTBOOK_ENV": "production",
-        "GUESTBOOK_SECRET_KEY": SECRET_KEY,
-        "GUESTBOOK_DATABASE_URL": database_url,
-        "GUESTBOOK_MAIL_BACKEND": "null",
-        # Direct, through nginx, and as the proxy the tests play (X-Forwarded-Host).
-        "GUESTBOOK_ALLOWED_HOSTS": "127.0.0.1,guestbook.example.org",
-        "GUESTBOOK_SIGNUP_LIMIT": "1000",
-        "GUESTBOOK_SIGNUP_MIN_SECONDS": "0",  # the tests send the form as soon as it is shown
-        **{f"GUESTBOOK_{name.upper()}": str(value) for name, value in FAST_HASHING.items()},
-        **extra,
-    }
 
 
 def replace_once(text: str, old: str, new: str) -> str:
@@ -367,41 +343,6 @@ def test_the_sample_systemd_unit_verifies(tmp_path: Path) -> None:
 # --- Live servers ---
 
 
-class Visitor(httpx.AsyncClient):
-    """One browser. With `forwarded_for` it comes through our TLS proxy from that address
-    (the test plays the proxy). It keeps its cookies itself, Secure ones included: httpx's
-    jar rightly keeps those off plain HTTP, but here the http:// is behind the proxy. One
-    jar serves every instance, as in a browser, since cookies ignore the port."""
-
-    def __init__(self, forwarded_for: str | None = None) -> None:
-        self.jar: dict[str, str] = {}
-        super().__init__(
-            headers={"X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": "https"}
-            if forwarded_for
-            else None,
-            timeout=30,
-            event_hooks={"request": [self._send_cookies], "response": [self._keep_cookies]},
-        )
-
-    async def _send_cookies(self, request: httpx.Request) -> None:
-        if self.jar:
-            request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
-
-    async def _keep_cookies(self, response: httpx.Response) -> None:
-        for header in response.headers.get_list("Set-Cookie"):
-            cookie = SimpleCookie(header)
-            for name, morsel in cookie.items():
-                if morsel["max-age"] == "0":  # how Quart deletes a cookie
-                    self.jar.pop(name, None)
-                else:
-                    self.jar[name] = morsel.value
-
-
-def new_ip() -> str:
-    """An address of its own, so one test's per-address counts never meet another's."""
-    return f"198.18.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
-
-
 async def logged(paths: list[Path], *texts: str) -> str:
     """The logs at `paths`, once all `texts` are in them or 30 s have passed: servers write
     a request's access line just after its response is sent."""
@@ -411,31 +352,6 @@ async def logged(paths: list[Path], *texts: str) -> str:
             break
         await asyncio.sleep(0.05)
     return logs
-
-
-def new_name() -> str:
-    return f"live{uuid.uuid4().hex[:10]}"
-
-
-async def post_form(
-    client: httpx.AsyncClient, url: str, form: dict[str, str], page: str | None = None
-) -> httpx.Response:
-    """POST `form` with the CSRF token from the form on `page` (default: `url`); the
-    token lives in the signed session cookie, so any instance's page will do."""
-    shown = await client.get(page or url)
-    assert shown.status_code == 200, shown.text
-    return await client.post(url, data={**form, "csrf_token": csrf_from(shown.text)})
-
-
-async def signup(client: httpx.AsyncClient, base: str, name: str) -> None:
-    form = {
-        "username": name,
-        "email": f"{name}@example.com",
-        "password": PASSWORD,
-        "password_confirm": PASSWORD,
-    }
-    response = await post_form(client, f"{base}/auth/signup", form)
-    assert response.status_code == 302, response.text
 
 
 async def login(
@@ -471,21 +387,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         client.close()
         process.terminate()
         process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def shared_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, migrated by `guestbook db upgrade`, dropped after."""
-    name = f"guestbook_live_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_create_pg_database(name))
-    except OSError as exc:
-        _unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    try:
-        migrate(production_env(pg_url(name)))
-        yield pg_url(name)
-    finally:
-        asyncio.run(_drop_pg_database(name))
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import PASSWORD, AuthActions, CSRFClient, page_text, serving
 from guestbook import db as gb_db
-from test_fuzz import all_rows
+from support import PASSWORD, AuthActions, CSRFClient, all_rows, page_text, serving
 
 
 class Proxy:

@@ -19,9 +19,7 @@ import contextlib
 import json
 import re
 import socket
-from collections.abc import Mapping
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes
 
@@ -32,9 +30,8 @@ from hypercorn.config import Config as HypercornConfig
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from quart import Quart
-from sqlalchemy import RowMapping, func, select, update
+from sqlalchemy import func, select, update
 
-from conftest import IN_CI, PASSWORD, AuthActions
 from guestbook import create_app, db
 from guestbook.accounts.services import reset_token
 from guestbook.models import (
@@ -43,56 +40,28 @@ from guestbook.models import (
     PASSWORD_MAX,
     USERNAME_MAX,
     USERNAME_RE,
-    Base,
     LoginSession,
     Message,
     User,
 )
+from support import (
+    FIELD_NAMES,
+    GET_RULES,
+    IN_CI,
+    PASSWORD,
+    POST_RULES,
+    QUERY_NAMES,
+    ROOT,
+    ROUTES,
+    URL_PART,
+    AuthActions,
+    all_rows,
+    assert_rows_valid,
+    fill,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "guestbook"
 
-
-# Read the routes from an app that is built but never served (nothing touches a disk).
-_PROBE = create_app(
-    {"env": "testing", "database_url": "sqlite+aiosqlite://", "mail_backend": "null"}
-)
-ROUTES = sorted(
-    (rule.rule, method)
-    for rule in _PROBE.url_map.iter_rules()
-    for method in rule.methods - {"HEAD", "OPTIONS"}
-)
-GET_RULES = [rule for rule, method in ROUTES if method == "GET"]
-POST_RULES = [rule for rule, method in ROUTES if method == "POST"]
-# POST routes that take no CSRF token and refuse other sites by their headers instead
-# (`security.same_site_only`): the language switch and the popup's "Don't show again".
-SAME_SITE_RULES = [
-    rule.rule
-    for rule in _PROBE.url_map.iter_rules()
-    if getattr(_PROBE.view_functions[rule.endpoint], "same_site_only", False)
-]
-TOKEN_RULES = [rule for rule in POST_RULES if rule not in SAME_SITE_RULES]
-# Every name a form of the app posts or a view reads; `test_every_field_is_fuzzed`
-# fails when a page grows a field that is not here.
-FIELD_NAMES = (
-    "csrf_token",
-    "username",
-    "email",
-    "password",
-    "password_confirm",
-    "current_password",
-    "remember",
-    "body",
-    "next",
-    "lang",
-    "writer_id",  # never read: the writer is whoever is logged in
-    "website",  # the spam honeypot
-    "rendered",  # the signup form's signed render time
-    "reason",
-    "hide_messages",
-    "restore_messages",
-)
-QUERY_NAMES = ("before", "next", "profile")
 
 FUZZ = settings(
     max_examples=25,
@@ -251,56 +220,6 @@ def percent(value: bytes) -> str:
     return quote_from_bytes(value, safe="")
 
 
-# -- the model's rules, written out again here rather than borrowed from forms.py --
-
-_STORED_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
-Rows = dict[str, list[RowMapping]]
-
-
-async def all_rows(app: Quart) -> Rows:
-    async with db.engine(app).connect() as conn:
-        return {
-            table.name: list((await conn.execute(select(table))).mappings())
-            for table in Base.metadata.sorted_tables
-        }
-
-
-def assert_rows_valid(rows: Rows) -> None:
-    """Every row of every table: strings fit their column and hold no control
-    characters, every foreign key finds its row; then each table's own rules."""
-    for table in Base.metadata.sorted_tables:
-        for column in table.columns:
-            length = getattr(column.type, "length", None)
-            for row in rows[table.name]:
-                value = row[column.name]
-                if isinstance(value, str):
-                    where = f"{table.name}.{column.name} of {dict(row)!r:.300}"
-                    assert not _STORED_CONTROL.search(value), f"control character in {where}"
-                    assert length is None or len(value) <= length, f"too long: {where}"
-            for fk in column.foreign_keys:
-                targets = {row[fk.column.name] for row in rows[fk.column.table.name]}
-                orphans = {row[column.name] for row in rows[table.name]} - targets - {None}
-                assert not orphans, f"{table.name}.{column.name} points nowhere: {orphans}"
-
-    users = rows[User.__tablename__]
-    for user in users:
-        assert USERNAME_RE.fullmatch(user["username"]), user
-        local, _, domain = user["email"].rpartition("@")
-        assert local and "." in domain and not re.search(r"[\s<>]", user["email"]), user
-        assert user["password_hash"].startswith("$argon2id$"), user
-    assert len({u["username"].lower() for u in users}) == len(users)
-    assert len({u["email"].lower() for u in users}) == len(users)
-
-    for message in rows[Message.__tablename__]:
-        body = message["body"]
-        assert 0 < len(body) <= BODY_MAX and body == body.strip() and "\r" not in body, message
-
-    for login in rows[LoginSession.__tablename__]:
-        assert re.fullmatch(r"[0-9a-f]{64}", login["token_hash"]), login
-
-
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     # The fuzzer signs up and logs in far more often than a person; rate limits are
@@ -384,14 +303,6 @@ class Fuzzer:
             "filename": "style.css",
             "token": token,
         }
-
-
-URL_PART = re.compile(r"<(?:(\w+(?:\([^)]*\))?):)?(\w+)>")  # <converter(args):name>
-
-
-def fill(rule: str, values: Mapping[str, object]) -> str:
-    """The rule with each <converter:name> replaced by values[name]."""
-    return URL_PART.sub(lambda m: str(values[m[2]]), rule)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import gc
 
-from conftest import serving
+from support import serving
 
 
 async def test_a_serving_app_keeps_its_startup_objects_out_of_full_collections(

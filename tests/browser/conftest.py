@@ -12,7 +12,6 @@ with a fresh name.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -24,13 +23,12 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
-from conftest import SMTPTestServer  # tests/ is on sys.path under pytest, as for live
-from live import LiveServer, migrate
+from servers import LiveServer, migrate  # tests/ is on sys.path (pyproject's pythonpath)
+from support import IN_CI, SMTPTestServer
 
 from . import visitor
 from .visitor import LANGUAGES, MAIN_PAGES, MainPage, NewContext, Site
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root, where chromium's sandbox cannot start
     "--disable-gpu",

@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from live import GUESTBOOK
+from servers import GUESTBOOK
 
 from . import visitor
 from .test_live import not_reloaded, open_live

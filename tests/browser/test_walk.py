@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from conftest import SMTPTestServer
+from support import SMTPTestServer
 
 from . import visitor
 from .visitor import NewContext, Site, expect_logged_in_menu, expect_logged_out_menu, menu, new_name

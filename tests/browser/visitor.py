@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
-from conftest import SMTPTestServer
+from support import SMTPTestServer
 
 PASSWORD = "correct horse battery"
 
