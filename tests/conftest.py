@@ -92,6 +92,9 @@ def settings_overrides(database_url: str, tmp_path) -> dict[str, Any]:
         # The `auth` helper posts the signup form without showing it first; the render
         # time rule has its own tests (limits/test_spam.py).
         "signup_min_seconds": 0,
+        # Every test member is minutes old; reporters' standing has its own tests
+        # (moderation/test_standing.py).
+        "reporter_min_hours": 0,
         **FAST_HASHING,
     }
 

@@ -8,7 +8,7 @@ The migration holds its own copy of the DDL, as it was on this day: the app's
 `db.triggers.content_version_ddl` may change later, and must not change what this step did.
 On SQLite a later batch migration of `messages` or `users` copies the table into a new
 one, without these triggers: such a migration must create them again
-(tests/test_migrations.py checks that writes at head still bump the version).
+(tests/db/test_migrations.py checks that writes at head still bump the version).
 """
 
 import secrets

@@ -158,6 +158,9 @@ def no_live_updates() -> None:
     g.live_heartbeat = settings.live.heartbeat_seconds
 
 
+app.add_template_global(lambda: None, "live_after")  # the page's socket: none here
+
+
 @app.before_request
 def put_countdown_on_g() -> None:
     g.countdown = countdown(settings.countdown_date, utcnow(), settings.countdown_label)

@@ -131,7 +131,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     pipeline.init_app(app, REQUEST_STEPS, RESPONSE_STEPS, HANDSHAKE_STEPS)
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
-    logs.redact_access_log()
+    logs.guard_access_log()
 
     # Template context processors that are plain functions (quart-auth's, and the Flask
     # default every blueprint inherits) would each run in a worker thread on every

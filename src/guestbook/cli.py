@@ -110,6 +110,7 @@ def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
     """Hypercorn's settings: the TOML file if given, then the command line."""
     from hypercorn.config import Config
 
+    from guestbook.live.subscriber import MAX_FRAME_BYTES
     from guestbook.web.logs import LOGGING
 
     config = Config.from_toml(args.config) if args.config else Config()
@@ -117,6 +118,7 @@ def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
         config.bind = ["127.0.0.1:5000"]
         config.accesslog = config.errorlog = "-"
         config.graceful_timeout = 10
+        config.websocket_max_message_size = MAX_FRAME_BYTES  # /live reads nothing larger
     if args.bind:
         config.bind = args.bind
     if args.workers is not None:

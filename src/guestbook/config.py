@@ -97,7 +97,10 @@ class Live:
     """Live updates over the /live WebSocket (GUESTBOOK_LIVE_*)."""
 
     max_sockets: int = 10_000  # open sockets per worker
-    max_per_address: int = 20  # open sockets per client address, per worker
+    max_per_address: int = 20  # open sockets per client network (below), per worker
+    # An IPv6 client counts by its network of this prefix length: one /64 is one
+    # household or one server, and holds millions of addresses.
+    ipv6_prefix: int = 64
     queue_size: int = 64  # events waiting for one slow socket before it is closed
     heartbeat_seconds: float = 50.0  # under proxies' idle timeouts (nginx sample: 75 s)
     poll_seconds: float = 1.0  # how often the event log is read without a wake-up
@@ -134,6 +137,8 @@ class Settings:
     signup: Rate = Rate(limit=10, window_seconds=3600)
     forgot: Rate = Rate(limit=5, window_seconds=3600)
     post: Rate = Rate(limit=30, window_seconds=600)  # messages written per account
+    edit: Rate = Rate(limit=30, window_seconds=600)  # edits per account
+    language: Rate = Rate(limit=10, window_seconds=600)  # saved-language changes per account
     # Spam kept out without a captcha (0 turns a rule off; see spam.py).
     spam_honeypot: bool = True
     signup_min_seconds: float = 2.0  # a signup form sent sooner after it was shown
@@ -143,6 +148,9 @@ class Settings:
     # Moderation: distinct members' open reports that hide a message until a moderator
     # decides.
     report_hide_threshold: int = 3
+    # Only reports from members this old, with a visible message of their own, count
+    # towards that threshold (throw-away accounts cannot hide anything).
+    reporter_min_hours: int = 24
     # Requests.
     max_body_bytes: int = 64 * 1024
     max_head_bytes: int = 16 * 1024  # request line plus headers; more gets 431
@@ -267,6 +275,7 @@ class Settings:
             (_ABOVE_ZERO, operator.gt, 0, "above 0"),
             (_ONE_OR_MORE, operator.ge, 1, "1 or more"),
             (("max_head_bytes",), operator.ge, 1024, "1024 or more"),
+            (("live_ipv6_prefix",), operator.le, 128, "128 or less"),
         ):
             for name in names:
                 if not holds(values[name], least):
@@ -322,6 +331,7 @@ _ZERO_TURNS_OFF = (
     "new_member_max_links",
     "duplicate_window_seconds",
     "report_hide_threshold",
+    "reporter_min_hours",
     "login_slowdown_seconds",
     "proxy_hops",
 )
@@ -335,6 +345,7 @@ _ABOVE_ZERO = (
     "live_heartbeat_seconds",
     "live_poll_seconds",
     "live_retention_seconds",
+    "live_ipv6_prefix",
 )
 # Every rate limit's parts (a count per window), the login ceiling and the mail's attempts.
 _ONE_OR_MORE = (

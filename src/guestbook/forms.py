@@ -27,9 +27,14 @@ from guestbook.models import (
 
 # local@domain.tld, no spaces or angle brackets: a syntax check, not a deliverability check.
 EMAIL_RE = re.compile(r"[^@\s<>\"',;]{1,64}@(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}")
-# Control characters other than tab and newline have no place in text people type;
-# NUL in particular cannot be stored by PostgreSQL.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Control characters other than tab and newline have no place in text people type
+# (NUL in particular cannot be stored by PostgreSQL), nor have surrogates and Unicode's
+# noncharacters (U+FFFE and U+FFFF are not even allowed in XML: one would break the feeds).
+_CONTROL_RE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
+    + "]"
+)
 
 
 class FieldError(ValueError):

@@ -161,11 +161,13 @@ async def test_live_pages_drop_a_hidden_message_and_take_it_back_unhidden(
 
 
 async def test_open_sockets_hear_of_a_hide_and_an_unhide(app: Quart, cast: dict[str, Any]):
+    """A hide is a deletion to the watchers (none may learn it was moderated); shown
+    again, the message is "edited", and the page puts it back in its place."""
     async with opened(app.test_client()) as socket:
-        for action in ("hide", "unhide"):
+        for action, heard in (("hide", "deleted"), ("unhide", "edited")):
             await cast["mod"].post(f"/messages/{cast['id']}/{action}", form={})
             event = await next_event(socket)
-            assert (event["type"], event["id"]) == ("edited", cast["id"])
+            assert (event["type"], event["id"]) == (heard, cast["id"])
 
 
 async def test_no_page_or_feed_shows_a_hidden_message_to_anyone_but_its_writer(

@@ -26,7 +26,7 @@ from werkzeug.exceptions import Forbidden
 
 from guestbook import config
 from guestbook.cache import versions
-from guestbook.cache.versions import VERSIONS
+from guestbook.cache.versions import NEWEST_EVENT, VERSIONS
 from guestbook.forms import printable
 from guestbook.i18n import N_, gettext
 from guestbook.lib.lru import LRU
@@ -43,6 +43,7 @@ BLOCKED = N_("A moderator has blocked this account: it cannot log in or write.")
 BY_TOKEN = select(
     LoginSession,
     *(select(column).where(ContentVersion.id == 1).scalar_subquery() for column in VERSIONS),
+    NEWEST_EVENT,
 ).where(LoginSession.token_hash == bindparam("token_hash"))
 
 

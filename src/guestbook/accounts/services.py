@@ -106,7 +106,7 @@ async def authenticate(ident: str, password: str) -> User | None:
 
 async def change(user: User, **columns: object) -> None:
     """Change the account's columns (committed by the caller). With a statement: the
-    `g.user` a request sees is shared with other requests (`logins`), never changed in
+    `g.user` a request sees is shared with other requests (`login_sessions`), never changed in
     place; the version bump this write makes tells every worker to read it again."""
     await g.db.execute(update(User).where(User.id == user.id).values(**columns))
 
@@ -192,8 +192,10 @@ async def change_password(user: User, password: str, keep: LoginSession) -> None
 
 
 async def save_language(user: User, language: str) -> None:
-    """The member's language, written only when it changes."""
+    """The member's language, written only when it changes, and then within the
+    member's limit (429): each write makes every worker read their login again."""
     if user.locale != language:
+        await ratelimit.hit(ratelimit.limits()["language_account"], f"id:{user.id}")
         await change(user, locale=language)
         await g.db.commit()
 

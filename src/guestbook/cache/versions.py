@@ -18,20 +18,24 @@ from typing import Any, TypeVar
 
 from quart import current_app, g
 from quart.app import Quart
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from guestbook import db
 from guestbook.lib.lru import VersionedLRU
 from guestbook.lib.singleflight import SharedQuestion
-from guestbook.models import ContentVersion
+from guestbook.models import ContentVersion, LiveEvent
 
 T = TypeVar("T")
 _EXT = "guestbook.cache.versions"
 CAPACITY = 256  # pages of ~10 kB, reads of 20 rows: a few MB per worker at most
-# The content version, and the logins version.
+# The content version, the logins version, and the newest live event: what a page shows
+# at that content version it shows up to that event, so its socket resumes from there.
 VERSIONS = (ContentVersion.version, ContentVersion.logins)
+NEWEST_EVENT = select(func.coalesce(func.max(LiveEvent.seq), 0)).scalar_subquery()
 VERSIONS_SQL = str(
-    select(*VERSIONS).where(ContentVersion.id == 1).compile(compile_kwargs={"literal_binds": True})
+    select(*VERSIONS, NEWEST_EVENT)
+    .where(ContentVersion.id == 1)
+    .compile(compile_kwargs={"literal_binds": True})
 )
 
 class _Caches:
@@ -41,7 +45,7 @@ class _Caches:
         self.reads, self.pages = VersionedLRU(CAPACITY), VersionedLRU(CAPACITY)
 
         async def ask() -> tuple[Any, ...] | None:
-            async with db.engine(app).connect() as conn:
+            async with db.control_engine(app).connect() as conn:
                 return await db.driver_row(conn, VERSIONS_SQL)
 
         self.version = SharedQuestion(ask)
@@ -52,8 +56,9 @@ def _caches(app: Quart) -> _Caches:
     return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, _Caches(app))
 
 
-async def current() -> tuple[int, int] | None:
-    """The database's content and logins versions, asked once per request, before
+async def current() -> tuple[int, int, int] | None:
+    """The database's content and logins versions and its newest live event, asked
+    once per request, before
     anything that is kept under them is read; None if the row is missing. Shared with
     the requests asking at the same time (`SharedQuestion`), unless this request is
     inside a transaction already: it holds a connection (SQLite's only one), so it asks

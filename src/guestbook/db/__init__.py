@@ -25,22 +25,26 @@ from sqlalchemy.ext.asyncio import (
 )
 from werkzeug.routing import IntegerConverter, Map
 
-from guestbook.config import Settings
+from guestbook.config import Pool, Settings
 from guestbook.db import sqlite_pool, triggers  # noqa: F401 (triggers: create_all's DDL)
 from guestbook.models import ID_MAX
 
 _EXT = "guestbook.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Two connections, and a short wait for one: the control questions are tiny.
+CONTROL_POOL = Pool(pool_size=2, max_overflow=0, pool_timeout=2)
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+def make_engine(settings: Settings, pool: Pool | None = None) -> AsyncEngine:
+    """The app's engine, with the pool of `settings` or `pool` (PostgreSQL)."""
     if settings.is_sqlite:
         return _sqlite_engine(settings.database_url)
+    pool = pool or settings.db
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.db.pool_size,
-        max_overflow=settings.db.max_overflow,
-        pool_timeout=settings.db.pool_timeout,
+        pool_size=pool.pool_size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.pool_timeout,
         # A connection that died while the database was away is replaced, not reused,
         # so the app recovers without a restart.
         pool_pre_ping=True,
@@ -74,7 +78,11 @@ def _sqlite_engine(url: str) -> AsyncEngine:
 
 class RowIdConverter(IntegerConverter):
     """`<int:...>` in this app's routes: only numbers an id column can hold match, so
-    /messages/99999999999999999999/edit is a 404, not an overflow error in the driver."""
+    /messages/99999999999999999999/edit is a 404, not an overflow error in the driver;
+    and only in ASCII digits (werkzeug's `\\d` matches every script's), as every number
+    from a client (`lib.numbers`)."""
+
+    regex = r"[0-9]+"
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", ID_MAX)
@@ -83,10 +91,15 @@ class RowIdConverter(IntegerConverter):
 
 @dataclass(frozen=True)
 class Database:
-    """What an app holds of its database, in `app.extensions`, while it serves."""
+    """What an app holds of its database, in `app.extensions`, while it serves. `control`
+    is a pool of its own for the questions that must answer when requests have taken
+    every connection of the main pool (a flood of uncached reads, a table lock): the
+    content version that kept pages are served under, and the readiness probe. SQLite's
+    one connection is both."""
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    control: AsyncEngine
 
 
 def init_app(app: Quart, settings: Settings) -> None:
@@ -98,11 +111,16 @@ def init_app(app: Quart, settings: Settings) -> None:
         if settings.is_sqlite:
             settings.instance_path.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
-        app.extensions[_EXT] = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+        control = engine if settings.is_sqlite else make_engine(settings, CONTROL_POOL)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        app.extensions[_EXT] = Database(engine, sessions, control)
 
     @app.after_serving
     async def _dispose_engine() -> None:
-        await app.extensions.pop(_EXT).engine.dispose()
+        database = app.extensions.pop(_EXT)
+        await database.engine.dispose()
+        if database.control is not database.engine:
+            await database.control.dispose()
 
     @app.teardown_request
     async def _close_request_session(exc: BaseException | None) -> None:
@@ -116,6 +134,11 @@ def init_app(app: Quart, settings: Settings) -> None:
 
 def engine(app: Quart | None = None) -> AsyncEngine:
     return (app or current_app).extensions[_EXT].engine
+
+
+def control_engine(app: Quart | None = None) -> AsyncEngine:
+    """The small pool of `Database.control`: for the versions question and `/readyz`."""
+    return (app or current_app).extensions[_EXT].control
 
 
 def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
@@ -156,10 +179,15 @@ async def driver_row(conn: AsyncConnection, sql: str) -> tuple[Any, ...] | None:
 
 
 async def ping() -> None:
-    """Raise if the database does not answer (for /readyz). Asked on the request's own
-    `g.db`: SQLite has one connection, which this request may already hold (the login
-    cookie was looked up), so a second connection would wait for it until the timeout."""
-    await g.db.execute(text("SELECT 1"))
+    """Raise if the database does not answer (for /readyz). On SQLite, asked on the
+    request's own `g.db`: its one connection may be this request's already (the login
+    cookie was looked up), and a second would wait for it until the timeout. Elsewhere
+    on the control pool, which a flood of requests cannot take."""
+    if engine().dialect.name == "sqlite":
+        await g.db.execute(text("SELECT 1"))
+        return
+    async with control_engine().connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 class RequestGlobals(_AppCtxGlobals):

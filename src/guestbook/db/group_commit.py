@@ -22,6 +22,7 @@ from typing import Any
 
 from quart import Quart
 from sqlalchemy import Insert, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from guestbook import db
@@ -65,8 +66,9 @@ class GroupCommit:
         try:
             await self._commit([row for row, _future in batch])
         except _Refused as refused:
-            if len(batch) == 1:
-                batch[0][1].set_exception(refused.__cause__ or refused)
+            if len(batch) == 1 or not isinstance(refused.__cause__, IntegrityError):
+                for _row, future in batch:
+                    future.set_exception(refused.__cause__ or refused)
                 return
             for row, future in batch:  # nothing was written: each alone, so only a
                 try:  # refused row fails

@@ -3,7 +3,7 @@
 SQLAlchemy has no public hook for a pool's queue: `FairPool` sets QueuePool's
 `_queue_class` and its queue implements `QueueCommon`, waiting with `await_only` as
 SQLAlchemy's own asyncio queue does. pyproject.toml pins SQLAlchemy below its next
-minor version, and `tests/test_sqlite.py` fails, naming this file, when any of that
+minor version, and `tests/db/test_sqlite.py` fails, naming this file, when any of that
 moves. (The connection itself is aiosqlite's, through SQLAlchemy's own dialect: the
 one-trip cursor and loop-side commits that once lived here bought under 5% in
 `python -m bench.sqlite_parts` once pages were cached whole, and were dropped.)

@@ -143,22 +143,27 @@ LIVE_CHANNEL = "guestbook_live"  # PostgreSQL NOTIFY channel; the payload is the
 LIVE_LOCK = 444351214452  # advisory lock key writers of live_events take turns on
 _NEXT_SEQ = "SELECT coalesce(max(seq), 0) + 1"
 # (trigger, event, kind, row) of the SQLite triggers
+# A message hidden is "deleted" to the watchers (most of them can no longer see it, and
+# none may learn it was moderated rather than deleted); shown again, it is "edited":
+# the page puts it back in its place.
+HIDING = "OLD.hidden_at IS NULL AND NEW.hidden_at IS NOT NULL"
 _SQLITE_LIVE_TRIGGERS = (
-    ("live_event_on_message_insert", "INSERT", "created", "NEW"),
-    ("live_event_on_message_update", "UPDATE", "edited", "NEW"),
-    ("live_event_on_message_delete", "DELETE", "deleted", "OLD"),
+    ("live_event_on_message_insert", "INSERT", "created", "NEW", ""),
+    ("live_event_on_message_update", "UPDATE", "edited", "NEW", f"WHEN NOT ({HIDING}) "),
+    ("live_event_on_message_hide", "UPDATE", "deleted", "NEW", f"WHEN {HIDING} "),
+    ("live_event_on_message_delete", "DELETE", "deleted", "OLD", ""),
 )
 
 
 def live_events_ddl(dialect: str) -> list[str]:
-    """The triggers that fill `live_events`, for `create_all`; migration 0007 holds its
-    own copy."""
+    """The triggers that fill `live_events`, for `create_all`; migrations 0007 and 0009
+    hold their own copies."""
     if dialect == "sqlite":
         return [
-            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON messages BEGIN "
+            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON messages {condition}BEGIN "
             f"INSERT INTO live_events (seq, kind, message_id, at) {_NEXT_SEQ}, '{kind}', "
             f"{row}.id, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM live_events; END"
-            for name, when, kind, row in _SQLITE_LIVE_TRIGGERS
+            for name, when, kind, row, condition in _SQLITE_LIVE_TRIGGERS
         ]
     if dialect == "postgresql":
         return [
@@ -166,6 +171,8 @@ def live_events_ddl(dialect: str) -> list[str]:
             "DECLARE event_seq bigint; event_kind text; event_message integer; BEGIN "
             f"PERFORM pg_advisory_xact_lock({LIVE_LOCK}); "
             "IF TG_OP = 'INSERT' THEN event_kind := 'created'; event_message := NEW.id; "
+            f"ELSIF TG_OP = 'UPDATE' AND {HIDING} THEN "
+            "event_kind := 'deleted'; event_message := NEW.id; "
             "ELSIF TG_OP = 'UPDATE' THEN event_kind := 'edited'; event_message := NEW.id; "
             "ELSE event_kind := 'deleted'; event_message := OLD.id; END IF; "
             "INSERT INTO live_events (seq, kind, message_id, at) "

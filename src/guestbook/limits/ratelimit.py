@@ -141,6 +141,10 @@ def limits() -> dict[str, Limit]:
         "signup_ip": Limit("signup-ip", s.signup.limit, s.signup.window_seconds),
         "forgot_ip": Limit("forgot-ip", s.forgot.limit, s.forgot.window_seconds),
         "post_account": Limit("post-account", s.post.limit, s.post.window_seconds),
+        "edit_account": Limit("edit-account", s.edit.limit, s.edit.window_seconds),
+        "language_account": Limit(
+            "language-account", s.language.limit, s.language.window_seconds
+        ),
     }
 
 

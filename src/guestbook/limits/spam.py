@@ -112,9 +112,19 @@ async def check_message(user: User, body: str) -> None:
         return
     # Counted atomically in the rate-limit store, before the insert: of two identical
     # posts at once, one passes. The key lives `window` seconds from the first post.
-    digest = hashlib.sha256(body.encode()).hexdigest()[:32]
-    if await ratelimit.store().incr(f"gb:dup:{user.id}:{digest}", window) > 1:
+    if await ratelimit.store().incr(_repeat_key(user, body), window) > 1:
         raise FieldError("body", gettext("You posted exactly this a moment ago."))
+
+
+async def forget_message(user: User, body: str) -> None:
+    """The message `check_message` passed was not written (the database refused or
+    timed out): it must not count as posted, or sending it again would be "a repeat"."""
+    if config.current().duplicate_window_seconds:
+        await ratelimit.store().decr(_repeat_key(user, body))
+
+
+def _repeat_key(user: User, body: str) -> str:
+    return f"gb:dup:{user.id}:{hashlib.sha256(body.encode()).hexdigest()[:32]}"
 
 
 def init_app(app: Quart) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import logging
 import time
 from collections import Counter, deque
@@ -35,6 +36,7 @@ from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 from guestbook import db
 from guestbook.config import Settings
 from guestbook.db.triggers import LIVE_CHANNEL
+from guestbook.live.coalescing import EditCoalescer
 from guestbook.live.subscriber import GOING_AWAY, Subscriber, frame, jitter
 from guestbook.models import LiveEvent, utcnow
 
@@ -65,6 +67,7 @@ class Hub:
         # returning socket catches up from.
         self.recent: deque[tuple[int, str]] = deque()
         self._reading = asyncio.Lock()  # one read of the log at a time
+        self.edits = EditCoalescer()
         self.wake = asyncio.Event()
         self.closing = False
         # PostgreSQL's listener: None on SQLite (nothing to connect), else connected or not.
@@ -83,6 +86,7 @@ class Hub:
             raise ServiceUnavailable("The server is restarting.")
         if len(self.subscribers) >= self.settings.live.max_sockets:
             raise ServiceUnavailable("Too many live pages are open; this one stays as it is.")
+        address = client_network(address, self.settings.live.ipv6_prefix)
         if self.per_address[address] >= self.settings.live.max_per_address:
             raise TooManyRequests("Too many live pages are open from your address.")
         # Heartbeats are spread over the period, not sent to every socket at once.
@@ -108,8 +112,13 @@ class Hub:
         kept in memory: a burst of reconnections costs the database at most one read."""
         if self._behind(after):
             async with self._reading:
-                if self._behind(after):
+                # After a quiet spell (no socket open, nothing read) the page's number
+                # (`live_after`, from the database) can be far ahead: read up to it.
+                while self._behind(after):
+                    read_up_to = self.seq
                     await self._read_locked()
+                    if self.seq == read_up_to:
+                        break
         seq = self.seq or 0
         low = self.recent[0][0] if self.recent else seq + 1
         if after is None or after > seq or after < low - 1 or seq - after > subscriber.limit:
@@ -148,6 +157,7 @@ class Hub:
                 # commit every few milliseconds, each walk would cost the same again.
                 self._beats_checked_at = now
                 self._beat(now, beat)
+            self._send_held_edits(now)
             try:
                 if self.subscribers and self.seq is not None:
                     async with self._reading:
@@ -194,13 +204,27 @@ class Hub:
             rows = (await session.execute(statement, {"after": self.seq})).all()
         if not rows:
             return
-        items = [(row.seq, frame(row.kind, row.seq, row.message_id)) for row in rows]
+        now = time.monotonic()
+        items = [
+            (row.seq, frame(row.kind, row.seq, row.message_id))
+            for row in rows
+            if self.edits.passes(row.kind, row.message_id, now)
+        ]
         # Known before they are queued: a socket that arrives meanwhile catches up on them.
         self.recent.extend(items)
-        self.seq = items[-1][0]
+        self.seq = rows[-1].seq
         if len(rows) == BATCH:
             self.wake.set()  # more waiting
         await self._deliver(items)
+
+    def _send_held_edits(self, now: float) -> None:
+        """The last edit of each message whose burst was held, as one frame now, under
+        the newest number read (every event up to it has gone out, or was an edit in
+        between, which this one stands for)."""
+        for message_id in self.edits.due(now):
+            text = frame("edited", self.seq or 0, message_id)
+            for subscriber in self.subscribers:
+                subscriber.push_latest(text)
 
     async def _deliver(self, items: list[tuple[int, str]]) -> None:
         """Queue `items` for every socket, a slice of sockets per turn of the loop.
@@ -268,6 +292,20 @@ class Hub:
             if not lost.is_set():  # a network that went quiet is found out here
                 await connection.fetchval("SELECT 1", timeout=heartbeat)
         raise ConnectionResetError("closed by the server")
+
+
+def client_network(address: str, ipv6_prefix: int) -> str:
+    """What the per-address cap counts: an IPv4 address as it is, an IPv6 one by its
+    network of `ipv6_prefix` bits (anything else, a Unix socket's name say, as it is)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/{ipv6_prefix}", strict=False))
 
 
 def hub(app: Quart | None = None) -> Hub | None:

@@ -36,7 +36,6 @@ class Subscriber:
         "address",
         "beat_at",
         "close_code",
-        "early",
         "frames",
         "limit",
         "ready",
@@ -56,17 +55,13 @@ class Subscriber:
         self.frames: deque[str] = deque()
         self.ready = asyncio.Event()
         self.close_code: int | None = None
-        # None while catching up from the log: events pushed meanwhile wait in `early`.
+        # None while catching up: nothing is queued, let alone held, meanwhile. The hub
+        # keeps every event it read in `recent` before it pushes it, so `start` finds
+        # those pushed meanwhile there (or, when too many came, sends a reload).
         self.seq: int | None = None
-        self.early: list[tuple[int, str]] = []
 
     def push(self, seq: int, text: str) -> None:
-        if self.close_code is not None:
-            return
-        if self.seq is None:
-            self.early.append((seq, text))
-            if len(self.early) > self.limit:
-                self.close(TRY_AGAIN)
+        if self.close_code is not None or self.seq is None:
             return
         if seq <= self.seq:  # already queued (from the log, or by another read)
             return
@@ -77,16 +72,25 @@ class Subscriber:
         self.seq = seq
         self.ready.set()
 
+    def push_latest(self, text: str) -> None:
+        """A coalesced edit: its number may be one this socket has queued already, and
+        it goes out all the same (a socket still catching up fetches the latest anyway)."""
+        if self.close_code is not None or self.seq is None:
+            return
+        if len(self.frames) >= self.limit:
+            self.close(TRY_AGAIN)
+            return
+        self.frames.append(text)
+        self.ready.set()
+
     def start(self, seq: int, backlog: list[tuple[int, str]], first: str | None = None) -> None:
-        """Caught up: queue `first` (a reload), then the log's `backlog` after `seq`,
-        then whatever was pushed meanwhile (duplicates dropped by number)."""
+        """Caught up: queue `first` (a reload), then the log's `backlog` after `seq`."""
         self.seq = seq
         if first is not None:
             self.frames.append(first)
             self.ready.set()
-        for number, text in [*backlog, *self.early]:
+        for number, text in backlog:
             self.push(number, text)
-        self.early = []
 
     def heartbeat(self, text: str) -> None:
         if self.close_code is None and not self.frames:
@@ -107,7 +111,6 @@ class Subscriber:
         if self.close_code is None:
             self.close_code = code
             self.frames.clear()  # a closing socket holds no memory
-            self.early = []
             self.ready.set()
 
     async def next_frame(self) -> str | None:

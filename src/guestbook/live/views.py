@@ -20,10 +20,12 @@ from quart import Blueprint, g, websocket
 from werkzeug.exceptions import BadRequest, Forbidden, ServiceUnavailable
 
 from guestbook import config
+from guestbook.lib.numbers import whole_number
 from guestbook.live import fanout
 from guestbook.live.subscriber import MAX_FRAME_BYTES, STALLED, TOO_BIG, TRY_AGAIN, Subscriber
 
 bp = Blueprint("live", __name__)
+BIGINT_MAX = 2**63 - 1  # live_events.seq
 
 
 def _origin(url: str) -> str:
@@ -56,9 +58,10 @@ def _after() -> int | None:
     text = websocket.args.get("after")
     if text is None or text == "":
         return None
-    if not text.isdigit() or len(text) > 18:
+    after = whole_number(text, BIGINT_MAX)
+    if after is None:
         raise BadRequest("after= takes an event number.")
-    return int(text)
+    return after
 
 
 async def _refuse_large_frames(subscriber: Subscriber) -> None:
@@ -111,6 +114,16 @@ async def _serve(hub: fanout.Hub, subscriber: Subscriber, after: int | None) -> 
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(config.current().live.heartbeat_seconds):
             await websocket.close(subscriber.close_code or TRY_AGAIN)
+
+
+@bp.app_template_global()
+def live_after() -> int | None:
+    """The event number a page's socket resumes from: the newest in the database when
+    the page asked which versions its reads are kept under (`cache.versions` asks it
+    in the same statement, so the page shows every event up to it); for a page that
+    did not ask, the newest this worker had read before the page began."""
+    found = g.get("versions")
+    return found[2] if found is not None and len(found) > 2 else g.get("live_seq")
 
 
 async def remember_seq() -> None:

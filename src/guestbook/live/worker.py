@@ -5,10 +5,17 @@ connections before it runs the app's shutdown, so an open WebSocket would only b
 off at the end. Here the shutdown trigger first closes every `/live` socket with 1001
 ("going away"); the pages reconnect to another instance at once.
 
-hypercorn has no public hook for this. `worker_serve` and the `utils` used here are
-public names; the one private seam is `use_our_worker`'s swap of the worker functions
-`hypercorn.run.run` looks up by name, which is why hypercorn is pinned below 0.19 and
-`tests/live/test_worker.py` fails, naming this module, if that lookup changes.
+It also bounds what one socket can make the worker hold. hypercorn writes a client's
+message into its buffer before it checks the size, and keeps the buffer and the
+connection after it sends the 1009 close: one socket streaming a frame declared as
+1 GiB grew a worker without bound. `BoundedBuffer` checks before it writes, drops the
+message, and the connection is closed at the cap.
+
+hypercorn has no public hook for either. `worker_serve` and the `utils` used here are
+public names; the private seams are `use_our_worker`'s swap of the worker functions
+`hypercorn.run.run` looks up by name, and of `ws_stream`'s buffer class and event
+handler. That is why hypercorn is pinned below 0.19, and `tests/live/test_worker.py`
+fails, naming this module, if any of them changes.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from multiprocessing.synchronize import Event as ProcessEvent
 
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
+from hypercorn.protocol import ws_stream
+from hypercorn.protocol.events import StreamClosed
 from hypercorn.utils import check_multiprocess_shutdown_event, load_application
 
 from guestbook.live import fanout
@@ -46,7 +55,10 @@ async def _shutdown_trigger(shutdown_event: ProcessEvent | None) -> None:
 def worker(
     config: Config, sockets: Sockets | None = None, shutdown_event: ProcessEvent | None = None
 ) -> None:
-    """hypercorn's `asyncio_worker` / `uvloop_worker`, with our shutdown trigger."""
+    """hypercorn's `asyncio_worker` / `uvloop_worker`, with our shutdown trigger and
+    bounded WebSocket buffers. It runs in the worker's own process (spawned, so it
+    inherits none of the parent's patches)."""
+    bound_websocket_buffers()
     app = load_application(config.application_path, config.wsgi_max_body_size)
     loop_factory = None
     if config.worker_class == "uvloop":
@@ -58,9 +70,42 @@ def worker(
         runner.run(worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger))
 
 
+class BoundedBuffer(ws_stream.WebsocketBuffer):
+    """hypercorn's buffer of a client's message, checked before it grows: past
+    `websocket_max_message_size` the message is dropped whole and `overflowed` set."""
+
+    overflowed = False
+
+    def extend(self, event: ws_stream.Message) -> None:
+        if self.length + len(event.data) > self.max_length:
+            self.clear()
+            self.overflowed = True
+            raise ws_stream.FrameTooLargeError()
+        super().extend(event)
+
+
+_hypercorns_handle_events = ws_stream.WSStream._handle_events
+
+
+async def _handle_events(self: ws_stream.WSStream) -> None:
+    """hypercorn's handling, then, once a message overflowed (hypercorn has sent the
+    1009 close), the connection closed: nothing more is read from that client."""
+    await _hypercorns_handle_events(self)
+    if isinstance(self.buffer, BoundedBuffer) and self.buffer.overflowed and not self.closed:
+        await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+def bound_websocket_buffers() -> None:
+    """Every socket's buffer a `BoundedBuffer`, and its connection closed when one
+    overflows."""
+    ws_stream.WebsocketBuffer = BoundedBuffer  # type: ignore[misc]
+    ws_stream.WSStream._handle_events = _handle_events  # type: ignore[method-assign]
+
+
 def use_our_worker() -> None:
     """hypercorn's `run` looks its worker function up by class name when it starts;
-    ours takes the place of both asyncio classes (`guestbook serve` only)."""
+    ours takes the place of both asyncio classes (`guestbook serve` only). Without
+    worker processes (`--workers 0`) hypercorn runs it in this process."""
     import hypercorn.asyncio.run as workers
 
     workers.asyncio_worker = workers.uvloop_worker = worker

@@ -7,6 +7,7 @@ gets an empty 304 until something it shows changes.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, render_template, request, url_for
@@ -19,6 +20,13 @@ from guestbook.web.urls import absolute_url
 bp = Blueprint("feeds", __name__)
 
 TAG_DATE = "2026"  # in every entry's tag: URI; never change it, or every id changes
+# What XML 1.0 forbids (its `Char` production): a feed never holds one, whatever was stored.
+XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` without the characters XML 1.0 does not allow."""
+    return XML_FORBIDDEN.sub("", text)
 
 
 def _tag(kind: str, ident: object) -> str:
@@ -57,7 +65,7 @@ async def _answer(username: str | None) -> Response:
             for row in rows
         ],
     )
-    response = Response(xml, content_type="application/atom+xml; charset=utf-8")
+    response = Response(xml_text(xml), content_type="application/atom+xml; charset=utf-8")
     response.headers["Cache-Control"] = "no-cache"  # keep it, but ask again (ETag) each time
     response.vary.update(("Cookie", "Accept-Language"))  # the title's language
     await response.add_etag()

@@ -19,10 +19,12 @@ from sqlalchemy import Integer, Row, Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import BadRequest
 
+from guestbook.lib.numbers import whole_number
 from guestbook.models import ID_MAX, Message, User, UTCDateTime
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+MICROS_MAX = (datetime.max.replace(tzinfo=UTC) - EPOCH) // MICROSECOND
 
 
 class BadCursor(BadRequest):
@@ -45,12 +47,13 @@ class Cursor:
         try:
             padded = text + "=" * (-len(text) % 4)
             raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
-            micros, ident = (int(part) for part in raw.split("."))
+            micros_text, ident_text = raw.split(".")
+            micros, ident = whole_number(micros_text, MICROS_MAX), whole_number(ident_text, ID_MAX)
+            if micros is None or ident is None:
+                raise BadCursor()
             created = EPOCH + micros * MICROSECOND
         except (ValueError, binascii.Error, OverflowError, OSError, UnicodeError):
             raise BadCursor() from None
-        if not 0 <= ident <= ID_MAX:
-            raise BadCursor()
         return cls(created, ident)
 
 

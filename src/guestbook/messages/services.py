@@ -6,6 +6,7 @@ HTTP error too, so a page shows it with its status).
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from quart import Quart, current_app, g
 from sqlalchemy import Row, or_, update
 from werkzeug.exceptions import Forbidden, NotFound
@@ -16,7 +17,7 @@ from guestbook.forms import check_body
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit, spam
 from guestbook.messages import pagination
-from guestbook.models import Message, User, utcnow
+from guestbook.models import Message, Report, User, utcnow
 
 _EXT = "guestbook.messages.writes"
 
@@ -29,6 +30,11 @@ class NoSuchMessage(NotFound):
 class NotYours(Forbidden):
     def __init__(self) -> None:
         super().__init__(gettext("You can only change your own messages."))
+
+
+class HiddenMessage(Forbidden):
+    def __init__(self) -> None:
+        super().__init__(gettext("A moderator has hidden this message: it cannot be edited."))
 
 
 def new_messages(app: Quart) -> GroupCommit:
@@ -44,13 +50,20 @@ async def post(writer: User, body: str) -> None:
     (the text's rules, the spam rules) or `TooManyRequests` (the post limit)."""
     body = check_body(body)
     # No member floods the book: past `post_limit` messages in a window, the next waits.
-    await ratelimit.hit(ratelimit.limits()["post_account"], f"id:{writer.id}")
+    slot = ratelimit.limits()["post_account"], f"id:{writer.id}"
+    await ratelimit.hit(*slot)
     await spam.check_message(writer, body)
     # Written with the posts of other requests under way, in one commit (group_commit);
     # first this request gives back its connection (SQLite has just one).
     await db.release()
     row = {"body": body, "writer_id": writer.id, "created_at": utcnow()}
-    await new_messages(current_app._get_current_object()).insert(row)
+    try:
+        await new_messages(current_app._get_current_object()).insert(row)
+    except Exception:
+        # Not written (or not known to be): a refusal counts only committed writes.
+        await ratelimit.give_back(*slot)
+        await spam.forget_message(writer, body)
+        raise
 
 
 async def own(member: User, message_id: int) -> Message:
@@ -63,17 +76,32 @@ async def own(member: User, message_id: int) -> Message:
     return message
 
 
-async def edit(member: User, message_id: int, body: str) -> None:
-    """Change the member's own message to `body`; raises as `own` and `FieldError`."""
+async def editable(member: User, message_id: int) -> Message:
+    """The member's own message, if they may edit it: not while a moderator hides it."""
     message = await own(member, message_id)
+    if not message.visible:
+        raise HiddenMessage()
+    return message
+
+
+async def edit(member: User, message_id: int, body: str) -> None:
+    """Change the member's own message to `body`; raises as `own`, `FieldError`,
+    `HiddenMessage`, or `TooManyRequests` past the member's edit limit. An edit after a
+    moderator's decision reopens reporting: those who reported the old text may report
+    the new one."""
+    message = await editable(member, message_id)
     body = check_body(body)
     spam.check_links(member, body)
     if body == message.body:
         return
+    await ratelimit.hit(ratelimit.limits()["edit_account"], f"id:{member.id}")
     # A statement, not the ORM's flush: a delete committed meanwhile leaves no row to
     # match, which is a 404 here, where the flush would raise StaleDataError (a 500).
     changed = await g.db.execute(
         update(Message).where(Message.id == message.id).values(body=body, updated_at=utcnow())
+    )
+    await g.db.execute(
+        sa.delete(Report).where(Report.message_id == message.id, Report.resolved_at.is_not(None))
     )
     await g.db.commit()
     if changed.rowcount != 1:

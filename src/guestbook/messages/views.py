@@ -62,16 +62,8 @@ async def post():
         return await _render_index(body=raw, error=err.message, status=400)
     except TooManyRequests as err:
         # What they wrote stays in the form.
-        minutes = -(-err.retry_after // 60) if err.retry_after > 90 else 1
         return await _render_index(
-            body=raw,
-            error=ngettext(
-                "You have written a lot in a short time. Try again in a minute.",
-                "You have written a lot in a short time. Try again in %(num)s minutes.",
-                minutes,
-            ),
-            status=429,
-            headers={"Retry-After": str(err.retry_after)},
+            body=raw, error=_slow_down(err), status=429, headers=_retry_after(err)
         )
     await flash(gettext("Posted."))
     return redirect(url_for("messages.index"))
@@ -81,7 +73,7 @@ async def post():
 @login_required
 async def edit(message_id: int):
     if request.method == "GET":
-        message = await services.own(g.user, message_id)
+        message = await services.editable(g.user, message_id)
         return await render_template(
             "messages/edit.html", message=message, body=message.body, error=None
         )
@@ -89,12 +81,32 @@ async def edit(message_id: int):
     try:
         await services.edit(g.user, message_id, raw)
     except FieldError as err:
-        message = await services.own(g.user, message_id)
-        return await render_template(
-            "messages/edit.html", message=message, body=raw, error=err.message
-        ), 400
+        return await _render_edit(message_id, raw, err.message, 400)
+    except TooManyRequests as err:
+        return await _render_edit(message_id, raw, _slow_down(err), 429, _retry_after(err))
     await flash(gettext("Saved."))
     return redirect(url_for("messages.index"))
+
+
+async def _render_edit(
+    message_id: int, body: str, error: str, status: int, headers: dict | None = None
+):
+    message = await services.editable(g.user, message_id)
+    html = await render_template("messages/edit.html", message=message, body=body, error=error)
+    return html, status, headers or {}
+
+
+def _slow_down(err: TooManyRequests) -> str:
+    minutes = -(-err.retry_after // 60) if err.retry_after > 90 else 1
+    return ngettext(
+        "You have written a lot in a short time. Try again in a minute.",
+        "You have written a lot in a short time. Try again in %(num)s minutes.",
+        minutes,
+    )
+
+
+def _retry_after(err: TooManyRequests) -> dict[str, str]:
+    return {"Retry-After": str(err.retry_after)}
 
 
 @bp.post("/messages/<int:message_id>/delete")

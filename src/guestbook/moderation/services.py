@@ -12,9 +12,10 @@ so no cached page keeps showing it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from quart import g
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, true, update
 from werkzeug.exceptions import Forbidden
 
 from guestbook import config, db
@@ -56,11 +57,16 @@ async def set_hidden(moderator: User, message_id: int, hidden: bool, reason: str
     message = await _message(message_id)
     if hidden:
         action = "hide"
-        message.hidden_at = message.hidden_at or utcnow()
-        message.hidden_by = moderator.id
+        values = {"hidden_at": message.hidden_at or utcnow(), "hidden_by": moderator.id}
     else:
         action = "unhide" if message.hidden_at else "keep"
-        message.hidden_at = message.hidden_by = None
+        values = {"hidden_at": None, "hidden_by": None}
+    # A statement, not the ORM's flush: a delete committed meanwhile leaves no row to
+    # match, a 404 here, where the flush would raise StaleDataError (a 500).
+    changed = await g.db.execute(update(Message).where(Message.id == message.id).values(values))
+    if changed.rowcount != 1:
+        await g.db.rollback()
+        raise NoSuchMessage()
     await _close_reports(message.id)
     audit.record(g.db, moderator, action, message=message, reason=reason)
     await g.db.commit()
@@ -135,8 +141,8 @@ async def reportable(member: User, message_id: int, lock: bool = False) -> Messa
 
 async def report(member: User, message_id: int, reason: str) -> bool:
     """File the member's report; False if they reported this message before. When
-    GUESTBOOK_REPORT_HIDE_THRESHOLD members have open reports on it, it is hidden
-    until a moderator decides."""
+    GUESTBOOK_REPORT_HIDE_THRESHOLD members of standing have open reports on it, it is
+    hidden until a moderator decides."""
     message = await reportable(member, message_id, lock=True)
     mine = select(Report.id).where(Report.message_id == message.id, Report.reporter_id == member.id)
     if await g.db.scalar(mine) is not None:
@@ -149,12 +155,26 @@ async def report(member: User, message_id: int, reason: str) -> bool:
     return True
 
 
+def of_standing() -> ColumnElement[bool]:
+    """Whether a reporter (`User`) counts towards hiding: old enough, and with a visible
+    message of their own, so that a handful of throw-away accounts hides nothing."""
+    hours = config.current().reporter_min_hours
+    if not hours:
+        return true()
+    wrote = select(Message.id).where(Message.writer_id == User.id, Message.visible).exists()
+    return and_(User.created_at <= utcnow() - timedelta(hours=hours), wrote)
+
+
 async def _hide_if_reported_enough(message: Message) -> None:
+    """Hidden once enough members of standing report it; never a moderator's message."""
     threshold = config.current().report_hide_threshold
-    if not threshold:
+    if not threshold or message.writer.is_moderator:
         return
     count = await g.db.scalar(
-        select(func.count()).where(Report.message_id == message.id, Report.resolved_at.is_(None))
+        select(func.count())
+        .select_from(Report)
+        .join(User, User.id == Report.reporter_id)
+        .where(Report.message_id == message.id, Report.resolved_at.is_(None), of_standing())
     )
     if count >= threshold:
         message.hidden_at = utcnow()
@@ -177,7 +197,7 @@ async def set_role(user: User, role: str, actor: User | str = audit.COMMAND_LINE
 @dataclass(frozen=True)
 class Reported:
     message: Message
-    reports: list[tuple[str, str]]  # (reporter, reason) of each open report
+    reports: list[tuple[str, str, bool]]  # (reporter, reason, of standing) of each open one
 
 
 @dataclass(frozen=True)
@@ -230,13 +250,13 @@ async def _reported() -> list[Reported]:
             .limit(SHOWN)
         )
     )
-    reasons: dict[int, list[tuple[str, str]]] = {m.id: [] for m in messages}
+    reasons: dict[int, list[tuple[str, str, bool]]] = {m.id: [] for m in messages}
     rows = await g.db.execute(
-        select(Report.message_id, User.username, Report.reason)
+        select(Report.message_id, User.username, Report.reason, of_standing())
         .join(User, User.id == Report.reporter_id)
         .where(Report.message_id.in_(reasons), Report.resolved_at.is_(None))
         .order_by(Report.id)
     )
-    for message_id, reporter, reason in rows:
-        reasons[message_id].append((reporter, reason))
+    for message_id, reporter, reason, standing in rows:
+        reasons[message_id].append((reporter, reason, bool(standing)))
     return [Reported(m, reasons[m.id]) for m in messages]

@@ -17,6 +17,7 @@ from guestbook import config
 from guestbook.accounts.auth import login_required
 from guestbook.forms import FieldError, check_reason, text
 from guestbook.i18n import gettext
+from guestbook.lib.numbers import whole_number
 from guestbook.messages.pagination import BadCursor
 from guestbook.models import ID_MAX
 from guestbook.moderation import audit, services
@@ -136,6 +137,7 @@ def _log_cursor() -> int | None:
     before = request.args.get("before")
     if not before:
         return None
-    if not before.isascii() or not before.isdigit() or int(before) > ID_MAX:
+    entry = whole_number(before, ID_MAX)
+    if entry is None:
         raise BadCursor()
-    return int(before)
+    return entry

@@ -25,24 +25,38 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class ResetTokenFilter(logging.Filter):
+# What a client can smuggle into a log line: a decoded `%0A` in the path would start a
+# forged line of its own, `%00` or an escape sequence would reach the terminal.
+_UNPRINTABLE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+class AccessLogFilter(logging.Filter):
     """Access log lines show `/auth/reset/...` without the token, in the request line,
-    the path and the Referer alike. hypercorn passes its fields as one dict (`args`)."""
+    the path and the Referer alike, and every control character a client sent escaped
+    (`\\n`, `\\x00`), so one request is always one line. hypercorn passes its fields as
+    one dict (`args`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, dict):
             for key, value in record.args.items():
-                if isinstance(value, str) and "/auth/reset/" in value:
-                    record.args[key] = _RESET_TOKEN_RE.sub(r"\1...", value)
+                if not isinstance(value, str):
+                    continue
+                if "/auth/reset/" in value:
+                    value = _RESET_TOKEN_RE.sub(r"\1...", value)
+                record.args[key] = _UNPRINTABLE_RE.sub(_escaped, value)
         return True
 
 
-def redact_access_log() -> None:
-    """Put `ResetTokenFilter` on hypercorn's access logger (once), whatever logging
+def guard_access_log() -> None:
+    """Put `AccessLogFilter` on hypercorn's access logger (once), whatever logging
     config the server was given: a logger keeps its filters when its handlers change."""
     access = logging.getLogger("hypercorn.access")
-    if not any(isinstance(f, ResetTokenFilter) for f in access.filters):
-        access.addFilter(ResetTokenFilter())
+    if not any(isinstance(f, AccessLogFilter) for f in access.filters):
+        access.addFilter(AccessLogFilter())
 
 
 # The `logging.config.dictConfig` that `guestbook serve` hands hypercorn (each worker
