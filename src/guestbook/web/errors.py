@@ -92,12 +92,14 @@ def init_app(app: Quart) -> None:
         ):
             return await _internal(error)
         log.warning("database unavailable: %s", error)
-        return await _page(
-            ServiceUnavailable(
-                gettext("The guestbook cannot reach its database. Please try again shortly."),
-                retry_after=5,
+        if isinstance(error, DBAPIError) and _mentions(error, _FULL):
+            said = gettext(
+                "The guestbook has no room to store anything just now, so nothing was saved. "
+                "Please try again later."
             )
-        )
+        else:
+            said = gettext("The guestbook cannot reach its database. Please try again shortly.")
+        return await _page(ServiceUnavailable(said, retry_after=5))
 
     @app.errorhandler(OSError)
     async def _os_error(error: OSError):
@@ -114,17 +116,27 @@ def init_app(app: Quart) -> None:
         return await _page(InternalServerError(gettext(DESCRIPTIONS[500])))
 
 
-def _is_connection_error(error: DBAPIError) -> bool:
+# What a driver says when the database is away, or cannot take a write: an outage
+# (503), not a bug.
+_UNAVAILABLE = (
+    "connect",  # and "connection"
+    "unable to open database",
+    "terminating",
+    "closed",
+    "locked",  # SQLite's busy timeout ran out
+    "statement timeout",  # PostgreSQL gave up waiting (for a lock, say)
+    "lock timeout",
+)
+_FULL = (
+    "disk is full",  # SQLite: the disk (or its max_page_count) has no room left
+    "no space left",  # PostgreSQL could not extend a file
+)
+
+
+def _mentions(error: DBAPIError, hints: tuple[str, ...]) -> bool:
     text = str(error.orig).lower()
-    return any(
-        hint in text
-        for hint in (
-            "connect",  # and "connection"
-            "unable to open database",
-            "terminating",
-            "closed",
-            "locked",  # SQLite's busy timeout ran out
-            "statement timeout",  # PostgreSQL gave up waiting (for a lock, say)
-            "lock timeout",
-        )
-    )
+    return any(hint in text for hint in hints)
+
+
+def _is_connection_error(error: DBAPIError) -> bool:
+    return _mentions(error, _UNAVAILABLE + _FULL)
