@@ -24,7 +24,7 @@ from guestbook import db
 from guestbook.messages import services as messages
 from guestbook.models import Message
 from guestbook.moderation import services as moderation
-from support import ON_POSTGRES, member, page_text, write
+from support import ON_POSTGRES, member, page_text, reset_schema, serving, write
 
 SAME = "the very same words"
 
@@ -81,7 +81,7 @@ def write_lock(app: Quart):  # noqa: ANN201
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
-    return {**settings_overrides, "db_statement_timeout_ms": 500}
+    return {**settings_overrides, "db_statement_timeout_ms": 500, "signup_limit": 100}
 
 
 async def test_a_lost_post_is_not_called_a_duplicate(app: Quart) -> None:
@@ -119,8 +119,6 @@ async def test_posts_during_a_table_lock_are_answered_within_the_statement_timeo
 async def test_kept_pages_and_readyz_answer_while_requests_hold_the_whole_pool(
     settings_overrides: dict[str, Any],
 ) -> None:
-    from support import serving
-
     overrides = {
         **settings_overrides,
         "db_pool_size": 1,
@@ -129,6 +127,7 @@ async def test_kept_pages_and_readyz_answer_while_requests_hold_the_whole_pool(
         "db_statement_timeout_ms": 8000,
     }
     async with serving(overrides) as app:
+        await reset_schema(app)
         writer = await member(app, "writer")
         await write(writer, "kept on the page")
         reader = app.test_client()
