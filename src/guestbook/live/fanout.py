@@ -331,15 +331,13 @@ async def readiness() -> str | None:
     return "ok" if the_hub.listening else "reconnecting (polling)"
 
 
-# Thousands of open sockets are some two million objects that live for hours. With
-# CPython's default thresholds (700, 10, 10) a broadcast's objects in flight (a handle,
-# a coroutine, a task step per socket) are promoted to the oldest generation, and every
-# few broadcasts a full collection scans everything: 1.3-1.7 s with 10,000 sockets,
-# during which the worker answers nothing. A young generation this size lets a
-# broadcast's objects die young; each young collection stays a few milliseconds. With
-# few sockets it only lets requests' cyclic garbage pile up (some 12 MB more at the
-# peak, and slower young collections), so it is set from `MANY_SOCKETS` open sockets
-# until fewer than half as many are left.
+# Thousands of open sockets are millions of objects that live for hours. With CPython's
+# default thresholds a broadcast's objects in flight (a handle, a coroutine, a task step
+# per socket) are promoted to the oldest generation, and every few broadcasts a full
+# collection scans everything while the worker answers nothing. A young generation this
+# size lets a broadcast's objects die young. With few sockets it only lets requests'
+# cyclic garbage pile up, so it is set from `MANY_SOCKETS` open sockets until fewer than
+# half as many are left (the figures: bench/RESULTS.md, the live scenario).
 GC_THRESHOLDS = (100_000, 50, 10)
 MANY_SOCKETS = 1000
 

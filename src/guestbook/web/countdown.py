@@ -50,7 +50,8 @@ def countdown(target: datetime, now: datetime, label: str = "") -> Countdown:
 
 
 # Read to the second, so every request in one second shares one answer: the date
-# arithmetic cost a page that does no work of its own about 2% of its time.
+# arithmetic was a visible share of a page that does no work of its own
+# (bench/RESULTS.md, round five).
 _this_second = functools.lru_cache(maxsize=1)(countdown)
 
 
