@@ -24,7 +24,7 @@ from guestbook import db
 from guestbook.messages import services as messages
 from guestbook.models import Message
 from guestbook.moderation import services as moderation
-from support import ON_POSTGRES, member, page_text, reset_schema, serving, write
+from support import ON_POSTGRES, audit_log, member, page_text, reset_schema, serving, write
 
 SAME = "the very same words"
 
@@ -147,12 +147,12 @@ async def test_kept_pages_and_readyz_answer_while_requests_hold_the_whole_pool(
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("change", ["edit", "hide"])
+@pytest.mark.parametrize("change", ["edit", "hide", "delete", "remove"])
 async def test_a_change_racing_a_delete_is_a_404(app: Quart, monkeypatch, change: str) -> None:
     moderator = await member(app, "mod", moderator=True)
     writer = await member(app, "writer")
     message_id = await write(writer, "soon gone")
-    module, name = (messages, "own") if change == "edit" else (moderation, "_message")
+    module, name = (messages, "own") if change in ("edit", "delete") else (moderation, "_message")
     loaded = getattr(module, name)
 
     async def then_deleted(*args: Any, **kwargs: Any) -> Message:
@@ -163,8 +163,12 @@ async def test_a_change_racing_a_delete_is_a_404(app: Quart, monkeypatch, change
         return message
 
     monkeypatch.setattr(module, name, then_deleted)
-    if change == "edit":
-        response = await writer.post(f"/messages/{message_id}/edit", form={"body": "new text"})
-    else:
-        response = await moderator.post(f"/messages/{message_id}/hide", form={"reason": "x"})
+    by, path, form = {
+        "edit": (writer, "edit", {"body": "new text"}),
+        "delete": (writer, "delete", {}),
+        "hide": (moderator, "hide", {"reason": "x"}),
+        "remove": (moderator, "remove", {"reason": "x"}),
+    }[change]
+    response = await by.post(f"/messages/{message_id}/{path}", form=form)
     assert response.status_code == 404
+    assert await audit_log(app) == []  # no entry for what did not happen

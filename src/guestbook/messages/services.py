@@ -109,7 +109,17 @@ async def edit(member: User, message_id: int, body: str) -> None:
 
 
 async def delete(member: User, message_id: int) -> None:
-    await g.db.delete(await own(member, message_id))
+    await delete_row(await own(member, message_id))
+
+
+async def delete_row(message: Message) -> None:
+    """Delete `message` with what was added to the session for it (its reports go by
+    the database's cascade). A statement whose matched rows are counted: a delete
+    committed meanwhile is a 404, not the ORM's warning over a commit of nothing."""
+    deleted = await g.db.execute(sa.delete(Message).where(Message.id == message.id))
+    if deleted.rowcount != 1:
+        await g.db.rollback()
+        raise NoSuchMessage()
     await g.db.commit()
 
 

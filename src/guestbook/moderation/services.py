@@ -22,7 +22,7 @@ from guestbook import config, db
 from guestbook.accounts import login_sessions
 from guestbook.accounts.services import named
 from guestbook.i18n import gettext
-from guestbook.messages.services import NoSuchMessage
+from guestbook.messages.services import NoSuchMessage, delete_row
 from guestbook.models import MODERATOR, Message, Report, User, utcnow
 from guestbook.moderation import audit
 
@@ -77,8 +77,7 @@ async def remove(moderator: User, message_id: int, reason: str) -> None:
     """A moderator's Delete: the row goes (its reports with it); the log keeps its start."""
     message = await _message(message_id)
     audit.record(g.db, moderator, "delete", message=message, reason=reason)
-    await g.db.delete(message)
-    await g.db.commit()
+    await delete_row(message)  # commits the audit entry with it
 
 
 async def block(moderator: User, username: str, reason: str, hide_messages: bool) -> User | None:
