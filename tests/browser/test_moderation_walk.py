@@ -4,34 +4,25 @@ cannot log in again."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
 from playwright.async_api import Page, expect
 
-from servers import GUESTBOOK
-
 from . import visitor
 from .test_live import not_reloaded, open_live
-from .visitor import NewContext, Site, assert_accessible, expect_logged_out_menu, menu, new_name
+from .visitor import (
+    NewContext,
+    Site,
+    assert_accessible,
+    expect_logged_out_menu,
+    member_page,
+    menu,
+    new_name,
+    promote,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
-
-
-async def promote(site: Site, name: str) -> None:
-    """`guestbook promote NAME` on the live server's database, as its owner would."""
-    process = await asyncio.create_subprocess_exec(
-        str(GUESTBOOK), "promote", name, env=site.env, stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await process.communicate()
-    assert process.returncode == 0 and b"now a moderator" in out, out
-
-
-async def member_page(new_context: NewContext, name: str) -> Page:
-    page = await (await new_context()).new_page()
-    await visitor.sign_up(page, name)
-    return page
 
 
 async def test_report_hide_and_block(

@@ -3,6 +3,7 @@ what the menu bar should show."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
+from servers import GUESTBOOK
 from support import SMTPTestServer
 
 PASSWORD = "correct horse battery"
@@ -130,3 +132,18 @@ async def assert_accessible(page: Page, axe_source: str, where: str) -> None:
             .map((el) => el.outerHTML)"""
     )
     assert unlabelled == [], f"{where}: inputs without a label"
+
+
+async def promote(site: Site, name: str) -> None:
+    """`guestbook promote NAME` on the live server's database, as its owner would."""
+    process = await asyncio.create_subprocess_exec(
+        str(GUESTBOOK), "promote", name, env=site.env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0 and b"now a moderator" in out, out
+
+
+async def member_page(new_context: NewContext, name: str) -> Page:
+    page = await (await new_context()).new_page()
+    await sign_up(page, name)
+    return page
