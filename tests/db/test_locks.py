@@ -17,12 +17,12 @@ from typing import Any
 import asyncpg
 import pytest
 from quart import Quart
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import make_url
 
 from guestbook import db
 from guestbook.messages import services as messages
-from guestbook.models import Message
+from guestbook.models import Message, utcnow
 from guestbook.moderation import services as moderation
 from support import ON_POSTGRES, audit_log, member, page_text, reset_schema, serving, write
 
@@ -172,3 +172,24 @@ async def test_a_change_racing_a_delete_is_a_404(app: Quart, monkeypatch, change
     response = await by.post(f"/messages/{message_id}/{path}", form=form)
     assert response.status_code == 404
     assert await audit_log(app) == []  # no entry for what did not happen
+
+
+@pytest.mark.postgres_only
+async def test_an_edit_racing_a_hide_leaves_the_hidden_text_alone(app: Quart, monkeypatch) -> None:
+    writer = await member(app, "writer")
+    message_id = await write(writer, "the reported text")
+    loaded = messages.own
+
+    async def then_hidden(*args: Any, **kwargs: Any) -> Message:
+        message = await loaded(*args, **kwargs)
+        async with db.sessionmaker()() as other:  # a moderator's hide, committed first
+            await other.execute(
+                update(Message).where(Message.id == message_id).values(hidden_at=utcnow())
+            )
+            await other.commit()
+        return message
+
+    monkeypatch.setattr(messages, "own", then_hidden)
+    response = await writer.post(f"/messages/{message_id}/edit", form={"body": "switched"})
+    assert response.status_code == 403
+    assert await rows(app, "the reported text") == 1

@@ -68,13 +68,13 @@ class GroupCommit:
         except _Refused as refused:
             if len(batch) == 1 or not isinstance(refused.__cause__, IntegrityError):
                 for _row, future in batch:
-                    future.set_exception(refused.__cause__ or refused)
+                    future.set_exception(refused.not_written())
                 return
             for row, future in batch:  # nothing was written: each alone, so only a
                 try:  # refused row fails
                     await self._commit([row])
                 except _Refused as alone:
-                    future.set_exception(alone.__cause__ or alone)
+                    future.set_exception(alone.not_written())
                 except Exception as err:
                     future.set_exception(err)
                 else:
@@ -104,3 +104,15 @@ class GroupCommit:
 
 class _Refused(Exception):
     """The statement failed, before any commit: nothing of it was written."""
+
+    def not_written(self) -> BaseException:
+        """The statement's own error, marked as not written (see `was_not_written`)."""
+        error = self.__cause__ or self
+        error.guestbook_not_written = True  # type: ignore[attr-defined]
+        return error
+
+
+def was_not_written(error: BaseException) -> bool:
+    """Whether `insert` raised `error` for a statement that failed before any commit, so
+    its row was certainly not written (a failed commit's outcome is unknown)."""
+    return getattr(error, "guestbook_not_written", False)

@@ -205,17 +205,15 @@ class Hub:
         if not rows:
             return
         now = time.monotonic()
-        items = [
-            (row.seq, frame(row.kind, row.seq, row.message_id))
-            for row in rows
-            if self.edits.passes(row.kind, row.message_id, now)
-        ]
-        # Known before they are queued: a socket that arrives meanwhile catches up on them.
-        self.recent.extend(items)
+        read = [(row.seq, frame(row.kind, row.seq, row.message_id)) for row in rows]
+        # Known before they are queued: a socket that arrives meanwhile catches up on them
+        # (every one, a held edit too: a socket that resumes needs it).
+        self.recent.extend(read)
         self.seq = rows[-1].seq
         if len(rows) == BATCH:
             self.wake.set()  # more waiting
-        await self._deliver(items)
+        passing = [self.edits.passes(row.kind, row.message_id, now) for row in rows]
+        await self._deliver([item for item, passes in zip(read, passing, strict=True) if passes])
 
     def _send_held_edits(self, now: float) -> None:
         """The last edit of each message whose burst was held, as one frame now, under

@@ -12,7 +12,7 @@ from sqlalchemy import Row, or_, update
 from werkzeug.exceptions import Forbidden, NotFound
 
 from guestbook import db
-from guestbook.db.group_commit import GroupCommit
+from guestbook.db.group_commit import GroupCommit, was_not_written
 from guestbook.forms import check_body
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit, spam
@@ -59,10 +59,10 @@ async def post(writer: User, body: str) -> None:
     row = {"body": body, "writer_id": writer.id, "created_at": utcnow()}
     try:
         await new_messages(current_app._get_current_object()).insert(row)
-    except Exception:
-        # Not written (or not known to be): a refusal counts only committed writes.
-        await ratelimit.give_back(*slot)
-        await spam.forget_message(writer, body)
+    except Exception as err:
+        if was_not_written(err):  # a refusal counts only writes that may have committed
+            await ratelimit.give_back(*slot)
+            await spam.forget_message(writer, body)
         raise
 
 
@@ -95,17 +95,22 @@ async def edit(member: User, message_id: int, body: str) -> None:
     if body == message.body:
         return
     await ratelimit.hit(ratelimit.limits()["edit_account"], f"id:{member.id}")
-    # A statement, not the ORM's flush: a delete committed meanwhile leaves no row to
-    # match, which is a 404 here, where the flush would raise StaleDataError (a 500).
+    # A statement, not the ORM's flush, and only while the message is still visible: a
+    # delete or a hide committed meanwhile leaves no row to match (a 404 or a 403 here,
+    # where the flush would raise StaleDataError, a 500, or change a hidden message).
     changed = await g.db.execute(
-        update(Message).where(Message.id == message.id).values(body=body, updated_at=utcnow())
+        update(Message)
+        .where(Message.id == message.id, Message.visible)
+        .values(body=body, updated_at=utcnow())
     )
+    if changed.rowcount != 1:
+        await g.db.rollback()  # which expires `message`: only plain values from here on
+        still_there = await g.db.scalar(sa.select(Message.id).where(Message.id == message_id))
+        raise NoSuchMessage() if still_there is None else HiddenMessage()
     await g.db.execute(
         sa.delete(Report).where(Report.message_id == message.id, Report.resolved_at.is_not(None))
     )
     await g.db.commit()
-    if changed.rowcount != 1:
-        raise NoSuchMessage()
 
 
 async def delete(member: User, message_id: int) -> None:

@@ -80,9 +80,11 @@ async def remove(moderator: User, message_id: int, reason: str) -> None:
     await delete_row(message)  # commits the audit entry with it
 
 
-async def block(moderator: User, username: str, reason: str, hide_messages: bool) -> User | None:
-    """Block the member and end every login of theirs; None if they were already
-    blocked. With `hide_messages`, their visible messages are hidden too."""
+async def block(
+    moderator: User, username: str, reason: str, hide_messages: bool
+) -> tuple[User, bool]:
+    """Block the member and end every login of theirs; the member, and False if they
+    were blocked already. With `hide_messages`, their visible messages are hidden too."""
     user = await named(username)
     if user.id == moderator.id:
         raise Forbidden(gettext("You cannot block yourself."))
@@ -91,7 +93,7 @@ async def block(moderator: User, username: str, reason: str, hide_messages: bool
             gettext("Moderators cannot be blocked. Demote them first (guestbook demote).")
         )
     if user.blocked_at is not None:
-        return None
+        return user, False
     now = utcnow()
     user.blocked_at = now
     if hide_messages:
@@ -104,17 +106,17 @@ async def block(moderator: User, username: str, reason: str, hide_messages: bool
     action = "block+hide" if hide_messages else "block"
     audit.record(g.db, moderator, action, user=user, reason=reason)
     await login_sessions.revoke_all(user)  # commits the block with it
-    return user
+    return user, True
 
 
 async def unblock(
     moderator: User, username: str, reason: str, restore_messages: bool
-) -> User | None:
-    """Let the member log in again; None if they were not blocked. With
-    `restore_messages`, what the block hid is shown again."""
+) -> tuple[User, bool]:
+    """Let the member log in again; the member, and False if they were not blocked.
+    With `restore_messages`, what the block hid is shown again."""
     user = await named(username)
     if user.blocked_at is None:
-        return None
+        return user, False
     if restore_messages:
         await g.db.execute(
             update(Message)
@@ -125,7 +127,7 @@ async def unblock(
     action = "unblock+restore" if restore_messages else "unblock"
     audit.record(g.db, moderator, action, user=user, reason=reason)
     await g.db.commit()
-    return user
+    return user, True
 
 
 async def reportable(member: User, message_id: int, lock: bool = False) -> Message:

@@ -99,9 +99,9 @@ async def remove(message_id: int):
 @moderator_required
 async def block(username: str):
     decision = await _decision(box="hide_messages")
-    user = await services.block(g.user, username, decision.reason, decision.checked)
-    if user is None:
-        return await _said(decision, gettext("%(name)s was already blocked.", name=username))
+    user, blocked = await services.block(g.user, username, decision.reason, decision.checked)
+    if not blocked:
+        return await _said(decision, gettext("%(name)s was already blocked.", name=user.username))
     said = gettext("%(name)s is blocked and logged out everywhere.", name=user.username)
     return await _said(decision, said)
 
@@ -110,9 +110,11 @@ async def block(username: str):
 @moderator_required
 async def unblock(username: str):
     decision = await _decision(box="restore_messages")
-    user = await services.unblock(g.user, username, decision.reason, decision.checked)
-    if user is None:
-        return await _said(decision, gettext("%(name)s is not blocked.", name=username))
+    user, unblocked = await services.unblock(
+        g.user, username, decision.reason, decision.checked
+    )
+    if not unblocked:
+        return await _said(decision, gettext("%(name)s is not blocked.", name=user.username))
     return await _said(decision, gettext("%(name)s may log in again.", name=user.username))
 
 
