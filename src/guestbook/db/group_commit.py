@@ -6,10 +6,13 @@ requests that write while a commit is under way wait for the next one, which tak
 all of them: one transaction, one statement for all rows, one commit. Each request
 answers only once the commit that holds its row is done, so no one is told "posted"
 for a row that could still be lost. If the shared statement fails, nothing was
-written and each row is tried again alone: a row that is refused (its writer deleted
-meanwhile, say) fails only its own request, and the others are written all the same.
-If the commit itself fails, its outcome is unknown: no row is retried (it could be
-written twice), and each request gets the error (a 503 for a lost connection).
+written (`was_not_written` tells the caller so). When a row broke a constraint (its
+writer deleted meanwhile, say) each row is tried again alone, so only the refused one
+fails; when the database did not answer in time (a lock held past the statement
+timeout, a lost connection) every request gets that error at once, rather than each
+waiting out the timeout again in turn. If the commit itself fails, its outcome is
+unknown: no row is retried (it could be written twice), and each request gets the
+error (a 503 for a lost connection).
 
 A request cancelled while it waits (its client went away) may still have its row
 written, as when a reply to a commit is lost.

@@ -212,8 +212,13 @@ class Hub:
         self.seq = rows[-1].seq
         if len(rows) == BATCH:
             self.wake.set()  # more waiting
-        passing = [self.edits.passes(row.kind, row.message_id, now) for row in rows]
-        await self._deliver([item for item, passes in zip(read, passing, strict=True) if passes])
+        await self._deliver(
+            [
+                item
+                for item, row in zip(read, rows, strict=True)
+                if self.edits.passes(row.kind, row.message_id, now)
+            ]
+        )
 
     def _send_held_edits(self, now: float) -> None:
         """The last edit of each message whose burst was held, as one frame now, under
