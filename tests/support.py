@@ -12,7 +12,7 @@ that start real server processes are in servers.py.
   Scene, Statements
 - pages: page_text, visible_text, csrf_from, bodies, seen_by, signed_in_as,
   field_error, cookie
-- the URL map: ROUTES, GET_RULES, POST_RULES, SAME_SITE_RULES, TOKEN_RULES,
+- the URL map: ROUTES, GET_RULES, POST_RULES, SAME_SITE_RULES, SIGNED_LINK_RULES, TOKEN_RULES,
   FIELD_NAMES, QUERY_NAMES, fill
 - /live through the test client: ORIGIN, next_event, opened
 - real servers over HTTP (see servers.py for the processes): production_env,
@@ -51,7 +51,7 @@ from sqlalchemy import RowMapping, event, func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from guestbook import create_app, db
-from guestbook.accounts.services import reset_token
+from guestbook.accounts.services import reset_token, unsubscribe_token
 from guestbook.config import Settings
 from guestbook.models import (
     BODY_MAX,
@@ -399,7 +399,14 @@ SAME_SITE_RULES = [
     for rule in _PROBE.url_map.iter_rules()
     if getattr(_PROBE.view_functions[rule.endpoint], "same_site_only", False)
 ]
-TOKEN_RULES = [rule for rule in POST_RULES if rule not in SAME_SITE_RULES]
+# POST routes whose URL carries a signed token that is their whole authority
+# (`web.csrf.signed_link`): a reply mail's one-click unsubscribe link.
+SIGNED_LINK_RULES = [
+    rule.rule
+    for rule in _PROBE.url_map.iter_rules()
+    if getattr(_PROBE.view_functions[rule.endpoint], "signed_link", False)
+]
+TOKEN_RULES = [rule for rule in POST_RULES if rule not in SAME_SITE_RULES + SIGNED_LINK_RULES]
 # Every name a form of the app posts or a view reads; `test_every_field_is_fuzzed`
 # (test_fuzz.py) fails when a page grows a field that is not here.
 FIELD_NAMES = (
@@ -419,8 +426,9 @@ FIELD_NAMES = (
     "reason",
     "hide_messages",
     "restore_messages",
+    "reply_mail",
 )
-QUERY_NAMES = ("before", "next", "profile")
+QUERY_NAMES = ("before", "next", "profile", "thread", "to")
 
 URL_PART = re.compile(r"<(?:(\w+(?:\([^)]*\))?):)?(\w+)>")  # <converter(args):name>
 
@@ -465,7 +473,7 @@ class Scene:
             session.add(message)
             await session.commit()
         async with self.app.app_context():
-            token = reset_token(alice)
+            token = unsubscribe_token(alice.id) if "unsubscribe" in rule else reset_token(alice)
         return {
             "message_id": message.id,
             "login_id": self.phone_login,
@@ -488,6 +496,10 @@ class Scene:
             "/auth/reset/<token>": password,
             "/messages": {"body": f"hi {self.signups}"},  # the same twice would be refused
             "/messages/<int:message_id>/edit": {"body": "edited"},
+            "/messages/<int:message_id>/replies": {"body": f"re {self.signups}"},
+            "/messages/<int:message_id>/like": {},
+            "/account/reply-mail": {"reply_mail": "on"},
+            "/unsubscribe/<token>": {},
             "/messages/<int:message_id>/delete": {},
             "/popup/skip": {},
             "/lang": {"lang": "ko"},

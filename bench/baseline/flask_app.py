@@ -45,7 +45,7 @@ from guestbook.forms import FieldError, check_body
 from guestbook.limits import spam
 from guestbook.messages import lists, pagination
 from guestbook.messages.reads import Profile
-from guestbook.models import LoginSession, Message, User, utcnow
+from guestbook.models import Like, LoginSession, Message, User, utcnow
 from guestbook.web.countdown import countdown
 from guestbook.web.filters import iso, number, readable
 from guestbook.web.headers import CONTENT_SECURITY_POLICY
@@ -55,7 +55,7 @@ PACKAGE = Path(guestbook.__file__).parent
 TOUCH_EVERY_SECONDS = 60
 WAIT_SECONDS = 0.05
 EMPTY = "No messages yet."
-NEWEST = select(Message).where(Message.visible)
+NEWEST = select(Message).where(Message.visible, Message.parent_id.is_(None))
 
 settings = Settings.from_env()  # the same GUESTBOOK_* variables our app reads
 app = Flask(
@@ -196,8 +196,16 @@ def _page(query) -> pagination.Page:
 
 
 def _message_list(page: pagination.Page, empty: str = EMPTY) -> Markup:
-    """The same macro as ours renders the list, on every request (no cache here)."""
-    return Markup(render_template_string(lists.SOURCE, page=page, empty=empty))
+    """The same macro as ours renders the list, on every request (no cache here), with
+    what the member likes among it."""
+    liked: frozenset[int] = frozenset()
+    if g.user is not None and page.messages:
+        ids = [row.id for row in page.messages]
+        mine = select(Like.message_id).where(Like.user_id == g.user.id, Like.message_id.in_(ids))
+        liked = frozenset(db.session.scalars(mine))
+    return Markup(
+        render_template_string(lists.SOURCE, page=page, empty=empty, liked=liked, thread=False)
+    )
 
 
 @app.get("/", endpoint="messages.index")
@@ -234,7 +242,9 @@ def profile(username: str):
     ).scalar_one_or_none()
     if user is None:
         abort(404)
-    messages = select(Message).where(Message.writer_id == user.id, Message.visible)
+    messages = select(Message).where(
+        Message.writer_id == user.id, Message.visible, pagination.IN_VIEW
+    )
     count = db.session.scalar(select(func.count()).select_from(messages.subquery()))
     page = _page(messages)
     return render_template(
@@ -299,7 +309,10 @@ def _not_here(**_: object):
 for rule, endpoint in [
     ("/auth/signup", "auth.signup"),
     ("/auth/logout", "auth.logout"),
+    ("/account", "account.settings"),
     ("/account/sessions", "account.sessions"),
+    ("/messages/<int:message_id>", "thread.page"),
+    ("/messages/<int:message_id>/like", "thread.like"),
     ("/popup/skip", "messages.skip_popup"),
     ("/lang", "language.switch"),
     ("/messages/<int:message_id>/edit", "messages.edit"),

@@ -17,14 +17,14 @@ from quart import Quart
 from quart_auth import QuartAuth
 
 from guestbook import db, i18n
-from guestbook.accounts import account_views, auth, language, passwords
+from guestbook.accounts import account_views, auth, language, passwords, unsubscribe
 from guestbook.accounts import views as account_pages
 from guestbook.config import Settings
 from guestbook.limits import ratelimit, spam
 from guestbook.live import fanout
 from guestbook.live import views as live_socket
 from guestbook.mail import sender
-from guestbook.messages import feeds, profiles
+from guestbook.messages import feeds, profiles, reply_mail, thread
 from guestbook.messages import views as message_pages
 from guestbook.moderation import report_views
 from guestbook.moderation import views as moderation_pages
@@ -75,6 +75,7 @@ BLUEPRINTS = (
     probes,
     account_pages,
     message_pages,
+    thread,
     profiles,
     account_views,
     moderation_pages,
@@ -82,6 +83,7 @@ BLUEPRINTS = (
     feeds,
     live_socket,
     language,
+    unsubscribe,
 )
 
 
@@ -121,7 +123,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     csrf.init_app(app)
     passwords.init_app(app, settings)
     ratelimit.init_app(app, settings)
-    sender.init_app(app, settings)
+    sender.init_app(app, settings, producers=[reply_mail.producer(app)])
     fanout.init_app(app, settings)
     errors.init_app(app)
     i18n.init_app(app)

@@ -139,6 +139,7 @@ class Settings:
     post: Rate = Rate(limit=30, window_seconds=600)  # messages written per account
     edit: Rate = Rate(limit=30, window_seconds=600)  # edits per account
     language: Rate = Rate(limit=10, window_seconds=600)  # saved-language changes per account
+    like: Rate = Rate(limit=60, window_seconds=600)  # likes and unlikes per account
     # Spam kept out without a captcha (0 turns a rule off; see spam.py).
     spam_honeypot: bool = True
     signup_min_seconds: float = 2.0  # a signup form sent sooner after it was shown
@@ -176,6 +177,8 @@ class Settings:
     mail_poll_seconds: float = 2.0
     mail_retry_seconds: float = 60.0  # the first retry's delay; each next one doubles
     reset_token_seconds: int = 3600
+    # A message's writer hears of replies at most once per this many minutes.
+    reply_mail_minutes: float = 10.0
     live: Live = Live()
     # Password hashing (argon2id); tests lower the cost.
     argon2_time_cost: int = 3
@@ -337,6 +340,7 @@ _ZERO_TURNS_OFF = (
 )
 _ABOVE_ZERO = (
     "body_timeout",
+    "reply_mail_minutes",
     "mail_poll_seconds",
     "mail_retry_seconds",
     "live_max_sockets",

@@ -1,6 +1,6 @@
-"""The tables: users, their messages, their login sessions, the mail outbox, the
-content version that message-list caches are keyed by, and moderation's reports and
-audit log.
+"""The tables: users, their messages (and replies), likes, their login sessions, the
+mail outbox and the reply mail's bookkeeping, the content version that message-list
+caches are keyed by, and moderation's reports and audit log.
 
 Imports only SQLAlchemy. The rules a row must obey (lengths, username shape) live
 here once, so forms, the CLI and the fuzz tests all check against the same numbers.
@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.ext.hybrid import hybrid_property
@@ -139,6 +140,9 @@ class User(Base):
     # The language the member chose ("en", "ko"): set again in each browser they log in
     # to, and the language of their mail. None until they choose or sign up.
     locale: Mapped[str | None] = mapped_column(String(LOCALE_MAX), default=None)
+    # Whether they hear of replies to their messages by mail (the account page's
+    # switch, or one click in such a mail).
+    reply_mail: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     # Flask's `db.relationship(lazy='dynamic')`, async-safe: a query you await, never
     # a list loaded behind your back.
@@ -186,6 +190,16 @@ class Message(Base):
     hidden_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    # A reply's message (replies are one level deep: never a reply's id). None for a
+    # message of the guestbook itself.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), default=None
+    )
+    # Kept by triggers (`db.triggers.conversation_ddl`), whoever writes: the visible
+    # replies and the likes. Each change is an update of the message, so its live
+    # event and the content version follow by themselves.
+    reply_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    like_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     writer: Mapped[User] = relationship(
         back_populates="messages", lazy="joined", innerjoin=True, foreign_keys=[writer_id]
@@ -194,6 +208,8 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_created_at_id", "created_at", "id"),
         Index("ix_messages_writer_id_created_at_id", "writer_id", "created_at", "id"),
+        # A message's page lists its replies oldest first.
+        Index("ix_messages_parent_id_created_at_id", "parent_id", "created_at", "id"),
     )
 
     @hybrid_property
@@ -241,7 +257,39 @@ class LiveEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(7))  # created, edited, deleted
     message_id: Mapped[int] = mapped_column()  # no foreign key: deletions are logged
+    # A reply's message: pages that show replies take it, the others skip it.
+    parent_id: Mapped[int | None] = mapped_column(default=None)
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Like(Base):
+    """A member likes a message or a reply: one row per member and message, so a
+    burst of likes counts once."""
+
+    __tablename__ = "likes"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[DefaultNow]
+
+
+class ReplyMail(Base):
+    """Where a message's reply mail stands: the writer hears of replies at most once a
+    `reply_mail_minutes`, each mail listing the replies since the last one. A row is
+    due (`due_at`) from a reply until its mail is queued."""
+
+    __tablename__ = "reply_mail"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    mailed_at: Mapped[datetime | None] = mapped_column(default=None)
+    mailed_through: Mapped[int] = mapped_column(default=0)  # the newest reply mailed
+    due_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
 class LoginSession(Base):
@@ -280,6 +328,8 @@ class Outbox(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[DefaultNow]
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A mail a member may stop with one click: its signed unsubscribe link (RFC 8058).
+    unsubscribe_url: Mapped[str] = mapped_column(default="", server_default="")
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),

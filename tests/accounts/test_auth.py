@@ -491,7 +491,7 @@ async def test_menu_for_a_logged_in_user(auth: AuthActions):
     await auth.signup()
     html = await page_text(await auth.client.get("/users/alice"))
     assert '<a class="me" href="/users/alice">alice</a>' in html
-    assert re.search(r'<a href="/account/sessions">Sessions</a>', html)
+    assert re.search(r'<a href="/account">Account</a>', html)
     assert re.search(
         r'<form method="post" action="/auth/logout"[^>]*>\s*<input type="hidden" '
         r'name="csrf_token"',

@@ -1,9 +1,9 @@
-"""Every button and link can be read: on a member's main page and profile (their own
-messages' Edit and Delete) and on the moderation page (a moderator's controls on every
-message), in both languages, each visible button and link has a text colour that
-differs from the background it sits on by a contrast of at least 4.5:1 (WCAG AA),
-read from the computed styles. (A red Delete box with red text once passed every
-other check.)"""
+"""Every button and link can be read: on a member's main page, profile and a message's
+page (their own messages' Edit and Delete, everyone's Like) and on the moderation page (a
+moderator's controls on every message), in both languages, each visible button and link
+has a text colour that differs from the background it sits on by a contrast of at least
+4.5:1 (WCAG AA), read from the computed styles. (A red Delete box with red text once passed
+every other check.)"""
 
 from __future__ import annotations
 
@@ -67,6 +67,8 @@ async def test_every_button_and_link_can_be_read(
     pages = [
         (writer, "/"),
         (writer, f"/users/{member.name}"),
+        (writer, f"/messages/{member.message_id}"),
+        (moderator, f"/messages/{member.message_id}"),
         (moderator, "/"),
         (moderator, "/moderation"),
     ]

@@ -42,9 +42,11 @@ MAIN_PAGES = [
     MainPage("login", "/auth/login"),
     MainPage("forgot", "/auth/forgot"),
     MainPage("profile", "/users/{name}", as_member=True),
+    MainPage("account", "/account", as_member=True),
     MainPage("sessions", "/account/sessions", as_member=True),
     MainPage("password", "/account/password", as_member=True),
     MainPage("edit", "/messages/{message_id}/edit", as_member=True),
+    MainPage("message", "/messages/{message_id}", as_member=True),
     MainPage("error", "/users/no-such-member", status=404),
 ]
 

@@ -312,3 +312,61 @@ def test_migrated_login_and_account_triggers_and_their_downgrade(migrated_url: s
     assert _inspect(migrated_url, columns) == {"id", "version"}
     version = text("SELECT version FROM content_version")
     assert _inspect(migrated_url, bumps) == [0, 0, 0, 0]
+
+
+def test_0011_keeps_reports_counts_replies_and_goes_back_cleanly(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    """SQLite copies `messages` both ways: its reports survive (the copy's DROP TABLE
+    would cascade to them), and its triggers work after (counts, live events, versions);
+    going back drops the replies and leaves the 0009 triggers working."""
+    config = _config(migrated_url, tmp_path)
+    command.upgrade(config, "0009")
+    report = text(
+        "INSERT INTO reports (message_id, reporter_id, reason, created_at) "
+        "SELECT id, writer_id, 'rude', CURRENT_TIMESTAMP FROM messages"
+    )
+
+    def before(sync_conn) -> None:  # noqa: ANN001
+        alice = {"u": "alice", "e": "alice@example.com", "uk": "alice", "ek": "alice@example.com"}
+        sync_conn.execute(INSERT_HEAD, alice)
+        sync_conn.execute(SAY_HELLO)
+        sync_conn.execute(report)
+        sync_conn.commit()
+
+    _inspect(migrated_url, before)
+    command.upgrade(config, "head")
+    count = text("SELECT count(*) FROM reports")
+
+    def at_head(sync_conn) -> tuple[int, int, int, int | None]:  # noqa: ANN001
+        sync_conn.execute(
+            text(
+                "INSERT INTO messages (body, created_at, writer_id, parent_id) "
+                "SELECT 'a reply', CURRENT_TIMESTAMP, writer_id, id FROM messages"
+            )
+        )
+        sync_conn.execute(
+            text(
+                "INSERT INTO likes (message_id, user_id, created_at) "
+                "SELECT id, writer_id, CURRENT_TIMESTAMP FROM messages WHERE parent_id IS NULL"
+            )
+        )
+        sync_conn.commit()
+        replies, likes = sync_conn.execute(
+            text("SELECT reply_count, like_count FROM messages WHERE parent_id IS NULL")
+        ).one()
+        parent = sync_conn.scalar(text("SELECT parent_id FROM live_events ORDER BY seq DESC"))
+        return sync_conn.scalar(count), replies, likes, parent
+
+    assert _inspect(migrated_url, at_head) == (1, 1, 1, None)  # the last event: the like's
+    command.downgrade(config, "-1")
+
+    def back(sync_conn) -> tuple[int, int, int]:  # noqa: ANN001
+        newest = text("SELECT max(seq) FROM live_events")
+        start = sync_conn.scalar(newest)
+        sync_conn.execute(SAY_HELLO)
+        sync_conn.commit()
+        messages = sync_conn.scalar(text("SELECT count(*) FROM messages"))
+        return sync_conn.scalar(count), messages, sync_conn.scalar(newest) - start
+
+    assert _inspect(migrated_url, back) == (1, 2, 1)  # the reply gone, the live log kept

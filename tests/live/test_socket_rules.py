@@ -127,7 +127,7 @@ def test_a_burst_of_edits_is_one_event_a_second() -> None:
     assert not edits.passes("edited", 7, now=100.5)
     assert edits.passes("edited", 8, now=100.5)  # another message has its own second
     assert edits.due(now=100.9) == []
-    assert edits.due(now=100.0 + EVERY) == [7]  # the last state, once
+    assert edits.due(now=100.0 + EVERY) == [(7, None)]  # the last state, once
     assert edits.due(now=102.0) == []
     assert not edits.passes("edited", 7, now=101.5)
     assert edits.passes("deleted", 7, now=101.6)  # a deletion is never held...

@@ -34,12 +34,13 @@ async def test_a_stranger_never_reads_a_hidden_message(app: Quart) -> None:
         f"/messages/{message_id}/fragment?profile=stranger",
         f"/messages/{message_id}/fragment?profile=writer",
         f"/messages/{message_id}/report",
+        f"/messages/{message_id}",
     ]
     for visitor in (stranger, reader):
         for path in pages:
             response = await visitor.get(path)
             assert SECRET not in await page_text(response), path
-            if "fragment" in path or "report" in path:
+            if "fragment" in path or "report" in path or path.endswith(str(message_id)):
                 assert response.status_code in (302, 404), path  # a reader is sent to log in
 
 

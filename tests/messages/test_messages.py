@@ -275,6 +275,6 @@ async def test_forms_on_a_refused_post_send_back_to_the_main_page(app, client, a
     await auth.signup("alice")
     await post(client, "kept")
     page = await page_text(await post(client, ""))
-    # The language switch's, the popup's and the Delete button's `next`: /messages
-    # only answers POST.
-    assert re.findall(r'name="next" value="([^"]*)"', page) == ["/", "/", "/"]
+    # The language switch's, the popup's, the Like and the Delete button's `next`:
+    # /messages only answers POST.
+    assert re.findall(r'name="next" value="([^"]*)"', page) == ["/", "/", "/", "/"]

@@ -1,15 +1,38 @@
-"""The signed-in user's own account: active login sessions and the password."""
+"""The signed-in user's own account: one page of their settings (reply mail), their
+login sessions and the password."""
 
 from __future__ import annotations
 
 from quart import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from guestbook import config
 from guestbook.accounts import login_sessions, services
 from guestbook.accounts.auth import login_required
 from guestbook.forms import Errors, FieldError, check_new_password, text
 from guestbook.i18n import gettext, ngettext
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+@bp.get("")
+@login_required
+async def settings():
+    return await render_template(
+        "account/settings.html",
+        reply_mail=await services.wants_reply_mail(g.user),
+        reply_mail_minutes=f"{config.current().reply_mail_minutes:g}",
+        logins=await login_sessions.of_user(g.user),
+        current=g.login_session,
+    )
+
+
+@bp.post("/reply-mail")
+@login_required
+async def reply_mail():
+    on = text(await request.form, "reply_mail") == "on"
+    await services.set_reply_mail(g.user, on)
+    await flash(gettext("Reply mail is on.") if on else gettext("Reply mail is off."))
+    return redirect(url_for("account.settings"))
 
 
 @bp.get("/sessions")

@@ -1,6 +1,7 @@
 """What the site does for accounts, for the pages and the command line alike: find a
 member (by canonical username or email), sign one up, log in with the login limits
-taken first, reset and change a password, save a language. Plain values in and out;
+taken first, reset and change a password, save a language, switch reply mail on and
+off (on the account page, or by a mail's one-click link). Plain values in and out;
 nothing here reads the request.
 
 Every lookup compares the canonical keys (`models.canonical`, `models.email_key`),
@@ -14,7 +15,7 @@ import hashlib
 import hmac
 import logging
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from quart import current_app, g, url_for
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -258,3 +259,35 @@ async def reset_password(user: User, password: str) -> bool:
         return False
     await login_sessions.revoke_all(user)  # commits the new password with it
     return True
+
+
+# Reply mail: the account page's switch, and the one-click link in every such mail
+# (RFC 8058), signed with the app's secret and naming one member. It never expires: a
+# mail is read when it is read.
+
+
+def _unsubscribe_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="guestbook reply mail unsubscribe")
+
+
+def unsubscribe_token(user_id: int) -> str:
+    return _unsubscribe_serializer().dumps(user_id)
+
+
+async def unsubscriber(token: str) -> User | None:
+    """The member an unsubscribe link was made for; None if forged or gone."""
+    try:
+        user_id = _unsubscribe_serializer().loads(token)
+    except BadData:
+        return None
+    return await g.db.get(User, user_id) if isinstance(user_id, int) else None
+
+
+async def wants_reply_mail(user: User) -> bool:
+    """Read from the table: the `g.user` a request sees may be a worker's kept copy."""
+    return bool(await g.db.scalar(select(User.reply_mail).where(User.id == user.id)))
+
+
+async def set_reply_mail(user: User, on: bool) -> None:
+    await change(user, reply_mail=on)
+    await g.db.commit()

@@ -15,7 +15,8 @@ from typing import Any
 
 from quart import Quart, current_app, g
 from quart.ctx import _AppCtxGlobals
-from sqlalchemy import event, text
+from sqlalchemy import Insert, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -163,6 +164,13 @@ async def release() -> None:
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("release() with unsaved changes; commit them first")
     await session.commit()
+
+
+def insert_if_new(session: AsyncSession, table: type) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING in the session's dialect (both have it): a row
+    that a concurrent writer added first is left as it is, with no error to roll back."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 async def driver_row(conn: AsyncConnection, sql: str) -> tuple[Any, ...] | None:

@@ -134,7 +134,7 @@ def moderation_ddl(dialect: str) -> list[str]:
 @event.listens_for(Base.metadata, "after_create")
 def _count_content_versions(_metadata: MetaData, connection, **_kw: object) -> None:  # noqa: ANN001
     dialect = connection.dialect.name
-    more = [*moderation_ddl(dialect), *live_events_ddl(dialect)]
+    more = [*moderation_ddl(dialect), *live_events_ddl(dialect), *conversation_ddl(dialect)]
     for statement in [*content_version_ddl(dialect), *map(text, more)]:
         connection.execute(statement)
 
@@ -156,30 +156,94 @@ _SQLITE_LIVE_TRIGGERS = (
 
 
 def live_events_ddl(dialect: str) -> list[str]:
-    """The triggers that fill `live_events`, for `create_all`; migrations 0007 and 0009
-    hold their own copies."""
+    """The triggers that fill `live_events`, for `create_all`; migrations 0007, 0009
+    and 0011 hold their own copies."""
     if dialect == "sqlite":
         return [
             f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON messages {condition}BEGIN "
-            f"INSERT INTO live_events (seq, kind, message_id, at) {_NEXT_SEQ}, '{kind}', "
-            f"{row}.id, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM live_events; END"
+            f"INSERT INTO live_events (seq, kind, message_id, parent_id, at) {_NEXT_SEQ}, "
+            f"'{kind}', {row}.id, {row}.parent_id, strftime('%Y-%m-%d %H:%M:%f', 'now') "
+            "FROM live_events; END"
             for name, when, kind, row, condition in _SQLITE_LIVE_TRIGGERS
         ]
     if dialect == "postgresql":
         return [
             "CREATE OR REPLACE FUNCTION log_live_event() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "DECLARE event_seq bigint; event_kind text; event_message integer; BEGIN "
+            "DECLARE event_seq bigint; event_kind text; event_message integer; "
+            "event_parent integer; BEGIN "
             f"PERFORM pg_advisory_xact_lock({LIVE_LOCK}); "
-            "IF TG_OP = 'INSERT' THEN event_kind := 'created'; event_message := NEW.id; "
-            f"ELSIF TG_OP = 'UPDATE' AND {HIDING} THEN "
-            "event_kind := 'deleted'; event_message := NEW.id; "
-            "ELSIF TG_OP = 'UPDATE' THEN event_kind := 'edited'; event_message := NEW.id; "
-            "ELSE event_kind := 'deleted'; event_message := OLD.id; END IF; "
-            "INSERT INTO live_events (seq, kind, message_id, at) "
-            f"{_NEXT_SEQ}, event_kind, event_message, now() FROM live_events "
+            "IF TG_OP = 'INSERT' THEN event_kind := 'created'; "
+            "event_message := NEW.id; event_parent := NEW.parent_id; "
+            f"ELSIF TG_OP = 'UPDATE' AND {HIDING} THEN event_kind := 'deleted'; "
+            "event_message := NEW.id; event_parent := NEW.parent_id; "
+            "ELSIF TG_OP = 'UPDATE' THEN event_kind := 'edited'; "
+            "event_message := NEW.id; event_parent := NEW.parent_id; "
+            "ELSE event_kind := 'deleted'; event_message := OLD.id; "
+            "event_parent := OLD.parent_id; END IF; "
+            "INSERT INTO live_events (seq, kind, message_id, parent_id, at) "
+            f"{_NEXT_SEQ}, event_kind, event_message, event_parent, now() FROM live_events "
             "RETURNING seq INTO event_seq; "
             f"PERFORM pg_notify('{LIVE_CHANNEL}', event_seq::text); RETURN NULL; END $$",
             "CREATE OR REPLACE TRIGGER log_live_event AFTER INSERT OR UPDATE OR DELETE "
             "ON messages FOR EACH ROW EXECUTE FUNCTION log_live_event()",
         ]
     raise NotImplementedError(f"no live_events triggers for {dialect}")
+
+
+# A reply counts while it is visible: written, deleted, hidden or shown again.
+_REPLY_SHOWN_OR_HIDDEN = "(OLD.hidden_at IS NULL) <> (NEW.hidden_at IS NULL)"
+_COUNT = {
+    "reply+": "UPDATE messages SET reply_count = reply_count + 1 WHERE id = NEW.parent_id",
+    "reply-": "UPDATE messages SET reply_count = reply_count - 1 WHERE id = OLD.parent_id",
+    "reply+-": "UPDATE messages SET reply_count = reply_count "
+    "+ CASE WHEN NEW.hidden_at IS NULL THEN 1 ELSE -1 END WHERE id = NEW.parent_id",
+    "like+": "UPDATE messages SET like_count = like_count + 1 WHERE id = NEW.message_id",
+    "like-": "UPDATE messages SET like_count = like_count - 1 WHERE id = OLD.message_id",
+}
+# (trigger, table, event, condition, count) of the SQLite triggers
+_SQLITE_COUNTERS = (
+    ("count_reply_on_insert", "messages", "INSERT",
+     "NEW.parent_id IS NOT NULL AND NEW.hidden_at IS NULL", _COUNT["reply+"]),
+    ("count_reply_on_delete", "messages", "DELETE",
+     "OLD.parent_id IS NOT NULL AND OLD.hidden_at IS NULL", _COUNT["reply-"]),
+    ("count_reply_on_hide", "messages", "UPDATE OF hidden_at",
+     f"NEW.parent_id IS NOT NULL AND {_REPLY_SHOWN_OR_HIDDEN}", _COUNT["reply+-"]),
+    ("count_like_on_insert", "likes", "INSERT", "", _COUNT["like+"]),
+    ("count_like_on_delete", "likes", "DELETE", "", _COUNT["like-"]),
+)  # fmt: skip
+
+
+def conversation_ddl(dialect: str) -> list[str]:
+    """The triggers that keep `messages.reply_count` and `like_count`, for `create_all`;
+    migration 0011 holds its own copy. The count is an update of the message, so the
+    message's live event ("edited") and the content version follow from it.
+
+    On PostgreSQL each takes the live log's advisory lock before the message's row, as
+    every writer of several messages does (a block hides many): the same order
+    everywhere, so two such transactions never wait on each other in a circle."""
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON {table} "
+            f"{f'WHEN {condition} ' if condition else ''}BEGIN {count}; END"
+            for name, table, when, condition, count in _SQLITE_COUNTERS
+        ]
+    if dialect == "postgresql":
+        lock = f"PERFORM pg_advisory_xact_lock({LIVE_LOCK}); "
+        return [
+            "CREATE OR REPLACE FUNCTION count_replies() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN IF TG_OP = 'INSERT' THEN "
+            f"IF NEW.parent_id IS NOT NULL AND NEW.hidden_at IS NULL THEN {lock}"
+            f"{_COUNT['reply+']}; END IF; ELSIF TG_OP = 'DELETE' THEN "
+            f"IF OLD.parent_id IS NOT NULL AND OLD.hidden_at IS NULL THEN {lock}"
+            f"{_COUNT['reply-']}; END IF; "
+            f"ELSIF NEW.parent_id IS NOT NULL AND {_REPLY_SHOWN_OR_HIDDEN} THEN {lock}"
+            f"{_COUNT['reply+-']}; END IF; RETURN NULL; END $$",
+            "CREATE OR REPLACE TRIGGER count_replies AFTER INSERT OR DELETE "
+            "OR UPDATE OF hidden_at ON messages FOR EACH ROW EXECUTE FUNCTION count_replies()",
+            "CREATE OR REPLACE FUNCTION count_likes() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN {lock}IF TG_OP = 'INSERT' THEN {_COUNT['like+']}; "
+            f"ELSE {_COUNT['like-']}; END IF; RETURN NULL; END $$",
+            "CREATE OR REPLACE TRIGGER count_likes AFTER INSERT OR DELETE ON likes "
+            "FOR EACH ROW EXECUTE FUNCTION count_likes()",
+        ]
+    raise NotImplementedError(f"no conversation triggers for {dialect}")

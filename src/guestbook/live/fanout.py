@@ -49,7 +49,7 @@ PRUNE_EVERY_SECONDS = 60.0
 RECONNECT_MAX_SECONDS = 10.0
 HEARTBEAT_TICK = 1.0  # seconds between looks for the heartbeats due
 
-AFTER = select(LiveEvent.seq, LiveEvent.kind, LiveEvent.message_id).where(
+AFTER = select(LiveEvent.seq, LiveEvent.kind, LiveEvent.message_id, LiveEvent.parent_id).where(
     LiveEvent.seq > bindparam("after")
 )
 
@@ -195,7 +195,10 @@ class Hub:
                 # Only an unbroken run counts (pruning may have left a hole).
                 run = [row for n, row in enumerate(rows) if row.seq == rows[0].seq - n]
                 self.recent = deque(
-                    ((r.seq, frame(r.kind, r.seq, r.message_id)) for r in reversed(run)),
+                    (
+                        (r.seq, frame(r.kind, r.seq, r.message_id, r.parent_id))
+                        for r in reversed(run)
+                    ),
                     maxlen=keep,
                 )
                 self.seq = rows[0].seq if rows else 0
@@ -205,7 +208,7 @@ class Hub:
         if not rows:
             return
         now = time.monotonic()
-        read = [(row.seq, frame(row.kind, row.seq, row.message_id)) for row in rows]
+        read = [(row.seq, frame(row.kind, row.seq, row.message_id, row.parent_id)) for row in rows]
         # Known before they are queued: a socket that arrives meanwhile catches up on them
         # (every one, a held edit too: a socket that resumes needs it).
         self.recent.extend(read)
@@ -216,7 +219,7 @@ class Hub:
             [
                 item
                 for item, row in zip(read, rows, strict=True)
-                if self.edits.passes(row.kind, row.message_id, now)
+                if self.edits.passes(row.kind, row.message_id, now, row.parent_id)
             ]
         )
 
@@ -224,8 +227,8 @@ class Hub:
         """The last edit of each message whose burst was held, as one frame now, under
         the newest number read (every event up to it has gone out, or was an edit in
         between, which this one stands for)."""
-        for message_id in self.edits.due(now):
-            text = frame("edited", self.seq or 0, message_id)
+        for message_id, parent in self.edits.due(now):
+            text = frame("edited", self.seq or 0, message_id, parent)
             for subscriber in self.subscribers:
                 subscriber.push_latest(text)
 

@@ -19,11 +19,14 @@ def jitter() -> float:
     return secrets.randbelow(1 << 20) / (1 << 20)
 
 
-def frame(kind: str, seq: int, message_id: int | None = None) -> str:
-    """One JSON text frame: `type`, `seq` and, for a message's event, `id`."""
+def frame(kind: str, seq: int, message_id: int | None = None, parent: int | None = None) -> str:
+    """One JSON text frame: `type`, `seq` and, for a message's event, `id` (and for a
+    reply's, `parent`: its message)."""
     body: dict[str, object] = {"type": kind, "seq": seq}
     if message_id is not None:
         body["id"] = message_id
+    if parent is not None:
+        body["parent"] = parent
     return json.dumps(body, separators=(",", ":"))
 
 

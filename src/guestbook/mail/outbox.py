@@ -19,19 +19,29 @@ from guestbook.web.urls import absolute_url
 
 
 async def queue(
-    session: AsyncSession, *, to: User, subject: str, template: str, **context: Any
+    session: AsyncSession,
+    *,
+    to: User,
+    subject: str,
+    template: str,
+    unsubscribe_url: str = "",
+    **context: Any,
 ) -> Outbox:
     """Render `mail/<template>.txt` and `.html` now, in the recipient's language, and
     add the mail to `session`'s transaction; the sender is woken as soon as that
-    transaction commits. `subject` is the English text, translated here."""
+    transaction commits. `subject` is the English text, translated here. A mail the
+    member may stop has its one-click `unsubscribe_url` (the templates get it too)."""
     with i18n.using(to.locale):
         subject = i18n.gettext(subject, name=to.username)
-        context.update(subject=subject, mail_locale=i18n.locale(), user=to)
+        context.update(
+            subject=subject, mail_locale=i18n.locale(), user=to, unsubscribe_url=unsubscribe_url
+        )
         mail = Outbox(
             recipient=to.email,
             subject=subject[:SUBJECT_MAX],
             text_body=await render_template(f"mail/{template}.txt", **context),
             html_body=await render_template(f"mail/{template}.html", **context),
+            unsubscribe_url=unsubscribe_url,
         )
     session.add(mail)
     sender.wake_after_commit(session)

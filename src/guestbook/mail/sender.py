@@ -15,7 +15,9 @@ one `Sender` task that delivers due rows:
 
 Delivery is at least once: a process killed between the SMTP server's "accepted" and
 step 3 sends that mail again after the lease ends. The Message-ID stays the same, so
-mail clients can tell. Backends: `smtp` (aiosmtplib), `console` (logs the mail and
+mail clients can tell. Before each look at the outbox the sender runs the app's mail
+producers: features whose mail is gathered over time (replies) queue what is due.
+Backends: `smtp` (aiosmtplib), `console` (logs the mail and
 writes it to instance/outbox/*.eml), and `null`, which writes rows but runs no sender.
 """
 
@@ -27,7 +29,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTPUTF8
@@ -64,6 +66,10 @@ def wake_after_commit(session: AsyncSession) -> None:
 
 
 # --- backends ---------------------------------------------------------------------
+
+
+# Queues the outbox rows that are due of a mail gathered over time, in sessions of its own.
+Producer = Callable[[async_sessionmaker[AsyncSession]], Awaitable[None]]
 
 
 class Backend(Protocol):
@@ -129,6 +135,11 @@ def build_message(mail: Outbox, sender: str) -> EmailMessage:
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{mail.created_at:%Y%m%dT%H%M%S}.{mail.id}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"  # no vacation auto-replies to us
+    if mail.unsubscribe_url:
+        # RFC 8058: the mail program offers "Unsubscribe" and POSTs this body to the
+        # link itself, no login and no page in between.
+        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # 8bit keeps the .eml readable (links intact); aiosmtplib re-encodes for a server
     # without 8BITMIME.
     message.set_content(mail.text_body, cte="8bit")
@@ -157,9 +168,14 @@ class Sender:
     Every database step opens its own short session (one AsyncSession per task)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], backend: Backend, settings: Settings
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        backend: Backend,
+        settings: Settings,
+        producers: Sequence[Producer] = (),
     ) -> None:
         self.sessions = sessions
+        self.producers = producers
         self.backend = backend
         self.settings = settings
         self.name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -194,6 +210,8 @@ class Sender:
         while not self._stopping:
             self._wake.clear()
             try:
+                for produce in self.producers:
+                    await produce(self.sessions)
                 more = await self.send_due() == BATCH
             except Exception as exc:  # the database is away: keep the task alive, try again
                 log.warning("mail: cannot read the outbox (%s); retrying", exc)
@@ -289,7 +307,7 @@ def _who(mail: Outbox) -> tuple[int, str]:
     return mail.id, mail.recipient
 
 
-def init_app(app: Quart, settings: Settings) -> None:
+def init_app(app: Quart, settings: Settings, producers: Sequence[Producer] = ()) -> None:
     if settings.mail_backend == "null":
         return  # mail is still queued (same transactions as in production), never sent
 
@@ -298,7 +316,7 @@ def init_app(app: Quart, settings: Settings) -> None:
     # the engine it writes with.
     @app.while_serving
     async def _run_sender() -> AsyncIterator[None]:
-        sender = Sender(db.sessionmaker(app), make_backend(settings), settings)
+        sender = Sender(db.sessionmaker(app), make_backend(settings), settings, producers)
         app.extensions[_EXT] = sender
         async with sender.running():
             yield

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, Row, Select, bindparam, select, tuple_
+from sqlalchemy import Integer, Row, Select, bindparam, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from werkzeug.exceptions import BadRequest
 
 from guestbook.lib.numbers import whole_number
@@ -68,10 +69,21 @@ LISTED = (
     Message.writer_id,
     User.username.label("writer_name"),
     Message.hidden_at,  # set only on the writer's own profile: public lists select visible ones
+    Message.parent_id,  # a reply's message
+    Message.reply_count,
+    Message.like_count,
 )
 
 # One message as a list shows it (the live script's fragment).
 LISTED_ONE = select(*LISTED).join(Message.writer)
+
+_PARENT = aliased(Message)
+# A message, or a reply whose message everyone may see: a hidden message's replies
+# leave the lists with it.
+IN_VIEW = or_(
+    Message.parent_id.is_(None),
+    select(_PARENT.id).where(_PARENT.id == Message.parent_id, _PARENT.visible).exists(),
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""What the message lists read: the main page, a profile, a feed. Each is kept per
-worker under the content version (`cache.versions.read`), so plain values, not ORM
-objects tied to one request's session. Hidden messages are left out of every one,
-but for their writer on their own profile (marked so)."""
+"""What the message lists read: the main page, a profile, a message with its replies,
+a feed. Each is kept per worker under the content version (`cache.versions.read`), so
+plain values, not ORM objects tied to one request's session. Hidden messages are left
+out of every one, but for their writer on their own profile (marked so); so are the
+replies to a hidden message."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from quart import g
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from guestbook import config, db
 from guestbook.accounts.services import NoSuchMember, named, username_key
 from guestbook.cache import versions
 from guestbook.messages import pagination
-from guestbook.models import Message, User
+from guestbook.messages.services import NoSuchMessage
+from guestbook.models import Like, Message, User
 
-# The main page's and the site feed's messages: one object, so its page query is
-# built once.
-NEWEST = select(Message).where(Message.visible)
+# The main page's and the site feed's messages, replies left to their message's page:
+# one object, so its page query is built once.
+NEWEST = select(Message).where(Message.visible, Message.parent_id.is_(None))
 FEED_ENTRIES = 20
 
 
@@ -75,7 +77,7 @@ async def _read_profile(username: str, before: str | None, size: int, own: bool)
     user = await named(username)
     # Flask: `user.messages.order_by(...)` on a dynamic relationship. Async: the
     # write-only collection hands back a select to run, never an implicit load.
-    messages = user.messages.select()
+    messages = user.messages.select().where(pagination.IN_VIEW)
     if not own:  # the writer alone sees their hidden messages (marked so)
         messages = messages.where(Message.visible)
     count = await g.db.scalar(select(func.count()).select_from(messages.subquery()))
@@ -104,6 +106,51 @@ async def _read_feed(username: str | None) -> Feed:
         page = await pagination.page_of(g.db, NEWEST, None, FEED_ENTRIES)
         return Feed(None, None, pagination.EPOCH, page)
     user = await named(username)
-    messages = user.messages.select().where(Message.visible)
+    messages = user.messages.select().where(Message.visible, pagination.IN_VIEW)
     page = await pagination.page_of(g.db, messages, None, FEED_ENTRIES)
     return Feed(user.username, user.id, user.created_at, page)
+
+
+@dataclass(frozen=True)
+class Thread:
+    message: Row  # LISTED, as a list shows it
+    replies: tuple[Row, ...]  # oldest first
+
+
+async def thread(message_id: int) -> Thread:
+    """Message `message_id` with its visible replies, oldest first; for a reply, its
+    message's thread. 404 if hidden or gone."""
+    found = await versions.read(("thread", message_id), lambda: _read_thread(message_id))
+    await db.release()
+    return found
+
+
+async def _read_thread(message_id: int) -> Thread:
+    connection = await g.db.connection()
+    one = pagination.LISTED_ONE.where(Message.visible)
+    message = (await connection.execute(one.where(Message.id == message_id))).one_or_none()
+    if message is not None and message.parent_id is not None:
+        message = (
+            await connection.execute(one.where(Message.id == message.parent_id))
+        ).one_or_none()
+    if message is None:
+        raise NoSuchMessage()
+    replies = await connection.execute(
+        one.where(Message.parent_id == message.id).order_by(Message.created_at, Message.id)
+    )
+    return Thread(message, tuple(replies))
+
+
+async def liked(viewer: User, rows: tuple[Row, ...]) -> frozenset[int]:
+    """Which of the listed messages `viewer` likes (a like changes the content version)."""
+    ids = tuple(row.id for row in rows)
+    if not ids:
+        return frozenset()
+    found = await versions.read(("liked", viewer.id, ids), lambda: _read_liked(viewer.id, ids))
+    await db.release()
+    return found
+
+
+async def _read_liked(viewer_id: int, ids: tuple[int, ...]) -> frozenset[int]:
+    mine = select(Like.message_id).where(Like.user_id == viewer_id, Like.message_id.in_(ids))
+    return frozenset(await g.db.scalars(mine))

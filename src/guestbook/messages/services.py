@@ -1,5 +1,5 @@
 """What the site does with messages, for the pages and any other front alike: post,
-edit, delete, and one message as a list shows it. Plain values in and out; a refusal
+reply, like, edit, delete, and one message as a list shows it. Plain values in and out; a refusal
 is a domain error (`FieldError` for the text, or one of the errors below, each an
 HTTP error too, so a page shows it with its status).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from quart import Quart, current_app, g
 from sqlalchemy import Row, or_, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import Forbidden, NotFound
 
 from guestbook import db
@@ -16,8 +17,8 @@ from guestbook.db.group_commit import GroupCommit, was_not_written
 from guestbook.forms import check_body
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit, spam
-from guestbook.messages import pagination
-from guestbook.models import Message, Report, User, utcnow
+from guestbook.messages import pagination, reply_mail
+from guestbook.models import Like, Message, Report, User, utcnow
 
 _EXT = "guestbook.messages.writes"
 
@@ -56,7 +57,7 @@ async def post(writer: User, body: str) -> None:
     # Written with the posts of other requests under way, in one commit (group_commit);
     # first this request gives back its connection (SQLite has just one).
     await db.release()
-    row = {"body": body, "writer_id": writer.id, "created_at": utcnow()}
+    row = {"body": body, "writer_id": writer.id, "parent_id": None, "created_at": utcnow()}
     try:
         await new_messages(current_app._get_current_object()).insert(row)
     except Exception as err:
@@ -64,6 +65,78 @@ async def post(writer: User, body: str) -> None:
             await ratelimit.give_back(*slot)
             await spam.forget_message(writer, body)
         raise
+
+
+async def shown(message_id: int) -> Message:
+    """Message `message_id` if everyone may see it: visible, and a reply's message too."""
+    message = await g.db.get(Message, message_id)
+    if message is None or not message.visible:
+        raise NoSuchMessage()
+    if message.parent_id is not None:
+        parent = await g.db.get(Message, message.parent_id)
+        if parent is None or not parent.visible:
+            raise NoSuchMessage()
+    return message
+
+
+def mention(name: str, body: str) -> str:
+    """A reply to a reply answers its message, starting with `@name`."""
+    tag = f"@{name}"
+    return body if body.startswith(tag) else f"{tag} {body.lstrip()}"
+
+
+async def reply(writer: User, message_id: int, body: str) -> tuple[int, int]:
+    """Answer message `message_id` as `writer`, with a message's rules and limits.
+    Replies are one level deep: answering a reply answers its message. Returns the
+    message's id and the reply's. Raises as `post`, or `NoSuchMessage`."""
+    target = await shown(message_id)
+    parent_id = target.parent_id or target.id
+    if target.parent_id is not None:
+        body = mention(target.writer.username, body)
+    body = check_body(body)
+    slot = ratelimit.limits()["post_account"], f"id:{writer.id}"
+    await ratelimit.hit(*slot)
+    await spam.check_message(writer, body)
+    # Its own transaction, not the group commit: the reply mail is noted in it.
+    reply = Message(body=body, writer_id=writer.id, parent_id=parent_id, created_at=utcnow())
+    g.db.add(reply)
+    try:
+        await g.db.flush()
+    except IntegrityError:  # the message was deleted meanwhile: nothing written
+        await g.db.rollback()
+        await ratelimit.give_back(*slot)
+        await spam.forget_message(writer, body)
+        raise NoSuchMessage() from None
+    reply_id = reply.id
+    await reply_mail.note(g.db, parent_id, reply_id, writer.id)
+    await g.db.commit()
+    return parent_id, reply_id
+
+
+async def like(member: User, message_id: int, liked: bool | None = None) -> tuple[bool, int]:
+    """The member likes message `message_id` (`liked` True), stops liking it (False), or
+    toggles (None). One like per member and message, however many requests race (the
+    table's key). Returns whether they like it now, and its count. A like writes no
+    text: it takes no post slot, but has a limit of its own."""
+    await shown(message_id)
+    await ratelimit.hit(ratelimit.limits()["like_account"], f"id:{member.id}")
+    mine = (Like.message_id == message_id, Like.user_id == member.id)
+    if liked is None:
+        liked = await g.db.scalar(sa.select(Like.user_id).where(*mine)) is None
+    if liked:
+        new = db.insert_if_new(g.db, Like).values(
+            message_id=message_id, user_id=member.id, created_at=utcnow()
+        )
+        try:
+            await g.db.execute(new)
+        except IntegrityError:  # the message was deleted meanwhile
+            await g.db.rollback()
+            raise NoSuchMessage() from None
+    else:
+        await g.db.execute(sa.delete(Like).where(*mine))
+    count = await g.db.scalar(sa.select(Message.like_count).where(Message.id == message_id))
+    await g.db.commit()
+    return liked, count or 0
 
 
 async def own(member: User, message_id: int) -> Message:
@@ -84,16 +157,17 @@ async def editable(member: User, message_id: int) -> Message:
     return message
 
 
-async def edit(member: User, message_id: int, body: str) -> None:
-    """Change the member's own message to `body`; raises as `own`, `FieldError`,
-    `HiddenMessage`, or `TooManyRequests` past the member's edit limit. An edit after a
-    moderator's decision reopens reporting: those who reported the old text may report
-    the new one."""
+async def edit(member: User, message_id: int, body: str) -> int | None:
+    """Change the member's own message to `body`, and return a reply's message (None
+    for a message); raises as `own`, `FieldError`, `HiddenMessage`, or
+    `TooManyRequests` past the member's edit limit. An edit after a moderator's
+    decision reopens reporting: those who reported the old text may report the new one."""
     message = await editable(member, message_id)
+    parent_id = message.parent_id
     body = check_body(body)
     spam.check_links(member, body)
     if body == message.body:
-        return
+        return parent_id
     await ratelimit.hit(ratelimit.limits()["edit_account"], f"id:{member.id}")
     # A statement, not the ORM's flush, and only while the message is still visible: a
     # delete or a hide committed meanwhile leaves no row to match (a 404 or a 403 here,
@@ -111,6 +185,7 @@ async def edit(member: User, message_id: int, body: str) -> None:
         sa.delete(Report).where(Report.message_id == message.id, Report.resolved_at.is_not(None))
     )
     await g.db.commit()
+    return parent_id
 
 
 async def delete(member: User, message_id: int) -> None:
@@ -131,7 +206,7 @@ async def delete_row(message: Message) -> None:
 async def listed(message_id: int, viewer: User | None, own_hidden: bool = False) -> Row:
     """Message `message_id` as a list shows it, if `viewer` may see it there: visible,
     or (`own_hidden`, their own profile) hidden but written by `viewer`."""
-    statement = pagination.LISTED_ONE.where(Message.id == message_id)
+    statement = pagination.LISTED_ONE.where(Message.id == message_id, pagination.IN_VIEW)
     if own_hidden and viewer is not None:
         statement = statement.where(or_(Message.visible, Message.writer_id == viewer.id))
     else:

@@ -9,10 +9,11 @@ from werkzeug.exceptions import TooManyRequests
 from guestbook.accounts.auth import login_required
 from guestbook.cache.page_cache import kept_whole
 from guestbook.forms import FieldError, text
-from guestbook.i18n import gettext, ngettext
+from guestbook.i18n import gettext
 from guestbook.limits import spam
 from guestbook.messages import reads, services
 from guestbook.messages.lists import message_list
+from guestbook.messages.pace import retry_after, slow_down
 from guestbook.web.cookies import set_script_cookie
 from guestbook.web.csrf import same_site_only
 from guestbook.web.urls import safe_next
@@ -63,7 +64,7 @@ async def post():
     except TooManyRequests as err:
         # What they wrote stays in the form.
         return await _render_index(
-            body=raw, error=_slow_down(err), status=429, headers=_retry_after(err)
+            body=raw, error=slow_down(err), status=429, headers=retry_after(err)
         )
     await flash(gettext("Posted."))
     return redirect(url_for("messages.index"))
@@ -79,12 +80,14 @@ async def edit(message_id: int):
         )
     raw = text(await request.form, "body")
     try:
-        await services.edit(g.user, message_id, raw)
+        parent_id = await services.edit(g.user, message_id, raw)
     except FieldError as err:
         return await _render_edit(message_id, raw, err.message, 400)
     except TooManyRequests as err:
-        return await _render_edit(message_id, raw, _slow_down(err), 429, _retry_after(err))
+        return await _render_edit(message_id, raw, slow_down(err), 429, retry_after(err))
     await flash(gettext("Saved."))
+    if parent_id is not None:  # a reply: back on its message's page
+        return redirect(url_for("thread.page", message_id=parent_id) + f"#m{message_id}")
     return redirect(url_for("messages.index"))
 
 
@@ -96,19 +99,6 @@ async def _render_edit(
     return html, status, headers or {}
 
 
-def _slow_down(err: TooManyRequests) -> str:
-    minutes = -(-err.retry_after // 60) if err.retry_after > 90 else 1
-    return ngettext(
-        "You have written a lot in a short time. Try again in a minute.",
-        "You have written a lot in a short time. Try again in %(num)s minutes.",
-        minutes,
-    )
-
-
-def _retry_after(err: TooManyRequests) -> dict[str, str]:
-    return {"Retry-After": str(err.retry_after)}
-
-
 @bp.post("/messages/<int:message_id>/delete")
 @login_required
 async def delete(message_id: int):
@@ -117,20 +107,30 @@ async def delete(message_id: int):
     back = safe_next(text(await request.form, "next"), url_for("messages.index"))
     await services.delete(g.user, message_id)
     await flash(gettext("Deleted."))
+    if back.split("#")[0] == url_for("thread.page", message_id=message_id):
+        back = url_for("messages.index")  # its own page is gone with it
     return redirect(back)
 
 
 @bp.get("/messages/<int:message_id>/fragment")
 async def fragment(message_id: int):
     """One message's `<li>`, for the live script, rendered for this viewer (their own
-    messages get Edit and Delete); 404 once it is gone or hidden, so the page drops it.
+    messages get Edit and Delete, others' Like); 404 once it is gone or hidden, so the
+    page drops it (`?thread=yes`: as a message's own page shows it).
     On the writer's own profile (`?profile=` their name) their hidden one stays,
     marked, as the profile shows it."""
     own_profile = g.user is not None and request.args.get("profile") == g.user.username
     row = await services.listed(message_id, g.user, own_hidden=own_profile)
     # Where Delete returns to: the page that fetched this, not this URL.
     back = safe_next(request.args.get("next"), url_for("messages.index"))
-    return await render_template("messages/fragment.html", message=row, back=back)
+    liked = await reads.liked(g.user, (row,)) if g.user is not None else frozenset()
+    return await render_template(
+        "messages/fragment.html",
+        message=row,
+        back=back,
+        liked=liked,
+        thread=request.args.get("thread") == "yes",
+    )
 
 
 @bp.post("/popup/skip")

@@ -1,6 +1,6 @@
 // Live updates: the message list follows /live without a reload. The socket says only
-// what changed (created, edited or deleted, and the message id); the message's HTML
-// comes from the server, fetched with this visitor's cookies, so it looks and escapes
+// what changed (created, edited or deleted, the message id, and a reply's message);
+// the message's HTML comes from the server, fetched with this visitor's cookies, so it looks and escapes
 // as on a page load and shows Edit and Delete on their own messages. Without
 // JavaScript, or without a socket, the page is what the server sent.
 (function () {
@@ -9,6 +9,7 @@
   if (!box || !window.WebSocket || !window.fetch) return;
   var after = box.dataset.liveAfter; // the last event seen; "" when unknown
   var writer = box.dataset.liveWriter; // a profile shows this member's messages only
+  var thread = box.dataset.liveThread; // a message's page shows its replies, oldest first
   var older = box.dataset.liveOlder === "yes"; // a cursor page links to new messages
   var heartbeat = parseFloat(box.dataset.liveHeartbeat) || 25;
   var failures = 0;
@@ -45,6 +46,7 @@
       "?next=" + encodeURIComponent(back);
     // On a profile: its writer sees their hidden messages there, marked.
     if (writer) url += "&profile=" + encodeURIComponent(writer);
+    if (thread) url += "&thread=yes";
     return getHtml(url).then(function (html) {
       if (html === null) return null;
       var template = document.createElement("template");
@@ -64,7 +66,8 @@
       if (empty) empty.replaceWith(list);
       else box.querySelector(".live-news").after(list);
     }
-    list.insertBefore(item, list.firstElementChild); // events come in commit order
+    // Events come in commit order: newest first, or on a message's page last.
+    list.insertBefore(item, thread ? null : list.firstElementChild);
   }
 
   function shownIds() {
@@ -81,23 +84,35 @@
     return id > Math.min.apply(null, ids) && (!older || id < Math.max.apply(null, ids));
   }
 
-  // A message shown again (a moderator restored it): back in its place, newest first.
+  // A message shown again (a moderator restored it): back in its place, in the list's
+  // order.
   function putBack(item, id) {
     var list = box.querySelector("ol.messages");
     if (!list) { insert(item); return; }
     var next = Array.prototype.find.call(list.children, function (li) {
-      return parseInt(li.id.slice(1), 10) < id;
+      var other = parseInt(li.id.slice(1), 10);
+      return thread ? other > id : other < id;
     });
     list.insertBefore(item, next || null);
   }
 
-  function apply(kind, id) {
+  // Whether an event can change this page: a reply belongs on its message's page (and
+  // on its writer's profile), not in the main list; a message's page takes its own
+  // message and its replies.
+  function concerns(id, parent) {
+    if (document.getElementById("m" + id)) return true;
+    if (thread) return String(parent) === thread;
+    return !parent || !!writer;
+  }
+
+  function apply(kind, id, parent) {
     var shown = document.getElementById("m" + id);
     if (kind === "deleted") {
       if (shown) shown.remove();
       return Promise.resolve();
     }
-    if (!shown && kind === "edited" && !belongsHere(id)) return Promise.resolve();
+    if (!concerns(id, parent)) return Promise.resolve();
+    if (!shown && kind === "edited" && !thread && !belongsHere(id)) return Promise.resolve();
     return fragment(id).then(function (item) {
       var now = document.getElementById("m" + id);
       if (!item) {
@@ -135,7 +150,7 @@
     try { event = JSON.parse(message.data); } catch (error) { return; }
     if (event.type === "ping") return;
     work = work.then(function () {
-      var done = event.type === "reload" ? reload() : apply(event.type, event.id);
+      var done = event.type === "reload" ? reload() : apply(event.type, event.id, event.parent);
       return done.then(function () {
         after = String(event.seq);
         state("open");

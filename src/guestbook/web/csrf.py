@@ -39,6 +39,14 @@ def same_site_only(view: V) -> V:
     return view
 
 
+def signed_link(view: V) -> V:
+    """Marks a view whose URL carries a signed token that is its whole authority (a
+    mail's one-click unsubscribe link, POSTed by the mail program itself): no form
+    token, and from any site, since only the link's owner has it."""
+    view.signed_link = True  # type: ignore[attr-defined]
+    return view
+
+
 def _cross_site() -> bool:
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None:
@@ -71,7 +79,10 @@ def csrf_token() -> str:
 async def check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not config.current().csrf_enabled:
         return
-    if getattr(current_app.view_functions.get(request.endpoint or ""), "same_site_only", False):
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "signed_link", False):
+        return
+    if getattr(view, "same_site_only", False):
         if _cross_site():
             raise CSRFError()
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from quart import Response, request
+from quart import Response, current_app, request
 from werkzeug.routing import RequestRedirect
 
 from guestbook import config
@@ -39,3 +39,13 @@ async def routing_redirect_stays_here(response: Response) -> Response:
 def absolute_url(path: str) -> str:
     """A link for a mail or a feed: `GUESTBOOK_BASE_URL` + a path from `url_for`."""
     return config.current().base_url.rstrip("/") + path
+
+
+def external_url(endpoint: str, **values: object) -> str:
+    """An absolute link to `endpoint` on `GUESTBOOK_BASE_URL`, with or without a request:
+    the mail sender's gathered mail has none."""
+    base = urlsplit(config.current().base_url)
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)

@@ -1,0 +1,182 @@
+"""Reply mail, delivered to a real SMTP server: the first reply's mail at once, later
+ones gathered (at most one mail per message per `reply_mail_minutes`), never of one's
+own reply, in the writer's language, with a one-click unsubscribe (RFC 8058) that
+needs no login and no form token, and a switch on the account page."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from quart import Quart
+from sqlalchemy import select, update
+
+from guestbook import db
+from guestbook.models import Base, Outbox, ReplyMail, User
+from support import CSRFClient, SMTPTestServer, member, message_id, page_text, serving, write
+
+BASE_URL = "https://guestbook.example"
+WINDOW_MINUTES = 0.05  # three seconds
+
+
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, Any], smtp_server: SMTPTestServer):
+    return {
+        **settings_overrides,
+        "mail_backend": "smtp",
+        "smtp_host": smtp_server.host,
+        "smtp_port": smtp_server.port,
+        "mail_poll_seconds": 0.1,
+        "base_url": BASE_URL,
+        "reply_mail_minutes": WINDOW_MINUTES,
+    }
+
+
+@pytest.fixture
+async def app(settings_overrides: dict[str, Any]) -> AsyncIterator[Quart]:
+    async with serving(settings_overrides) as app:
+        async with db.engine(app).begin() as conn:
+            await conn.run_sync(Base.metadata.drop_all)
+            await conn.run_sync(Base.metadata.create_all)
+        yield app
+
+
+async def reply(client: CSRFClient, to: int, body: str) -> int:
+    response = await client.post(f"/messages/{to}/replies", form={"body": body})
+    assert response.status_code == 302, response.status_code
+    return await message_id(client.app, body)  # type: ignore[attr-defined]
+
+
+def text_of(message: Any) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+async def reply_mail_rows(app: Quart) -> list[Outbox]:
+    async with db.sessionmaker(app)() as session:
+        rows = await session.scalars(select(Outbox).where(Outbox.unsubscribe_url != ""))
+        return list(rows)
+
+
+async def test_the_first_reply_is_mailed_at_once_and_later_ones_gathered(
+    app: Quart, smtp_server: SMTPTestServer
+) -> None:
+    alice, bob, carol = [await member(app, n) for n in ("alice", "bob", "carol")]
+    first = await write(alice, "what do you think?")
+    await reply(alice, first, "my own reply")  # never mailed to its writer
+    started = time.monotonic()
+    await reply(bob, first, "bob thinks so")
+    mail = (await smtp_server.wait_async(4))[3]  # after the three welcome mails
+    assert mail["To"] == "alice@example.com"
+    assert "bob thinks so" in text_of(mail) and "my own reply" not in text_of(mail)
+    assert f"{BASE_URL}/messages/{first}" in text_of(mail)
+
+    await reply(carol, first, "carol too")
+    await reply(bob, first, "bob again")
+    await asyncio.sleep(0.5)
+    assert len(smtp_server.messages) == 4  # gathered: the window is not over
+    [*_, second] = await smtp_server.wait_async(5, timeout=15)
+    assert time.monotonic() - started >= WINDOW_MINUTES * 60 - 0.2
+    body = text_of(second)
+    assert "carol too" in body and "bob again" in body and "bob thinks so" not in body
+    assert body.index("carol too") < body.index("bob again")  # in order
+    await asyncio.sleep(WINDOW_MINUTES * 60 + 0.5)
+    assert len(smtp_server.messages) == 5  # nothing new, no mail
+
+
+async def test_the_mail_is_in_the_writers_language(app: Quart, smtp_server: SMTPTestServer) -> None:
+    alice, bob = await member(app, "alice"), await member(app, "bob")
+    async with db.sessionmaker(app)() as session:
+        await session.execute(update(User).where(User.username == "alice").values(locale="ko"))
+        await session.commit()
+    first = await write(alice, "안녕하세요")
+    await reply(bob, first, "반가워요")
+    mail = (await smtp_server.wait_async(3))[2]
+    assert mail["To"] == "alice@example.com"
+    assert "답글" in mail["Subject"]
+    assert "반가워요" in text_of(mail)
+
+
+async def test_one_click_unsubscribe_needs_no_login_and_no_token(
+    app: Quart, smtp_server: SMTPTestServer
+) -> None:
+    alice, bob = await member(app, "alice"), await member(app, "bob")
+    first = await write(alice, "a message")
+    bobs = await write(bob, "bob's message")
+    await reply(bob, first, "a reply")
+    mail = (await smtp_server.wait_async(3))[2]
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = re.fullmatch(r"<(.+)>", mail["List-Unsubscribe"].strip()).group(1)
+    assert link.startswith(f"{BASE_URL}/unsubscribe/")
+    assert link in text_of(mail)
+    path = urlsplit(link).path
+
+    # A person's click: a page with a button, nothing changed yet.
+    stranger = app.test_client()
+    shown = await stranger.get(path)
+    assert shown.status_code == 200 and '<form method="post">' in await page_text(shown)
+    assert await wants_mail(app, "alice")
+    # The mail program's POST: no cookie, no form token, and another site's headers.
+    done = await stranger.post(
+        path,
+        form={"List-Unsubscribe": "One-Click"},
+        csrf=False,
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert done.status_code == 200
+    assert not await wants_mail(app, "alice") and await wants_mail(app, "bob")  # hers only
+    # A forged or altered link changes nothing.
+    for forged in (path + "x", "/unsubscribe/abc.def"):
+        response = await stranger.post(forged, form={}, csrf=False)
+        assert response.status_code == 404
+    await reply(alice, bobs, "to bob")  # bob still hears
+    await reply(bob, first, "another reply")  # alice no longer does
+    mails = await smtp_server.wait_async(4)
+    await asyncio.sleep(0.5)
+    assert [m["To"] for m in smtp_server.messages[3:]] == ["bob@example.com"] == [mails[3]["To"]]
+
+
+async def wants_mail(app: Quart, name: str) -> bool:
+    async with db.sessionmaker(app)() as session:
+        return await session.scalar(select(User.reply_mail).where(User.username == name))
+
+
+async def test_the_account_page_switches_reply_mail(
+    app: Quart, smtp_server: SMTPTestServer
+) -> None:
+    alice, bob = await member(app, "alice"), await member(app, "bob")
+    page = await page_text(await alice.get("/account"))
+    assert re.search(r'id="reply_mail"[^>]* checked', page)
+    assert "Your sessions" in page and 'href="/account/password"' in page
+    assert (await alice.post("/account/reply-mail", form={})).status_code == 302
+    assert not re.search(
+        r'id="reply_mail"[^>]* checked', await page_text(await alice.get("/account"))
+    )
+    first = await write(alice, "quiet please")
+    await reply(bob, first, "a reply nobody mails")
+    async with db.sessionmaker(app)() as session:
+        assert await session.scalar(select(ReplyMail)) is None  # nothing noted
+    assert (await alice.post("/account/reply-mail", form={"reply_mail": "on"})).status_code == 302
+    await reply(bob, first, "now it is mailed")
+    mail = (await smtp_server.wait_async(3))[2]
+    assert "now it is mailed" in text_of(mail) and "nobody mails" not in text_of(mail)
+    assert len(await reply_mail_rows(app)) == 1
+
+
+async def test_a_reply_hidden_before_its_mail_is_not_in_it(
+    app: Quart, smtp_server: SMTPTestServer
+) -> None:
+    moderator = await member(app, "mod", moderator=True)
+    alice, bob = await member(app, "alice"), await member(app, "bob")
+    first = await write(alice, "a message")
+    await reply(bob, first, "the first reply")
+    await smtp_server.wait_async(4)  # mailed at once; the next ones wait for the window
+    await reply(bob, first, "a kind reply")
+    hidden = await reply(bob, first, "a rude reply")
+    assert (await moderator.post(f"/messages/{hidden}/hide", form={})).status_code == 302
+    body = text_of((await smtp_server.wait_async(5, timeout=15))[4])
+    assert "a kind reply" in body and "a rude reply" not in body
