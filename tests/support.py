@@ -17,7 +17,7 @@ that start real server processes are in servers.py.
 - /live through the test client: ORIGIN, next_event, opened
 - real servers over HTTP (see servers.py for the processes): production_env,
   Visitor, new_ip, new_name, post_form, signup
-- mail: SMTPTestServer
+- mail: SMTPTestServer, MAIL_SITE, smtp_settings
 """
 
 from __future__ import annotations
@@ -706,3 +706,18 @@ class SMTPTestServer:
 
     def _short(self, count: int, timeout: float) -> str:
         return f"expected {count} mail(s) within {timeout} s, got {len(self.messages)}"
+
+
+MAIL_SITE = "https://guestbook.example"  # the base URL the mail tests' links must carry
+
+
+def smtp_settings(server: SMTPTestServer) -> dict[str, Any]:
+    """Settings that send the app's mail to `server`, looked at every 0.1 s."""
+    return {
+        "mail_backend": "smtp",
+        "smtp_host": server.host,
+        "smtp_port": server.port,
+        "smtp_timeout": 5,
+        "mail_poll_seconds": 0.1,
+        "base_url": MAIL_SITE,
+    }

@@ -26,25 +26,24 @@ from guestbook import create_app, db
 from guestbook.config import ConfigError, Settings
 from guestbook.mail import sender
 from guestbook.models import Base, Outbox, utcnow
-from support import AuthActions, CSRFClient, SMTPTestServer, page_text, serving
+from support import (
+    MAIL_SITE,
+    AuthActions,
+    CSRFClient,
+    SMTPTestServer,
+    page_text,
+    serving,
+    smtp_settings,
+)
 
 T = TypeVar("T")
-BASE_URL = "https://guestbook.example"
+BASE_URL = MAIL_SITE
 RESET_LINK = re.compile(re.escape(BASE_URL) + r"(/auth/reset/[^\s\"<]+)")
 
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any], smtp_server: SMTPTestServer):
-    return {
-        **settings_overrides,
-        "mail_backend": "smtp",
-        "smtp_host": smtp_server.host,
-        "smtp_port": smtp_server.port,
-        "smtp_timeout": 5,
-        "mail_poll_seconds": 0.1,
-        "mail_retry_seconds": 0.2,
-        "base_url": BASE_URL,
-    }
+    return {**settings_overrides, **smtp_settings(smtp_server), "mail_retry_seconds": 0.2}
 
 
 async def fresh_schema(overrides: dict[str, Any]) -> None:

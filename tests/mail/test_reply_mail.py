@@ -18,9 +18,19 @@ from sqlalchemy import select, update
 
 from guestbook import db
 from guestbook.models import Base, Outbox, ReplyMail, User
-from support import CSRFClient, SMTPTestServer, member, message_id, page_text, serving, write
+from support import (
+    MAIL_SITE,
+    CSRFClient,
+    SMTPTestServer,
+    member,
+    message_id,
+    page_text,
+    serving,
+    smtp_settings,
+    write,
+)
 
-BASE_URL = "https://guestbook.example"
+BASE_URL = MAIL_SITE
 WINDOW_MINUTES = 0.05  # three seconds
 
 
@@ -28,11 +38,7 @@ WINDOW_MINUTES = 0.05  # three seconds
 def settings_overrides(settings_overrides: dict[str, Any], smtp_server: SMTPTestServer):
     return {
         **settings_overrides,
-        "mail_backend": "smtp",
-        "smtp_host": smtp_server.host,
-        "smtp_port": smtp_server.port,
-        "mail_poll_seconds": 0.1,
-        "base_url": BASE_URL,
+        **smtp_settings(smtp_server),
         "reply_mail_minutes": WINDOW_MINUTES,
     }
 
