@@ -38,6 +38,7 @@ VERSIONS_SQL = str(
     .compile(compile_kwargs={"literal_binds": True})
 )
 
+
 class _Caches:
     """An app's kept reads and whole pages, and its version question."""
 

@@ -142,9 +142,7 @@ def limits() -> dict[str, Limit]:
         "forgot_ip": Limit("forgot-ip", s.forgot.limit, s.forgot.window_seconds),
         "post_account": Limit("post-account", s.post.limit, s.post.window_seconds),
         "edit_account": Limit("edit-account", s.edit.limit, s.edit.window_seconds),
-        "language_account": Limit(
-            "language-account", s.language.limit, s.language.window_seconds
-        ),
+        "language_account": Limit("language-account", s.language.limit, s.language.window_seconds),
     }
 
 

@@ -110,9 +110,7 @@ async def block(username: str):
 @moderator_required
 async def unblock(username: str):
     decision = await _decision(box="restore_messages")
-    user, unblocked = await services.unblock(
-        g.user, username, decision.reason, decision.checked
-    )
+    user, unblocked = await services.unblock(g.user, username, decision.reason, decision.checked)
     if not unblocked:
         return await _said(decision, gettext("%(name)s is not blocked.", name=user.username))
     return await _said(decision, gettext("%(name)s may log in again.", name=user.username))
