@@ -23,6 +23,7 @@ from guestbook.models import Outbox, User
 from support import (
     AuthActions,
     CSRFClient,
+    Seed,
     all_rows,
     assert_rows_valid,
     audit_log,
@@ -153,6 +154,7 @@ def name_error(page: str) -> str:
         ("jim", "jirn"),  # "rn" looks like "m"
         ("jirn", "jim"),
         ("google", "G00GLE"),
+        ("ilya", "\u0131lya"),  # a dotless i: another letter, and a look-alike
     ],
 )
 async def test_a_name_that_looks_like_a_members_is_refused(app: Quart, first: str, second: str):
@@ -168,6 +170,14 @@ async def test_a_latin_name_with_a_cyrillic_letter_is_refused_beside_its_model(a
     assert (await signup(app.test_client(), "paul", "paul@example.com"))[0] == 302
     status, page = await signup(app.test_client(), f"p{CYRILLIC_A}ul", "p2@example.com")
     assert status == 400 and "one script" in name_error(page)
+
+
+async def test_a_name_from_before_the_rules_is_still_found(app: Quart, seed: Seed):
+    await seed.member("___", "an old hello")  # allowed then, refused now
+    for path in ("/users/___", "/users/___/feed.atom"):
+        response = await app.test_client().get(path)
+        assert response.status_code == 200, path
+        assert "an old hello" in await page_text(response), path
 
 
 async def test_look_alikes_signing_up_at_once_leave_one_account(app: Quart):
