@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from guestbook.cli import db_upgrade
 from guestbook.config import Settings
 from guestbook.messages.pagination import Cursor
+from guestbook.models import skeleton
 
 PASSWORD = "bench password 1"
 READER = "bench_reader"  # logs in to view the main page, and for the login scenario
@@ -57,8 +58,8 @@ def seed(path: Path, users: int, messages: int, page_size: int, rng_seed: int = 
     try:
         with con:
             con.executemany(
-                "INSERT INTO users (id, username, email, username_key, email_key, "
-                "password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (id, username, email, username_key, username_skeleton, "
+                "email_key, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     # ASCII names: their canonical keys are their lower case.
                     (
@@ -66,6 +67,7 @@ def seed(path: Path, users: int, messages: int, page_size: int, rng_seed: int = 
                         name,
                         f"{name}@example.com",
                         name.lower(),
+                        skeleton(name),
                         f"{name.lower()}@example.com",
                         password_hash,
                         _stamp(start),

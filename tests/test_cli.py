@@ -70,10 +70,44 @@ def test_db_upgrade_then_create_user_on_the_dev_defaults(tmp_path: Path) -> None
     assert mails == [("alice@example.com", "Welcome to the Guestbook, alice!")]
 
 
+def test_create_user_in_any_script_and_never_a_look_alike(tmp_path: Path) -> None:
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    hong = "\ud64d\uae38\ub3d9"
+    created = run(
+        ["create-user", hong, "hong@example.com", "--password-stdin"],
+        tmp_path,
+        stdin="long enough\n",
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout == f"created user {hong}\n"
+    look_alike = run(  # "rn" looks like "m"
+        ["create-user", "jim", "jim@example.com", "--password-stdin"],
+        tmp_path,
+        stdin="long enough\n",
+    )
+    assert look_alike.returncode == 0, look_alike.stderr
+    again = run(
+        ["create-user", "jirn", "jirn@example.com", "--password-stdin"],
+        tmp_path,
+        stdin="long enough\n",
+    )
+    assert_one_line_error(again, "That username looks too much like jim's.")
+    with sqlite3.connect(tmp_path / "instance" / "guestbook.sqlite3") as con:
+        names = con.execute("SELECT username FROM users ORDER BY id").fetchall()
+        subjects = con.execute("SELECT subject FROM outbox ORDER BY id").fetchall()
+    assert names == [(hong,), ("jim",)]
+    assert subjects[0] == (f"Welcome to the Guestbook, {hong}!",)
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "expected"),
     [
         (["create-user", "a b", "x@example.com", "--password-stdin"], "long enough\n", "username"),
+        (
+            ["create-user", "a\u200db", "x@example.com", "--password-stdin"],
+            "long enough\n",
+            "invisible",
+        ),
         (["create-user", "alice", "not-an-email", "--password-stdin"], "long enough\n", "email"),
         (["create-user", "alice", "a@example.com", "--password-stdin"], "short\n", "password"),
     ],

@@ -1,7 +1,7 @@
 """conversation: replies, likes, reply mail
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 
 A reply is a message with a `parent_id`; `reply_count` and `like_count` are kept by
@@ -10,11 +10,10 @@ each message's reply mail stands; members may switch reply mail off, and a mail
 carries its one-click unsubscribe link.
 
 On SQLite, `messages` gains a foreign key, which SQLite only reflects from a
-table-level constraint: the table is copied (batch mode), both ways. The copy drops
-the old table, which (foreign keys on) first deletes its rows, and reports would go
-by their cascade: they are kept aside meanwhile. The copy also leaves the triggers on
-`messages` behind: they are made again. The DDL is written out here, not imported from
-the app.
+table-level constraint: the table is copied (batch mode), both ways (env.py turns
+foreign keys off meanwhile, so dropping the old table deletes no report). The copy
+leaves the triggers on `messages` behind: they are made again. The DDL is written out
+here, not imported from the app.
 """
 
 import contextlib
@@ -25,7 +24,7 @@ from alembic import op
 from alembic.operations import BatchOperations
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -120,16 +119,11 @@ def live_postgresql(with_parent: bool) -> str:
 
 @contextlib.contextmanager
 def messages_copied(dialect: str, with_parent: bool) -> Iterator[BatchOperations]:
-    """A batch of changes to `messages`; on SQLite, its reports kept and its triggers
-    (0003's content version, the live log's) made again after the copy."""
-    if dialect == "sqlite":
-        op.execute("CREATE TEMPORARY TABLE reports_kept AS SELECT * FROM reports")
+    """A batch of changes to `messages`; on SQLite, its triggers (0003's content version,
+    the live log's) made again after the copy."""
     with op.batch_alter_table("messages") as batch:
         yield batch
     if dialect == "sqlite":
-        # OR IGNORE: with foreign keys off, the reports were never deleted.
-        op.execute("INSERT OR IGNORE INTO reports SELECT * FROM reports_kept")
-        op.execute("DROP TABLE reports_kept")
         for statement in [*CONTENT_VERSION_SQLITE, *live_sqlite(with_parent)]:
             op.execute(statement)
 

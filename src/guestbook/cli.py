@@ -71,16 +71,18 @@ async def _request(settings: Settings) -> AsyncIterator[None]:
 
 async def _create_user(
     settings: Settings, username: str, email: str, password: str, admin: bool = False
-) -> None:
+) -> str:
     """The web signup's own path (`accounts.services.register`: checks, hash, welcome
-    mail); with `admin`, the new member is made a moderator, in the audit log."""
+    mail); with `admin`, the new member is made a moderator, in the audit log. Returns
+    the name as stored."""
     from guestbook import forms
+    from guestbook.accounts import names
     from guestbook.accounts import services as accounts
     from guestbook.models import MODERATOR
     from guestbook.moderation import services as moderation
 
     try:
-        username = forms.check_username(username)
+        username = names.check(username)
         email = forms.check_new_email(email)
         password = forms.check_new_password(password, password)
     except forms.FieldError as err:
@@ -92,6 +94,7 @@ async def _create_user(
             raise CommandError("; ".join(taken.errors.values())) from None
         if admin:
             await moderation.set_role(user, MODERATOR)
+    return user.username
 
 
 async def _set_role(settings: Settings, username: str, role: str) -> bool:
@@ -189,8 +192,10 @@ def main(argv: list[str] | None = None) -> None:
                 password = sys.stdin.readline().rstrip("\n")
             else:
                 password = getpass.getpass("Password: ")
-            asyncio.run(_create_user(settings, args.username, args.email, password, args.admin))
-            print(f"created {'moderator' if args.admin else 'user'} {args.username}")
+            name = asyncio.run(
+                _create_user(settings, args.username, args.email, password, args.admin)
+            )
+            print(f"created {'moderator' if args.admin else 'user'} {name}")
         elif args.command in ("promote", "demote"):
             from guestbook.models import MEMBER, MODERATOR
 

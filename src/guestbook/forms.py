@@ -1,4 +1,5 @@
-"""Reading and checking form fields: every field's rule in one place.
+"""Reading and checking form fields: every field's rule in one place, but a member's
+name, whose rules (scripts, look-alikes) have a module of their own, `accounts.names`.
 
 Each `check_*` returns the cleaned value or raises `FieldError` with the message
 shown next to the field. The limits come from `models`, so a form can never accept
@@ -20,9 +21,6 @@ from guestbook.models import (
     PASSWORD_MAX,
     PASSWORD_MIN,
     REASON_MAX,
-    USERNAME_MAX,
-    USERNAME_MIN,
-    USERNAME_RE,
 )
 
 # local@domain.tld, no spaces or angle brackets: a syntax check, not a deliverability check.
@@ -90,23 +88,6 @@ def _at_most(field: str, value: str, limit: int) -> None:
 def _no_control(field: str, value: str) -> None:
     if _CONTROL_RE.search(value):
         raise FieldError(field, gettext("Contains characters that cannot be stored."))
-
-
-def check_username(value: str, field: str = "username") -> str:
-    value = value.strip()
-    if not value:
-        raise FieldError(field, gettext("Choose a username."))
-    _no_control(field, value)
-    if not USERNAME_RE.fullmatch(value):
-        raise FieldError(
-            field,
-            gettext(
-                "%(min)s–%(max)s characters: letters, digits, _ and - only.",
-                min=USERNAME_MIN,
-                max=USERNAME_MAX,
-            ),
-        )
-    return value
 
 
 def check_email(value: str, field: str = "email") -> str:

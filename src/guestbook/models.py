@@ -2,18 +2,19 @@
 mail outbox and the reply mail's bookkeeping, the content version that message-list
 caches are keyed by, and moderation's reports and audit log.
 
-Imports only SQLAlchemy. The rules a row must obey (lengths, username shape) live
-here once, so forms, the CLI and the fuzz tests all check against the same numbers.
+Imports only SQLAlchemy, and ICU for the look-alike key. The limits a row must obey
+(lengths) live here once, so forms, the CLI and the fuzz tests all check against the
+same numbers; the rest of a name's rules are `accounts.names`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
+import icu
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -38,8 +39,7 @@ from sqlalchemy.orm import (
     validates,
 )
 
-USERNAME_MIN, USERNAME_MAX = 3, 30
-USERNAME_RE = re.compile(rf"[A-Za-z0-9_-]{{{USERNAME_MIN},{USERNAME_MAX}}}")
+USERNAME_MIN, USERNAME_MAX = 2, 30  # characters, after NFC
 EMAIL_MAX = 254
 BODY_MAX = 1000
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
@@ -58,6 +58,19 @@ def canonical(text: str) -> str:
     while "ılya" (dotless ı) stays apart from "ilya". The same in Python for every
     database, unlike SQL's lower() (ASCII only in SQLite)."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+# ICU's skeleton needs no settings, and a checker is safe to share once made.
+_CONFUSABLES = icu.SpoofChecker()
+
+
+def skeleton(name: str) -> str:
+    """The key shared by names that look alike (Unicode's UTS #39 skeleton, from ICU's
+    confusables data): "p\u0430ul" (a Cyrillic \u0430) and "PAUL" have one, "rn" and "m"
+    too. Taken of the canonical key, then folded and taken once more: the data maps some
+    characters to capitals ("0" to "O"), and "G00GLE" must meet "google"."""
+    first = _CONFUSABLES.getSkeleton(0, canonical(name))
+    return _CONFUSABLES.getSkeleton(0, canonical(first))
 
 
 def email_key(email: str) -> str:
@@ -132,6 +145,8 @@ class User(Base):
     # Every lookup compares these (set with the name and address, never by hand).
     username_key: Mapped[str]
     email_key: Mapped[str]
+    # No two members' names look alike (set with the name too).
+    username_skeleton: Mapped[str]
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[DefaultNow]
     role: Mapped[str] = mapped_column(String(20), default=MEMBER, server_default=MEMBER)
@@ -157,6 +172,7 @@ class User(Base):
         # One account per canonical name and per canonical address.
         Index("uq_users_username_key", "username_key", unique=True),
         Index("uq_users_email_key", "email_key", unique=True),
+        Index("uq_users_username_skeleton", "username_skeleton", unique=True),
         CheckConstraint(f"role IN ('{MEMBER}', '{MODERATOR}')", name="role"),
     )
 
@@ -168,6 +184,7 @@ class User(Base):
     def _set_key(self, field: str, value: str) -> str:
         if field == "username":
             self.username_key = canonical(value)
+            self.username_skeleton = skeleton(value)
         else:
             self.email_key = email_key(value)
         return value

@@ -106,3 +106,23 @@ async def test_a_members_choice_follows_them_to_another_browser(
     await second.get_by_role("button", name="Log in").click()
     await expect(second.locator("html")).to_have_attribute("lang", "ko")
     await expect(second.locator("p.welcome")).to_have_text(f"{name}님 환영합니다!")
+
+
+async def test_a_korean_name_signs_up_in_korean_and_is_greeted(
+    new_context: NewContext, live_server: visitor.Site
+) -> None:
+    """홍길동 signs up on the Korean page; the main page greets them by name, the menu
+    links to their profile at its percent-encoded address, and the profile opens."""
+    context = await new_context()
+    await context.add_cookies([{"name": "lang", "value": "ko", "url": live_server.url}])
+    page = await context.new_page()
+    await page.goto("/auth/signup")
+    await page.get_by_label("사용자 이름").fill("홍길동")
+    await page.get_by_label("이메일").fill(f"{new_name('hong')}@example.com")
+    await page.get_by_label("비밀번호", exact=True).fill(visitor.PASSWORD)
+    await page.get_by_label("비밀번호 확인").fill(visitor.PASSWORD)
+    await page.get_by_role("button", name="가입").click()
+    await expect(page.locator("p.welcome")).to_have_text("홍길동님 환영합니다!")
+    await menu(page).get_by_role("link", name="홍길동").click()
+    await expect(page).to_have_url(re.compile("/users/%ED%99%8D%EA%B8%B8%EB%8F%99$"))
+    await expect(page.get_by_role("heading", name="홍길동")).to_be_visible()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from guestbook.cli import _alembic_config
 from guestbook.config import Settings
-from guestbook.models import Base
+from guestbook.models import Base, skeleton
 from support import ROOT, own_database
 
 
@@ -76,9 +76,14 @@ INSERT_0003 = text(
 )
 
 
-INSERT_HEAD = text(
+INSERT_0004 = text(
     "INSERT INTO users (username, email, username_key, email_key, password_hash, created_at) "
     "VALUES (:u, :e, :uk, :ek, 'x', CURRENT_TIMESTAMP)"
+)
+# The names here have no look-alike letters: each one's skeleton is its key.
+INSERT_HEAD = text(
+    "INSERT INTO users (username, email, username_key, username_skeleton, email_key, "
+    "password_hash, created_at) VALUES (:u, :e, :uk, :uk, :ek, 'x', CURRENT_TIMESTAMP)"
 )
 
 
@@ -317,11 +322,11 @@ def test_migrated_login_and_account_triggers_and_their_downgrade(migrated_url: s
 def test_0011_keeps_reports_counts_replies_and_goes_back_cleanly(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    """SQLite copies `messages` both ways: its reports survive (the copy's DROP TABLE
-    would cascade to them), and its triggers work after (counts, live events, versions);
-    going back drops the replies and leaves the 0009 triggers working."""
+    """SQLite copies `messages` both ways: its reports survive, and its triggers work
+    after (counts, live events, versions);
+    going back drops the replies and leaves the 0010 triggers working."""
     config = _config(migrated_url, tmp_path)
-    command.upgrade(config, "0009")
+    command.upgrade(config, "0010")
     report = text(
         "INSERT INTO reports (message_id, reporter_id, reason, created_at) "
         "SELECT id, writer_id, 'rude', CURRENT_TIMESTAMP FROM messages"
@@ -370,3 +375,108 @@ def test_0011_keeps_reports_counts_replies_and_goes_back_cleanly(
         return sync_conn.scalar(count), messages, sync_conn.scalar(newest) - start
 
     assert _inspect(migrated_url, back) == (1, 2, 1)  # the reply gone, the live log kept
+
+
+HONG = "\ud64d\uae38\ub3d9"
+
+
+def test_0010_fills_the_skeletons_and_stops_on_names_that_look_alike(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    """Names that their keys kept apart but that look alike (a Cyrillic "\u0430"; "rn"
+    and "m"): the upgrade names both rows of each pair and changes nothing; once one of
+    each is renamed it fills every row's skeleton, keeping what refers to the members."""
+    config = _config(migrated_url, tmp_path)
+    command.upgrade(config, "0009")
+    _run(
+        migrated_url,
+        INSERT_0004,
+        [
+            {"u": name, "e": f"{number}@example.com", "uk": name, "ek": f"{number}@example.com"}
+            for number, name in enumerate(["paul", "p\u0430ul", "arnie", "amie", HONG])
+        ],
+    )
+    _run(migrated_url, SAY_HELLO, [{}])
+    with pytest.raises(RuntimeError) as stopped:
+        command.upgrade(config, "head")
+    message = str(stopped.value)
+    assert "users 1 'paul', 2 'p\u0430ul' ('p\\u0430ul') look alike" in message
+    assert "users 3 'arnie', 4 'amie' look alike" in message
+    version = _inspect(
+        migrated_url, lambda c: c.scalar(text("SELECT version_num FROM alembic_version"))
+    )
+    assert version == "0009"
+    columns = _inspect(
+        migrated_url, lambda c: {col["name"] for col in inspect(c).get_columns("users")}
+    )
+    assert "username_skeleton" not in columns  # nothing half-done
+
+    rename = text("UPDATE users SET username = :u, username_key = :uk WHERE id = :id")
+    _run(migrated_url, rename, [{"u": n, "uk": n, "id": i} for i, n in ((2, "pete"), (4, "amy"))])
+    command.upgrade(config, "head")
+    rows = _inspect(
+        migrated_url,
+        lambda c: c.execute(
+            text("SELECT username, username_skeleton FROM users ORDER BY id")
+        ).all(),
+    )
+    assert [tuple(row) for row in rows] == [
+        ("paul", "paul"),
+        ("pete", "pete"),
+        ("arnie", "arnie"),
+        ("amy", "arny"),
+        (HONG, skeleton(HONG)),  # the app's own function agrees
+    ]
+    # On SQLite `users` was altered in place, not copied: nothing referring to it went.
+    messages = _inspect(migrated_url, lambda c: c.scalar(text("SELECT count(*) FROM messages")))
+    assert messages == 5
+
+    def look_alike_refused(sync_conn) -> bool:  # noqa: ANN001
+        try:
+            sync_conn.execute(
+                text(
+                    "INSERT INTO users (username, email, username_key, username_skeleton, "
+                    "email_key, password_hash, created_at) VALUES ('P\u0430UL', 'p@example.com', "
+                    "'p\u0430ul', 'paul', 'p@example.com', 'x', CURRENT_TIMESTAMP)"
+                )
+            )
+        except Exception:  # IntegrityError from either driver
+            return True
+        return False
+
+    assert _inspect(migrated_url, look_alike_refused)
+    command.downgrade(config, "0009")
+    columns = _inspect(
+        migrated_url, lambda c: {col["name"] for col in inspect(c).get_columns("users")}
+    )
+    assert "username_skeleton" not in columns
+
+
+def test_upgrading_keeps_every_row_that_refers_to_a_copied_table(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    """SQLite's migrations copy `users` (0004) and `messages` (0006, 0011): creating the
+    new table, copying the rows, dropping the old one. With foreign keys on, that drop
+    would first delete every row referring to it (messages, logins, reports) through
+    their cascades; the migrations run with them off and check them after."""
+    config = _config(migrated_url, tmp_path)
+    command.upgrade(config, "0003")
+    login = text(
+        "INSERT INTO login_sessions (token_hash, user_id, created_at, last_seen_at, remember, "
+        "user_agent, ip) SELECT 'h', id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, false, '', '' "
+        "FROM users"
+    )
+    counts = text(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM messages), "
+        "(SELECT count(*) FROM login_sessions)"
+    )
+
+    def before(sync_conn) -> None:  # noqa: ANN001
+        sync_conn.execute(INSERT_0003, {"u": "alice", "e": "alice@example.com"})
+        sync_conn.execute(SAY_HELLO)
+        sync_conn.execute(login)
+        sync_conn.commit()
+
+    _inspect(migrated_url, before)
+    command.upgrade(config, "head")
+    assert tuple(_inspect(migrated_url, lambda c: c.execute(counts).one())) == (1, 1, 1)

@@ -5,7 +5,8 @@ off (on the account page, or by a mail's one-click link). Plain values in and ou
 nothing here reads the request.
 
 Every lookup compares the canonical keys (`models.canonical`, `models.email_key`),
-so a name or address finds the same account on SQLite and PostgreSQL alike.
+so a name or address finds the same account on SQLite and PostgreSQL alike. A new
+name must not look like a member's either (`names.skeleton`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 
 from guestbook import config, db
-from guestbook.accounts import login_sessions, passwords
+from guestbook.accounts import login_sessions, names, passwords
 from guestbook.forms import Errors, FieldError, printable
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit
 from guestbook.mail import outbox
-from guestbook.models import EMAIL_MAX, USERNAME_RE, LoginSession, User, canonical, email_key
+from guestbook.models import EMAIL_MAX, LoginSession, User, canonical, email_key
 
 log = logging.getLogger("guestbook.accounts")
 
@@ -43,8 +44,7 @@ class Taken(Exception):
 def username_key(name: str) -> str | None:
     """The key to look `name` up by; None for a name no account can have (it is not
     looked up: PostgreSQL cannot even compare a NUL character)."""
-    key = canonical(name.strip())
-    return key if USERNAME_RE.fullmatch(key) else None
+    return canonical(name.strip()) if names.findable(name) else None
 
 
 def login_key(ident: str) -> str:
@@ -52,10 +52,16 @@ def login_key(ident: str) -> str:
     return email_key(ident.strip()) if "@" in ident else canonical(ident.strip())
 
 
-async def _find(*, username: str | None = None, email: str | None = None) -> list[User]:
+async def _find(
+    *, username: str | None = None, email: str | None = None, alike: bool = False
+) -> list[User]:
+    """The members `username` or `email` name; with `alike`, also any whose name looks
+    like `username`."""
     conditions = []
     if username is not None and (key := username_key(username)):
         conditions.append(User.username_key == key)
+        if alike:
+            conditions.append(User.username_skeleton == names.skeleton(username))
     if email is not None and printable(email) == email and len(email) <= EMAIL_MAX:
         conditions.append(User.email_key == email_key(email.strip()))
     if not conditions:
@@ -112,17 +118,28 @@ async def change(user: User, **columns: object) -> None:
     await g.db.execute(update(User).where(User.id == user.id).values(**columns))
 
 
+async def _taken(username: str, email: str) -> Errors:
+    """What stops `username` and `email` from being a new account's, by field."""
+    errors = Errors()
+    key, look = canonical(username), names.skeleton(username)
+    for taken in await _find(username=username, email=email, alike=True):
+        if taken.username_key == key:
+            errors["username"] = gettext("That username is taken.")
+        elif taken.username_skeleton == look:
+            errors.setdefault(
+                "username",
+                gettext("That username looks too much like %(name)s's.", name=taken.username),
+            )
+        if taken.email_key == email_key(email):
+            errors["email"] = gettext("An account with that email already exists.")
+    return errors
+
+
 async def register(username: str, email: str, password: str, locale: str | None = None) -> User:
     """Add a member from checked fields, with their welcome mail (in `locale`, their
     language; None: the default); raises `Taken`. Runs in a request context (the CLI
     makes one), on `g.db`."""
-    errors = Errors()
-    for taken in await _find(username=username, email=email):
-        if taken.username_key == canonical(username):
-            errors["username"] = gettext("That username is taken.")
-        if taken.email_key == email_key(email):
-            errors["email"] = gettext("An account with that email already exists.")
-    if errors:
+    if errors := await _taken(username, email):
         raise Taken(errors)
     await db.release()  # the hash takes a while
     password_hash = await passwords.hash_password(password)
@@ -133,11 +150,14 @@ async def register(username: str, email: str, password: str, locale: str | None 
         await outbox.queue_welcome(g.db, user)
         await g.db.commit()
     except IntegrityError:
-        # Someone took the name or address between our check and the insert.
+        # Someone took the name, one like it or the address between our check and the
+        # insert (the unique indexes are the last word): say which, once it is committed.
         await g.db.rollback()
-        raise Taken(
-            Errors(username=gettext("That username or email was just taken. Try another."))
-        ) from None
+        errors = await _taken(username, email) or Errors(
+            username=gettext("That username or email was just taken. Try another.")
+        )
+        await db.release()
+        raise Taken(errors) from None
     return user
 
 

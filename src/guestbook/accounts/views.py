@@ -6,15 +6,8 @@ from __future__ import annotations
 from quart import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from guestbook import config, i18n
-from guestbook.accounts import login_sessions, services
-from guestbook.forms import (
-    check_email,
-    check_new_email,
-    check_new_password,
-    check_username,
-    repeated,
-    text,
-)
+from guestbook.accounts import login_sessions, names, services
+from guestbook.forms import check_email, check_new_email, check_new_password, repeated, text
 from guestbook.i18n import gettext
 from guestbook.limits import spam
 from guestbook.web.cookies import set_script_cookie
@@ -33,7 +26,7 @@ async def signup():
         return await spam.decoy(gettext("Welcome aboard, %(name)s!", name=values["username"]))
     errors = repeated(data, "username", "email", "password", "password_confirm")
     errors.collect(spam.check_render_time, data)
-    username = errors.collect(check_username, values["username"])
+    username = errors.collect(names.check, values["username"])
     email = errors.collect(check_new_email, values["email"])
     password = errors.collect(
         check_new_password, text(data, "password"), text(data, "password_confirm")
