@@ -16,7 +16,7 @@ from guestbook.db.group_commit import GroupCommit, was_not_written
 from guestbook.forms import check_body
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit, spam
-from guestbook.messages import pagination
+from guestbook.messages import formatting, pagination
 from guestbook.models import Message, Report, User, utcnow
 
 _EXT = "guestbook.messages.writes"
@@ -52,7 +52,7 @@ async def post(writer: User, body: str) -> None:
     # No member floods the book: past `post_limit` messages in a window, the next waits.
     slot = ratelimit.limits()["post_account"], f"id:{writer.id}"
     await ratelimit.hit(*slot)
-    await spam.check_message(writer, body)
+    await spam.check_message(writer, body, formatting.links(body))
     # Written with the posts of other requests under way, in one commit (group_commit);
     # first this request gives back its connection (SQLite has just one).
     await db.release()
@@ -91,7 +91,7 @@ async def edit(member: User, message_id: int, body: str) -> None:
     the new one."""
     message = await editable(member, message_id)
     body = check_body(body)
-    spam.check_links(member, body)
+    spam.check_links(member, formatting.links(body))
     if body == message.body:
         return
     await ratelimit.hit(ratelimit.limits()["edit_account"], f"id:{member.id}")
