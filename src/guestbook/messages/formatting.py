@@ -15,9 +15,9 @@ parser writes then passes nh3 (ammonia, in Rust: an allow-list sanitizer on a re
 parser), so whatever a parser bug or a rule turned on later lets through, only the tags,
 attributes and URL schemes below reach a page or a feed.
 
-Parsing is the cost (about half a millisecond for a typical message, mostly the link
-finder), and pages render their lists again after every write: `render` keeps the HTML
-of a few thousand bodies.
+Parsing is the cost (about 0.3 ms for a 200-character message with a link, half of it
+the link finder; 0.08 µs from the cache), and pages render their lists again after every
+write: `render` keeps the HTML of a few thousand bodies.
 """
 
 from __future__ import annotations
