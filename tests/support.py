@@ -354,7 +354,7 @@ def csrf_from(html: str) -> str:
 
 def bodies(page: str) -> list[str]:
     """What each message of the page says: its rendered body's text, a line break as a
-    newline (messages/formatting.py writes `<br>`, never a tag inside a tag)."""
+    newline (messages/formatting.py allows no `<div>`: the first `</div>` ends a body)."""
     return [
         html.unescape(re.sub(r"<[^>]+>", "", body.replace("<br>", "\n")))
         for body in re.findall(r'<div class="body">(.*?)</div>', page, re.S)
