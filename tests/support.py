@@ -367,7 +367,12 @@ def csrf_from(html: str) -> str:
 
 
 def bodies(page: str) -> list[str]:
-    return re.findall(r'<p class="body">(.*?)</p>', page, re.S)
+    """What each message of the page says: its rendered body's text, a line break as a
+    newline (messages/formatting.py allows no `<div>`: the first `</div>` ends a body)."""
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", body.replace("<br>", "\n")))
+        for body in re.findall(r'<div class="body">(.*?)</div>', page, re.S)
+    ]
 
 
 async def seen_by(client, path: str = "/") -> str:

@@ -43,7 +43,7 @@ from bench.baseline import sync_url
 from guestbook.config import Settings
 from guestbook.forms import FieldError, check_body
 from guestbook.limits import spam
-from guestbook.messages import lists, pagination
+from guestbook.messages import formatting, lists, pagination
 from guestbook.messages.reads import Profile
 from guestbook.models import Like, LoginSession, Message, User, utcnow
 from guestbook.web.countdown import countdown
@@ -71,6 +71,7 @@ app.config.update(
 )
 app.add_template_filter(readable)
 app.add_template_filter(iso)
+app.add_template_filter(formatting.render, "markdown")  # a message's Markdown, as ours
 # The trap field, as ours (in English, like every page here).
 app.add_template_global(
     lambda: spam.HONEYPOT_HTML.format(spam.HONEYPOT, spam.LEAVE_EMPTY), "honeypot"

@@ -24,7 +24,7 @@ from guestbook.limits import ratelimit, spam
 from guestbook.live import fanout
 from guestbook.live import views as live_socket
 from guestbook.mail import sender
-from guestbook.messages import feeds, profiles, reply_mail, thread
+from guestbook.messages import feeds, formatting, profiles, reply_mail, thread
 from guestbook.messages import views as message_pages
 from guestbook.moderation import report_views
 from guestbook.moderation import views as moderation_pages
@@ -128,6 +128,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     errors.init_app(app)
     i18n.init_app(app)
     filters.init_app(app)
+    formatting.init_app(app)  # `markdown`: a message's filter, which `web` may not import
     spam.init_app(app)
     probes.init_app(app, checks={"redis": ratelimit.readiness, "live": fanout.readiness})
     pipeline.init_app(app, REQUEST_STEPS, RESPONSE_STEPS, HANDSHAKE_STEPS)

@@ -1,15 +1,16 @@
 """Every main page in both languages at desktop and phone widths: a screenshot for
 people to look at, nothing wider than the screen, no label or button whose text
 overflows it, a menu bar whose every item can be seen and hit, and a message's
-controls on one line with its writer and time on a desktop."""
+controls on one line with its writer and time on a desktop. A formatted message fits a
+phone too: its code block scrolls sideways, within the message."""
 
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from .conftest import Member
-from .visitor import MainPage, NewContext, Site, menu
+from .visitor import MainPage, NewContext, Site, assert_accessible, menu, new_name, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
@@ -77,3 +78,36 @@ async def test_a_messages_controls_stand_on_one_line_with_its_writer_and_time(
     # One line: every box starts within a few pixels of the others (text baselines
     # differ slightly between a link and a button).
     assert max(tops) - min(tops) < 6, f"{language}: not on one line: {tops}"
+
+
+async def test_a_formatted_message_fits_a_phone_and_its_code_block_scrolls(
+    page: Page, axe_source: str, request: pytest.FixtureRequest
+) -> None:
+    name = new_name("fmt")
+    await sign_up(page, name)
+    await page.set_viewport_size({"width": 375, "height": 800})
+    body = (
+        f"Code from **{name}**, see [the docs](https://example.com/docs):\n\n"
+        "- one\n- two\n\n> quoted\n\n```\nlong_line = '" + "x" * 150 + "'\n```"
+    )
+    await page.get_by_label("Write a message").fill(body)
+    await page.get_by_role("button", name="Post").click()
+    await page.goto("/")  # without the "Posted." flash: the page as anyone sees it
+    message = page.locator("li.message", has_text=f"Code from {name}")
+    await expect(message.locator("strong")).to_have_text(name)
+    link = message.get_by_role("link", name="the docs")
+    await expect(link).to_have_attribute("rel", "nofollow ugc noopener")
+    await expect(message.locator("li")).to_have_text(["one", "two"])
+    await page.screenshot(
+        path=request.config.rootpath / "test-artifacts" / "screenshots" / "formatted-375.png",
+        full_page=True,
+    )
+
+    code = message.locator("pre")
+    scroll_width, client_width = await code.evaluate("(el) => [el.scrollWidth, el.clientWidth]")
+    assert scroll_width > client_width, "the long line scrolls inside its block"
+    code_box, message_box = await code.bounding_box(), await message.bounding_box()
+    assert code_box and message_box
+    assert code_box["x"] + code_box["width"] <= message_box["x"] + message_box["width"]
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await assert_accessible(page, axe_source, "a formatted message")  # its block is focusable

@@ -179,6 +179,21 @@ async def test_a_new_member_may_post_two_links_but_not_three(app: Quart):
     assert await count(app, Message) == 1
 
 
+async def test_links_count_as_the_message_shows_them(app: Quart):
+    """Links written any way count (Markdown's, autolinks, bare URLs, `www.`, e-mail
+    addresses); what the page shows as text does not."""
+    writer = await signed_up(app, "newbie")
+    written = "[a](https://a.example) <https://b.example> kim@example.com"
+    response = await writer.post("/messages", form={"body": written})
+    assert response.status_code == 400
+    assert "(this has 3)" in await page_text(response)
+    shown_as_text = (
+        "`https://a.example` `http://b.example` `www.c.example`, "
+        "[x](javascript:alert(1)), example.com"
+    )
+    assert (await writer.post("/messages", form={"body": shown_as_text})).status_code == 302
+
+
 async def test_a_member_older_than_a_day_may_post_more_links(app: Quart):
     writer = await old_member(app, "veteran")
     assert (await writer.post("/messages", form={"body": THREE_LINKS})).status_code == 302

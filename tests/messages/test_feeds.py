@@ -1,8 +1,10 @@
 """Atom feeds: read with a real feed parser (feedparser), checked against RFC 4287's
-required elements, revalidated by ETag, linked from the pages."""
+required elements, revalidated by ETag, linked from the pages. An entry's content is the
+message as the page shows it: its sanitized HTML."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime
 from typing import Any
@@ -61,7 +63,7 @@ def assert_rfc4287(xml: bytes) -> ElementTree.Element:
         date(one(entry, "updated"))
         date(one(entry, "published"))
         assert feed_has_author or entry.find(f"{ATOM}author/{ATOM}name") is not None
-        assert entry.find(f"{ATOM}content").get("type") == "text"
+        assert entry.find(f"{ATOM}content").get("type") == "html"
     assert len(ids) == len(set(ids)), "entry ids must be unique"
     return root
 
@@ -81,23 +83,60 @@ async def test_the_site_feed_is_valid_atom_with_the_20_newest_visible_messages(a
     assert feed.version == "atom10"
     assert feed.feed.title == "Guestbook"
     assert feed.feed.link == "https://guestbook.example/"
-    assert [e.content[0].value for e in feed.entries] == [f"message {n}" for n in range(20, 0, -1)]
+    assert [e.content[0].value for e in feed.entries] == [
+        f"<p>message {n}</p>" for n in range(20, 0, -1)
+    ]
     newest = feed.entries[0]
     assert newest.author == "bob" and newest.author_detail.href.endswith("/users/bob")
-    assert newest.link.startswith("https://guestbook.example/users/bob#m")
     assert newest.id.startswith("tag:guestbook.example,2026:guestbook/message/")
+    ident = newest.id.rsplit("/", 1)[1]  # the entry's link: the message's own page
+    assert newest.link == f"https://guestbook.example/messages/{ident}#m{ident}"
     assert feed.feed.updated_parsed == newest.updated_parsed
+
+
+def contents(xml: bytes) -> list[str]:
+    """Each entry's content as the feed carries it (the HTML, before any reader's own
+    sanitizer: feedparser would drop a script itself)."""
+    root = ElementTree.fromstring(xml)  # noqa: S314 (our own feed, made in this test)
+    return [entry.find(f"{ATOM}content").text for entry in root.findall(f"{ATOM}entry")]
+
+
+def text_of(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
 
 
 async def test_markup_in_a_message_is_escaped_text(app: Quart):
     alice = await member(app, "alice")
     await write(alice, MARKUP)
     _, xml = await fetch(app, "/feed.atom")
-    assert b"<script>" not in xml and b"&lt;script&gt;alert(1)&lt;/script&gt;" in xml
+    assert b"<script>" not in xml and b"&amp;lt;script&amp;gt;alert(1)&amp;lt;/script" in xml
     assert_rfc4287(xml)
+    [content] = contents(xml)
+    assert "<script" not in content and "<b>" not in content
     [entry] = feedparser.parse(xml).entries
-    assert entry.content[0].type == "text/plain"
-    assert entry.content[0].value == MARKUP  # exactly what was written, as text
+    assert entry.content[0].type == "text/html"
+    assert text_of(entry.content[0].value) == MARKUP  # exactly what was written, as text
+
+
+async def test_an_entry_carries_the_formatting_and_never_a_script(app: Quart):
+    alice = await member(app, "alice")
+    await write(alice, "**bold** and [a link](https://example.com)")
+    await write(alice, '<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror="y">')
+    _, xml = await fetch(app, "/feed.atom")
+    assert_rfc4287(xml)
+    script, bold = contents(xml)
+    assert bold == (
+        '<p><strong>bold</strong> and <a href="https://example.com" '
+        'rel="nofollow ugc noopener">a link</a></p>'
+    )
+    assert "<script" not in script and "<img" not in script and "<a" not in script
+    assert (
+        text_of(script)
+        == '<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror="y">'
+    )
+    [second, first] = feedparser.parse(xml).entries
+    assert "<strong>bold</strong>" in first.content[0].value
+    assert "<script" not in second.content[0].value
 
 
 async def test_an_empty_feed_is_still_valid(app: Quart):
@@ -130,7 +169,7 @@ async def test_a_members_feed_holds_their_messages_only(app: Quart):
     assert not feed.bozo
     assert feed.feed.title == "alice in the Guestbook"
     assert feed.feed.link == "https://guestbook.example/users/alice"
-    assert [e.content[0].value for e in feed.entries] == ["by alice"]
+    assert [e.content[0].value for e in feed.entries] == ["<p>by alice</p>"]
     assert feed.feed.author == "alice"
     for missing in ("/users/nobody/feed.atom", "/users/x/feed.atom", "/users/a%20b/feed.atom"):
         assert (await app.test_client().get(missing)).status_code == 404
@@ -144,7 +183,7 @@ async def test_entry_ids_are_permanent_and_edits_update_the_entry(app: Quart):
     _, after = await fetch(app, "/feed.atom")
     [old], [new] = feedparser.parse(before).entries, feedparser.parse(after).entries
     assert old.id == new.id
-    assert new.content[0].value == "second text"
+    assert new.content[0].value == "<p>second text</p>"
     assert new.updated_parsed >= old.updated_parsed
     assert new.published_parsed == old.published_parsed
 

@@ -54,7 +54,7 @@ async def test_post_redirects_and_flashes_then_shows_with_a_profile_link(app, cl
     page = await page_text(await client.get("/"))
     assert "<li>Posted.</li>" in page
     [item] = message_items(page)
-    assert '<p class="body">Hello, guestbook!</p>' in item
+    assert '<div class="body"><p>Hello, guestbook!</p></div>' in item
     assert '<a href="/users/alice">alice</a>' in item
     # The flash is shown once.
     assert "Posted." not in await page_text(await client.get("/"))
@@ -79,7 +79,7 @@ async def test_messages_are_newest_first_with_a_readable_and_an_exact_time(app, 
         await post(client, body)
     page = await page_text(await client.get("/"))
     items = message_items(page)
-    assert [re.search(r'<p class="body">(.*?)</p>', i).group(1) for i in items] == [
+    assert [re.search(r'<div class="body"><p>(.*?)</p>', i).group(1) for i in items] == [
         "third",
         "second",
         "first",
@@ -123,14 +123,17 @@ async def test_body_is_escaped(app, client, auth) -> None:
 
 async def test_body_is_trimmed_and_keeps_its_line_breaks(app, client, auth) -> None:
     await auth.signup("alice")
-    await post(client, "  \r\n first line\r\nsecond line\n\n  fourth  \n ")
+    await post(client, "  \r\n first line\r\nsecond  line\n\n  fourth  \n ")
     [message] = await all_messages(app)
-    assert message.body == "first line\nsecond line\n\n  fourth"
+    assert message.body == "first line\nsecond  line\n\n  fourth"
     page = await page_text(await client.get("/"))
-    assert '<p class="body">first line\nsecond line\n\n  fourth</p>' in page
-    # The stylesheet keeps the line breaks (and the spaces) of the text.
+    # A line break is a <br>, a blank line a new paragraph (Markdown: which also drops
+    # the spaces that start a line); the spaces inside a line stay.
+    assert '<div class="body"><p>first line<br>second  line</p>\n<p>fourth</p></div>' in page
+    # The stylesheet shows those spaces, and no margin around a lone paragraph.
     css = await page_text(await client.get("/static/style.css"))
-    assert re.search(r"\.message \.body \{[^}]*white-space: pre-wrap", css)
+    assert re.search(r"\.message \.body p[^{]*\{[^}]*white-space: pre-wrap", css)
+    assert re.search(r"\.message \.body :is\(p, [^)]*\) \{ margin: 0; \}", css)
 
 
 async def test_empty_or_too_long_body_is_refused_with_the_form_kept(app, client, auth):
@@ -143,9 +146,32 @@ async def test_empty_or_too_long_body_is_refused_with_the_form_kept(app, client,
         assert response.status_code == 400
         page = await page_text(response)
         assert f'<p class="error" id="body-error">{error}</p>' in page
-        assert f'aria-describedby="body-error">{body}</textarea>' in page
+        assert f'aria-describedby="body-error body-hint">{body}</textarea>' in page
         assert "Posted." not in page
     assert await all_messages(app) == []
+
+
+HINT = {
+    "en": "*italic*, **bold**, `code`, [links](https://…), lists and &gt; quotes work.",
+    "ko": "*기울임*, **굵게**, `코드`, [링크](https://…), 목록과 &gt; 인용을 쓸 수 있습니다.",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+async def test_the_message_box_says_which_formatting_works(app, client, auth, language):
+    await auth.signup("alice")
+    await post(client, "mine")
+    [message] = await all_messages(app)
+    hint = f'<small class="hint" id="body-hint">{HINT[language]}</small>'
+    headers = {"Accept-Language": language}
+    for path in ("/", f"/messages/{message.id}/edit"):
+        page = await page_text(await client.get(path, headers=headers))
+        assert re.search(r'<textarea id="body"[^>]* aria-describedby="body-hint">', page)
+        assert hint in page
+    # A refused text: the box is described by its error and the hint, both.
+    refused = await page_text(await post(client, "x" * 1001))
+    assert re.search(r'<textarea id="body"[^>]* aria-describedby="body-error body-hint">', refused)
+    assert 'id="body-error"' in refused and 'id="body-hint"' in refused
 
 
 async def test_exactly_1000_characters_are_accepted(app, client, auth) -> None:
@@ -185,7 +211,7 @@ async def test_edit_shows_edited(app, client, auth) -> None:
     response = await client.post(f"/messages/{message.id}/edit", form={"body": " final "})
     assert response.status_code == 302
     [item] = message_items(await page_text(await client.get("/")))
-    assert '<p class="body">final</p>' in item
+    assert '<div class="body"><p>final</p></div>' in item
     assert 'class="edited"' in item
     assert ">edited</span>" in item
     [edited] = await all_messages(app)

@@ -15,6 +15,7 @@ from guestbook import db
 from guestbook.models import BODY_MAX, Message
 from support import (
     CSRFClient,
+    bodies,
     member,
     message_id,
     next_event,
@@ -46,8 +47,7 @@ def replies_count(html: str, ident: int) -> int:
 
 def thread_bodies(html: str) -> list[str]:
     """The reply bodies of a message's page, in page order."""
-    replies = html.split('id="replies"', 1)[1]
-    return re.findall(r'<p class="body">(.*?)</p>', replies, re.S)
+    return bodies(html.split('id="replies"', 1)[1])
 
 
 async def test_a_reply_is_on_its_message_page_and_counted_on_the_lists(app: Quart) -> None:
@@ -151,7 +151,9 @@ async def test_hidden_and_deleted_replies_leave_pages_counts_and_feeds(app: Quar
     for path in (f"/messages/{first}", "/users/bob", "/users/bob/feed.atom", "/feed.atom", "/"):
         text = await page_text(await reader.get(path))
         assert "hidden reply" not in text and "deleted reply" not in text, path
-    assert "kept reply" in await page_text(await reader.get("/users/bob/feed.atom"))
+    feed = await page_text(await reader.get("/users/bob/feed.atom"))
+    assert "kept reply" in feed
+    assert f"/messages/{first}#m{kept}" in feed  # a reply's entry: its message's page
     assert replies_count(await page_text(await reader.get("/")), first) == 1
     assert (await reader.get(f"/messages/{hidden}/fragment")).status_code == 404
 

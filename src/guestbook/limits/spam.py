@@ -6,7 +6,9 @@
 - a signed render time on the signup form: a form sent back sooner than
   GUESTBOOK_SIGNUP_MIN_SECONDS after it was shown is refused;
 - members younger than GUESTBOOK_NEW_MEMBER_HOURS may put at most
-  GUESTBOOK_NEW_MEMBER_MAX_LINKS links in a message;
+  GUESTBOOK_NEW_MEMBER_MAX_LINKS links in a message: the links it shows, which the
+  caller counts (`messages.formatting.links`: the rendering belongs to messages, above
+  this package);
 - the same body from the same member twice within GUESTBOOK_DUPLICATE_WINDOW_SECONDS
   is refused.
 
@@ -16,7 +18,6 @@ A refusal raises `FieldError`, so the form comes back with what was typed in it.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from datetime import timedelta
 
@@ -33,7 +34,6 @@ from guestbook.models import User, utcnow
 
 HONEYPOT = "website"  # a name bots like to fill
 RENDERED = "rendered"
-LINK_RE = re.compile(r"https?://|www\.", re.IGNORECASE)
 
 # Off-screen rather than display:none (which some bots skip), out of the tab order,
 # and hidden from screen readers.
@@ -87,10 +87,10 @@ def check_render_time(form: MultiDict[str, str]) -> None:
         )
 
 
-def check_links(user: User, body: str) -> None:
+def check_links(user: User, links: int) -> None:
+    """Refuses a message showing `links` links from a member still too new for them."""
     settings = config.current()
     young = utcnow() - user.created_at < timedelta(hours=settings.new_member_hours)
-    links = len(LINK_RE.findall(body))
     if young and links > settings.new_member_max_links:
         raise FieldError(
             "body",
@@ -104,9 +104,9 @@ def check_links(user: User, body: str) -> None:
         )
 
 
-async def check_message(user: User, body: str) -> None:
-    """The rules for a new message (after the rate limit): links, then repeats."""
-    check_links(user, body)
+async def check_message(user: User, body: str, links: int) -> None:
+    """The rules for a new message (after the rate limit): its `links`, then repeats."""
+    check_links(user, links)
     window = config.current().duplicate_window_seconds
     if not window:
         return

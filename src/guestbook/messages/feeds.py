@@ -61,6 +61,9 @@ async def _answer(username: str | None) -> Response:
                 row,
                 _tag("message", row.id),
                 absolute_url(url_for("users.profile", username=row.writer_name)),
+                # A message's own page; a reply's is its message's, at the reply.
+                absolute_url(url_for("thread.page", message_id=row.parent_id or row.id))
+                + f"#m{row.id}",
             )
             for row in rows
         ],

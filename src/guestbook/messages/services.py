@@ -17,7 +17,7 @@ from guestbook.db.group_commit import GroupCommit, was_not_written
 from guestbook.forms import check_body
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit, spam
-from guestbook.messages import pagination, reply_mail
+from guestbook.messages import formatting, pagination, reply_mail
 from guestbook.models import Like, Message, Report, User, utcnow
 
 _EXT = "guestbook.messages.writes"
@@ -53,7 +53,7 @@ async def post(writer: User, body: str) -> None:
     # No member floods the book: past `post_limit` messages in a window, the next waits.
     slot = ratelimit.limits()["post_account"], f"id:{writer.id}"
     await ratelimit.hit(*slot)
-    await spam.check_message(writer, body)
+    await spam.check_message(writer, body, formatting.links(body))
     # Written with the posts of other requests under way, in one commit (group_commit);
     # first this request gives back its connection (SQLite has just one).
     await db.release()
@@ -96,7 +96,7 @@ async def reply(writer: User, message_id: int, body: str) -> tuple[int, int]:
     body = check_body(body)
     slot = ratelimit.limits()["post_account"], f"id:{writer.id}"
     await ratelimit.hit(*slot)
-    await spam.check_message(writer, body)
+    await spam.check_message(writer, body, formatting.links(body))
     # Its own transaction, not the group commit: the reply mail is noted in it.
     reply = Message(body=body, writer_id=writer.id, parent_id=parent_id, created_at=utcnow())
     g.db.add(reply)
@@ -165,7 +165,7 @@ async def edit(member: User, message_id: int, body: str) -> int | None:
     message = await editable(member, message_id)
     parent_id = message.parent_id
     body = check_body(body)
-    spam.check_links(member, body)
+    spam.check_links(member, formatting.links(body))
     if body == message.body:
         return parent_id
     await ratelimit.hit(ratelimit.limits()["edit_account"], f"id:{member.id}")
