@@ -6,6 +6,8 @@ phone too: its code block scrolls sideways, within the message."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -69,15 +71,25 @@ async def test_a_messages_controls_stand_on_one_line_with_its_writer_and_time(
     await context.add_cookies([{"name": "lang", "value": language, "url": live_server.url}])
     page = await context.new_page()
     await page.goto(f"/users/{member.name}")
-    meta = page.locator(f"#m{member.message_id} .meta")
-    parts = [meta.locator("a").first, meta.locator("time"), meta.locator("a").nth(1)]
-    parts.append(meta.locator("button"))  # Delete
-    boxes = [await part.bounding_box() for part in parts]
-    assert all(boxes), "writer, time, Edit and Delete are all shown"
-    tops = [box["y"] for box in boxes if box]
-    # One line: every box starts within a few pixels of the others (text baselines
-    # differ slightly between a link and a button).
-    assert max(tops) - min(tops) < 6, f"{language}: not on one line: {tops}"
+    item = page.locator(f"#m{member.message_id}")
+    meta, actions = item.locator(".meta"), item.locator(".actions")
+    lines = {
+        "writer and time": [meta.locator("a").first, meta.locator("time")],
+        "replies, likes, Like, Edit and Delete": [
+            actions.locator("a.replies"),
+            actions.locator(".likes"),
+            actions.get_by_role("button", name=re.compile("^(Like|좋아요)$")),
+            actions.get_by_role("link", name=re.compile("^(Edit|수정)$")),
+            actions.get_by_role("button", name=re.compile("^(Delete|삭제)$")),
+        ],
+    }
+    for what, parts in lines.items():
+        boxes = [await part.bounding_box() for part in parts]
+        assert all(boxes), f"{what}: all shown"
+        tops = [box["y"] for box in boxes if box]
+        # One line: every box starts within a few pixels of the others (text baselines
+        # differ slightly between a link and a button).
+        assert max(tops) - min(tops) < 6, f"{language}: {what} not on one line: {tops}"
 
 
 async def test_a_formatted_message_fits_a_phone_and_its_code_block_scrolls(
