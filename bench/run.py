@@ -391,16 +391,17 @@ def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
     with _databases(seeded, workdir, stamp, args, list(SIDES)) as databases:
         ours_app, simplest = through_nginx.apps(workdir, databases, app_env, args)
-        with through_nginx.running(ours_app, simplest, workdir) as urls:
+        with through_nginx.running(ours_app, simplest, workdir) as (urls, nginx):
             if args.warmup:
                 through_nginx.warm_up(urls, args)
-            samples = through_nginx.measure(urls, args)
+            samples = through_nginx.measure(urls, nginx, args)
     summary = through_nginx.summarize(samples)
     result = {
         **info,
         "seconds": round(time.monotonic() - started, 1),
         "summary": summary,
         "ratios": through_nginx.ratios(summary),
+        "static_over_cached_nginx_cpu": through_nginx.cpu_ratio(summary),
         "targets": through_nginx.targets(summary),
         "samples": samples,
     }

@@ -69,6 +69,13 @@ class Nginx:
             stderr=subprocess.STDOUT,
         )
 
+    def cpu_seconds(self) -> float:
+        """CPU time its worker has used so far: unlike req/s, barely moved by other load
+        on the machine, so the cached page and the static file compare on it too."""
+        assert self.proc is not None
+        pids = servers._children(self.proc.pid)  # noqa: SLF001 (the bench's own helpers)
+        return servers._cpu_ticks(pids) / servers.TICKS_PER_SECOND  # noqa: SLF001
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish and exit
@@ -139,8 +146,10 @@ def wait_for(url: str, seconds: float = 30) -> httpx.Response:
 
 
 @contextlib.contextmanager
-def running(ours: servers.Server, simplest: servers.Server, workdir: Path) -> Iterator[dict]:
-    """Both apps and nginx started; the base URL of each side."""
+def running(
+    ours: servers.Server, simplest: servers.Server, workdir: Path
+) -> Iterator[tuple[dict[str, str], Nginx]]:
+    """Both apps and nginx started: the base URL of each side, and nginx."""
     nginx = Nginx(workdir)
     try:
         for server in (ours, simplest):
@@ -157,23 +166,26 @@ def running(ours: servers.Server, simplest: servers.Server, workdir: Path) -> It
         (workdir / "static" / "index.html").write_bytes(page.content)
         for url in urls.values():
             wait_for(url + "/")
-        yield urls
+        yield urls, nginx
     finally:
         nginx.stop()
         for server in (ours, simplest):
             server.stop()
 
 
-def measure(urls: dict[str, str], args: argparse.Namespace) -> list[dict]:
+def measure(urls: dict[str, str], nginx: Nginx, args: argparse.Namespace) -> list[dict]:
     samples = []
     for run in range(args.runs):
         order = SIDES if run % 2 == 0 else SIDES[::-1]
         for side in order:
+            cpu = nginx.cpu_seconds()
             result = load.run(args.client, urls[side], REQUEST, CONNECTIONS, args.duration)
-            samples.append({"run": run, "side": side, **result.as_dict()})
+            cpu_us = (nginx.cpu_seconds() - cpu) * 1e6 / max(result.requests, 1)
+            samples.append({"run": run, "side": side, **result.as_dict(), "nginx_cpu_us": cpu_us})
             print(
                 f"  run {run + 1}/{args.runs} {side:<9} {result.rps:9.1f} req/s  "
-                f"p99 {result.p99_ms:7.1f} ms  errors {result.errors}",
+                f"p99 {result.p99_ms:7.1f} ms  nginx {cpu_us:5.1f} µs/req  "
+                f"errors {result.errors}",
                 flush=True,
             )
     return samples
@@ -190,8 +202,16 @@ def summarize(samples: list[dict]) -> dict[str, dict]:
             "p50_ms": round(statistics.median(s["p50_ms"] for s in group), 2),
             "p99_ms": round(statistics.median(s["p99_ms"] for s in group), 2),
             "errors": sum(s["errors"] for s in group),
+            "nginx_cpu_us": round(statistics.median(s["nginx_cpu_us"] for s in group), 1),
         }
     return summary
+
+
+def cpu_ratio(summary: dict[str, dict]) -> float | None:
+    """The static file's nginx CPU per request over the cached page's: the req/s ratio
+    as it would be with the CPU to itself (both are nginx alone)."""
+    cached = summary["cached"]["nginx_cpu_us"]
+    return round(summary["static"]["nginx_cpu_us"] / cached, 2) if cached else None
 
 
 def ratios(summary: dict[str, dict]) -> dict[str, float | None]:
@@ -251,15 +271,16 @@ def render(result: dict) -> str:
     lines = [
         f"through nginx (1 worker; {result['config']['client']}, c={CONNECTIONS}, "
         f"Accept-Language: {ACCEPT_LANGUAGE}); medians of {result['config']['runs']} rounds",
-        f"{'side':<10}{'req/s':>10}{'p50':>8}{'p99':>8}{'err':>6}{'cached x':>10}",
+        f"{'side':<10}{'req/s':>10}{'p50':>8}{'p99':>8}{'err':>6}{'nginx µs':>10}{'cached x':>10}",
     ]
     for side in SIDES:
         e = summary[side]
         ratio = "-" if side == "cached" else f"{r[side]:.2f}"
         lines.append(
             f"{side:<10}{e['rps']:>10.1f}{e['p50_ms']:>8.1f}{e['p99_ms']:>8.1f}"
-            f"{e['errors']:>6}{ratio:>10}"
+            f"{e['errors']:>6}{e['nginx_cpu_us']:>10.1f}{ratio:>10}"
         )
+    lines.append(f"static ÷ cached, nginx CPU per request: {cpu_ratio(summary)}")
     lines += ["", "targets:"]
     for t in result["targets"]:
         lines.append(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['value']}")
@@ -283,8 +304,8 @@ def markdown(result: dict) -> str:
         f"one nginx worker; medians of {c['runs']} rounds of {c['duration']:g} s, the order "
         "of the sides alternating.",
         "",
-        "| side | req/s | p50 ms | p99 ms | errors | cached ÷ side | target |",
-        "|---|--:|--:|--:|--:|--:|---|",
+        "| side | req/s | p50 ms | p99 ms | errors | nginx µs/req | cached ÷ side | target |",
+        "|---|--:|--:|--:|--:|--:|--:|---|",
     ]
     for side in SIDES:
         e = summary[side]
@@ -292,6 +313,11 @@ def markdown(result: dict) -> str:
         goal = f"≥ {TARGETS[side]:g}" if side in TARGETS else ""
         lines.append(
             f"| {LABELS[side]} | {e['rps']:.0f} | {e['p50_ms']:.1f} | {e['p99_ms']:.1f} "
-            f"| {e['errors']} | {ratio} | {goal} |"
+            f"| {e['errors']} | {e['nginx_cpu_us']:.1f} | {ratio} | {goal} |"
         )
+    lines += [
+        "",
+        f"nginx's CPU per request, the static file's over the cached page's: "
+        f"{cpu_ratio(summary)} (what req/s would show with the machine to itself).",
+    ]
     return "\n".join(lines)

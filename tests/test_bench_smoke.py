@@ -144,6 +144,7 @@ def test_the_benchmark_through_nginx_runs_and_counts(tmp_path: Path) -> None:
         assert entry["requests"] == sum(s["requests"] for s in taken) > 0, side
         assert entry["errors"] == 0, side
         assert 0 <= entry["p50_ms"] <= entry["p99_ms"], side
+        assert entry["nginx_cpu_us"] >= 0, side
     assert sorted(result["ratios"]) == ["simplest", "static", "uncached"]
     assert {t["target"] for t in result["targets"]} == {
         "through nginx: cached main page x static >= 0.8",
