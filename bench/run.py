@@ -180,7 +180,7 @@ def machine() -> dict[str, object]:
         platform.processor(),
     )
     packages = ["quart", "hypercorn", "sqlalchemy", "aiosqlite", "jinja2", "uvloop", "flask"]
-    packages += ["flask-sqlalchemy", "gunicorn"]
+    packages += ["flask-sqlalchemy", "gunicorn", "granian", "uvicorn", "httptools"]
     versions = {}
     for name in packages:
         try:
@@ -390,8 +390,8 @@ def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
     with _databases(seeded, workdir, stamp, args, list(SIDES)) as databases:
-        ours_app, simplest = through_nginx.apps(workdir, databases, app_env, args)
-        with through_nginx.running(ours_app, simplest, workdir) as (urls, nginx):
+        apps = through_nginx.apps(workdir, databases, app_env, args)
+        with through_nginx.running(apps, workdir) as (urls, nginx):
             if args.warmup:
                 through_nginx.warm_up(urls, args)
             samples = through_nginx.measure(urls, nginx, args)

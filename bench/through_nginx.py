@@ -7,6 +7,8 @@ one nginx worker, serves four sides of the same URL, `/`, asked for as a browser
 - `cached`: our reader's main page through the sample's cache, as deployed;
 - `static`: the same bytes as a file from the same nginx: the ceiling of this machine;
 - `uncached`: our app through the same site with `proxy_cache off`;
+- `granian`, `uvicorn`: the same, our app under those servers instead of hypercorn, for
+  reference (hypercorn stays the documented deployment);
 - `simplest`: the lecture's simplest Flask page (bench/baseline/flask_simplest.py)
   under gunicorn, behind the same nginx, as a Flask user would deploy it.
 
@@ -36,7 +38,9 @@ import httpx
 from . import load, servers
 
 SITE = servers.ROOT / "deploy" / "nginx-guestbook.conf"
-SIDES = ("cached", "static", "uncached", "simplest")
+SIDES = ("cached", "static", "uncached", "granian", "uvicorn", "simplest")
+# The sides whose server is one of ours behind the site with the cache off.
+PROXIED = ("uncached", "granian", "uvicorn", "simplest")
 CONNECTIONS = 64
 # What Chromium sends for a Korean reader who also reads English.
 ACCEPT_LANGUAGE = "ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7"
@@ -44,7 +48,9 @@ REQUEST = load.Request("GET", "/", {"Accept-Language": ACCEPT_LANGUAGE})
 LABELS = {
     "cached": "our main page, from the sample's cache",
     "static": "the same bytes as a static file",
-    "uncached": "our main page, cache off",
+    "uncached": "our main page, cache off (hypercorn)",
+    "granian": "our main page, cache off, under granian",
+    "uvicorn": "our main page, cache off, under uvicorn",
     "simplest": "the simplest Flask page (gunicorn)",
 }
 TARGETS = {"static": 0.8, "simplest": 10.0}  # the cached page's req/s over these sides'
@@ -87,34 +93,39 @@ class Nginx:
 
 
 def site_for(ports: dict[str, int], upstreams: dict[str, int], workdir: Path) -> str:
-    """The sample site for the bench: the HTTPS server as plain HTTP on `ports["cached"]`,
-    its copy with the cache off on `ports["uncached"]` and in front of the simplest Flask
-    page on `ports["simplest"]`, and the static file's server. Access logs off for all."""
+    """The sample site for the bench: its HTTPS server as plain HTTP on `ports["cached"]`
+    in front of hypercorn (`upstreams["uncached"]`); a copy of that server with the cache
+    off per proxied side, each in front of its own upstream; the static file's server.
+    Access logs off for all."""
     text = SITE.read_text()
-    text = (
-        text[: text.index("server {")] + text[text.index("server {", text.index("server {") + 1) :]
-    )
-    text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstreams['ours']};")
+    first = text.index("server {")
+    text = text[:first] + text[text.index("server {", first + 1) :]  # no redirect server
+    text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstreams['uncached']};")
     text = text.replace("/var/cache/nginx/guestbook", str(workdir / "cache"))
     text = re.sub(r"\n\s*ssl_certificate\S* [^;]+;", "", text)
     text = re.sub(r"access_log \S+ guestbook;", "access_log off;", text)
     head, server = text[: text.index("server {")], text[text.index("server {") :]
     cached = server.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{ports['cached']};")
-    uncached = cached.replace(f":{ports['cached']};", f":{ports['uncached']};").replace(
-        "proxy_cache guestbook;", "proxy_cache off;"
-    )
-    simplest = uncached.replace(f":{ports['uncached']};", f":{ports['simplest']};").replace(
-        "proxy_pass http://guestbook;", "proxy_pass http://simplest;"
-    )
-    flask_upstream = (
-        f"upstream simplest {{\n    server 127.0.0.1:{upstreams['simplest']};\n"
-        "    keepalive 16;\n    keepalive_timeout 4s;\n}\n"
-    )
-    static = (
+    uncached = cached.replace("proxy_cache guestbook;", "proxy_cache off;")
+    blocks = [head, cached]
+    for side in PROXIED:
+        upstream = "guestbook"  # the sample's own, hypercorn
+        if side != "uncached":
+            upstream = side
+            blocks.append(
+                f"upstream {side} {{\n    server 127.0.0.1:{upstreams[side]};\n"
+                "    keepalive 16;\n    keepalive_timeout 4s;\n}\n"
+            )
+        blocks.append(
+            uncached.replace(f":{ports['cached']};", f":{ports[side]};").replace(
+                "proxy_pass http://guestbook;", f"proxy_pass http://{upstream};"
+            )
+        )
+    blocks.append(
         f"server {{\n    listen 127.0.0.1:{ports['static']};\n    access_log off;\n"
         f"    location / {{ root {workdir / 'static'}; }}\n}}\n"
     )
-    return head + flask_upstream + cached + uncached + simplest + static
+    return "".join(blocks)
 
 
 def nginx_conf(site: str, workdir: Path) -> str:
@@ -147,17 +158,17 @@ def wait_for(url: str, seconds: float = 30) -> httpx.Response:
 
 @contextlib.contextmanager
 def running(
-    ours: servers.Server, simplest: servers.Server, workdir: Path
+    apps: dict[str, servers.Server], workdir: Path
 ) -> Iterator[tuple[dict[str, str], Nginx]]:
-    """Both apps and nginx started: the base URL of each side, and nginx."""
+    """The proxied sides' servers and nginx started: the base URL of each side, and nginx."""
     nginx = Nginx(workdir)
     try:
-        for server in (ours, simplest):
+        for server in apps.values():
             server.launch()
-        for server in (ours, simplest):
+        for server in apps.values():
             server.wait_ready()
         ports = {side: servers.free_port() for side in SIDES}
-        upstreams = {"ours": ours.port, "simplest": simplest.port}
+        upstreams = {side: server.port for side, server in apps.items()}
         nginx.start(nginx_conf(site_for(ports, upstreams, workdir), workdir))
         urls = {side: f"http://127.0.0.1:{port}" for side, port in ports.items()}
         # The static file: the bytes our cached page answers with, as nginx serves them.
@@ -169,7 +180,7 @@ def running(
         yield urls, nginx
     finally:
         nginx.stop()
-        for server in (ours, simplest):
+        for server in apps.values():
             server.stop()
 
 
@@ -244,18 +255,30 @@ def apps(
     database_for: dict[str, str],
     env_for: Callable[[str, Path, str], dict[str, str]],
     args: argparse.Namespace,
-) -> tuple[servers.Server, servers.Server]:
-    """Our app under hypercorn and the simplest Flask page under gunicorn, one worker
-    each (`args.workers`), each on its own copy of the data."""
-    ours = servers.Server(
-        "ours (hypercorn)",
-        servers.hypercorn("bench.app:app", args.workers, args.worker_class),
-        env_for(database_for["ours"], workdir, secrets.token_hex(32)),
-        "/healthz",
-        args.workers,
-        workdir / "ours.log",
-    )
-    simplest = servers.Server(
+) -> dict[str, servers.Server]:
+    """The server of each proxied side, `args.workers` workers each: our app under
+    hypercorn, granian and uvicorn (on one copy of the data: they only read), and the
+    simplest Flask page under gunicorn on its own."""
+    env = env_for(database_for["ours"], workdir, secrets.token_hex(32))
+    launch = {
+        "uncached": (servers.hypercorn("bench.app:app", args.workers, args.worker_class),),
+        "granian": (servers.granian("bench.app:app", args.workers), servers.BIND_HOST_PORT),
+        "uvicorn": (servers.uvicorn("bench.app:app", args.workers), servers.BIND_HOST_PORT),
+    }
+    found = {
+        side: servers.Server(
+            f"ours ({side})",
+            argv,
+            env,
+            "/healthz",
+            # uvicorn serves one worker in its own process, with no children to wait for.
+            0 if side == "uvicorn" and args.workers == 1 else args.workers,
+            workdir / f"{side}.log",
+            bind=bind[0] if bind else servers.BIND_HYPERCORN,
+        )
+        for side, (argv, *bind) in launch.items()
+    }
+    found["simplest"] = servers.Server(
         "simplest (gunicorn)",
         servers.gunicorn("bench.baseline.flask_simplest:app", args.workers),
         env_for(database_for["simplest"], workdir, secrets.token_hex(32)),
@@ -263,7 +286,7 @@ def apps(
         args.workers,
         workdir / "simplest.log",
     )
-    return ours, simplest
+    return found
 
 
 def render(result: dict) -> str:

@@ -133,7 +133,7 @@ def test_the_benchmark_through_nginx_runs_and_counts(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "through nginx" in done.stdout
     result = json.loads((out / "latest.json").read_text())
-    sides = ["cached", "static", "uncached", "simplest"]
+    sides = ["cached", "static", "uncached", "granian", "uvicorn", "simplest"]
     assert sorted(result["summary"]) == sorted(sides)
     assert sorted((s["run"], s["side"]) for s in result["samples"]) == sorted(
         (run, side) for run in (0, 1) for side in sides
@@ -145,7 +145,7 @@ def test_the_benchmark_through_nginx_runs_and_counts(tmp_path: Path) -> None:
         assert entry["errors"] == 0, side
         assert 0 <= entry["p50_ms"] <= entry["p99_ms"], side
         assert entry["nginx_cpu_us"] >= 0, side
-    assert sorted(result["ratios"]) == ["simplest", "static", "uncached"]
+    assert sorted(result["ratios"]) == ["granian", "simplest", "static", "uncached", "uvicorn"]
     assert {t["target"] for t in result["targets"]} == {
         "through nginx: cached main page x static >= 0.8",
         "through nginx: cached main page x simplest >= 10",
