@@ -1,7 +1,7 @@
 """`python -m bench --through nginx`: every side behind the same nginx, in one run.
 
 The sample site (deploy/nginx-guestbook.conf), made plain HTTP on loopback ports, with
-one nginx worker, serves four sides of the same URL, `/`, asked for as a browser asks
+one nginx worker, serves six sides of the same URL, `/`, asked for as a browser asks
 (a browser's Accept-Language, no cookies):
 
 - `cached`: our reader's main page through the sample's cache, as deployed;
@@ -39,7 +39,7 @@ from . import load, servers
 
 SITE = servers.ROOT / "deploy" / "nginx-guestbook.conf"
 SIDES = ("cached", "static", "uncached", "granian", "uvicorn", "simplest")
-# The sides whose server is one of ours behind the site with the cache off.
+# The sides served by a server behind the site with the cache off.
 PROXIED = ("uncached", "granian", "uvicorn", "simplest")
 CONNECTIONS = 64
 # What Chromium sends for a Korean reader who also reads English.
@@ -143,6 +143,7 @@ def nginx_conf(site: str, workdir: Path) -> str:
 
 
 def wait_for(url: str, seconds: float = 30) -> httpx.Response:
+    """The first 200 from `url`, asked as the load asks (nginx may still be starting)."""
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -152,7 +153,9 @@ def wait_for(url: str, seconds: float = 30) -> httpx.Response:
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s")
+            raise RuntimeError(
+                f"{url} did not answer 200 within {seconds:.0f} s (see the run's nginx-error.log)"
+            )
         time.sleep(0.2)
 
 
