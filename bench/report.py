@@ -104,7 +104,8 @@ def targets(
     if post:
         add("POST: p99 ms at c=16 <= 50", post["p99_ms"], 50, at_least=False)
         add("POST: errors + lost rows = 0", post["errors"] + post["lost_rows"], 0, at_least=False)
-    add("50 ms page: share of the bare Quart app >= 0.95", r.get("wait", {}).get("vs_bare"), 0.95)
+    # The 50 ms page's share of the bare Quart app is reported, no longer a target: what
+    # it lacks is the path every page takes (RESULTS.md, "Where the targets stand").
     if scale and len(sizes) == 2:
         small, large = (str(n) for n in sizes)
         for scenario in ("index", "page500"):
@@ -216,6 +217,8 @@ def _fmt(value: float | None) -> str:
 
 RESULTS_MARKERS = ("<!-- bench:results -->", "<!-- /bench:results -->")
 README_MARKERS = ("<!-- bench:table -->", "<!-- /bench:table -->")
+# `--through nginx` writes its own section, the same in both files.
+NGINX_MARKERS = ("<!-- bench:nginx -->", "<!-- /bench:nginx -->")
 DATABASE_LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
@@ -291,7 +294,7 @@ README_ROWS = [
     ("a profile page ÷ Flask", "profile", "vs_flask", "≥ 1.5 (PostgreSQL)"),
     ("page 500 through the cursor ÷ Flask", "page500", "vs_flask", "≥ 1.5 (PostgreSQL)"),
     ("POST a message ÷ Flask", "post", "vs_flask", "≥ 1.2, p99 ≤ 50 ms"),
-    ("page awaiting 50 ms ÷ bare Quart", "wait", "vs_bare", "≥ 0.95"),
+    ("page awaiting 50 ms ÷ bare Quart", "wait", "vs_bare", "– (reported)"),
 ]
 
 
@@ -331,5 +334,14 @@ def write_results(results: list[dict], root) -> list:  # noqa: ANN001
         (root / "README.md", README_MARKERS, readme_table(results)),
     ):
         path.write_text(_replace_between(path.read_text(), markers, body))
+        written.append(path)
+    return written
+
+
+def write_nginx_results(body: str, root) -> list:  # noqa: ANN001
+    """`--through nginx`'s figures, between their markers in RESULTS.md and the README."""
+    written = []
+    for path in (root / "bench" / "RESULTS.md", root / "README.md"):
+        path.write_text(_replace_between(path.read_text(), NGINX_MARKERS, body))
         written.append(path)
     return written

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from guestbook.db.triggers import drop_content_version_ddl
 
-from . import live, load, pg, report, servers
+from . import live, load, pg, report, servers, through_nginx
 from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, Visitors, visitors
 from .seed import Seeded, seed
 from .seed import count_messages as seed_count
@@ -180,7 +180,7 @@ def machine() -> dict[str, object]:
         platform.processor(),
     )
     packages = ["quart", "hypercorn", "sqlalchemy", "aiosqlite", "jinja2", "uvloop", "flask"]
-    packages += ["flask-sqlalchemy", "gunicorn"]
+    packages += ["flask-sqlalchemy", "gunicorn", "granian", "uvicorn", "httptools"]
     versions = {}
     for name in packages:
         try:
@@ -251,6 +251,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also serve our app as of this git revision (e.g. main), side by side, "
         "to measure what the changes since cost",
     )
+    parser.add_argument(
+        "--through",
+        choices=["nginx"],
+        help="instead: our cached main page, a static file, our app uncached and the "
+        "simplest Flask page, all behind the sample nginx site (bench/through_nginx.py)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where the JSON and logs go")
     args = parser.parse_args(argv)
     if args.client == "auto":
@@ -265,6 +271,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    if args.through == "nginx":
+        result = run_through_nginx(for_database(args, databases[0]), command)
+        if args.write_results:
+            for path in report.write_nginx_results(through_nginx.markdown(result), ROOT):
+                print(f"wrote {path}")
+        return [result]
     results = [run(for_database(args, database), command) for database in databases]
     if args.write_results:
         for path in report.write_results(results, ROOT):
@@ -354,6 +366,50 @@ def run(args: argparse.Namespace, command: str) -> dict:
     path.write_text(json.dumps(result, indent=2))
     shutil.copyfile(path, args.out / "latest.json")
     shutil.copyfile(path, args.out / f"latest-{args.database}.json")
+    print(f"\nJSON: {path}\nlogs: {workdir}")
+    return result
+
+
+def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
+    """`--through nginx`: the four sides of bench/through_nginx.py, in one run."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    workdir = args.out / f"run-{stamp}-nginx"
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    info = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "commit": _commit(),
+        "machine": machine(),
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k != "scenario_list"
+        },
+    }
+    print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
+    seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
+    with _databases(seeded, workdir, stamp, args, list(SIDES)) as databases:
+        apps = through_nginx.apps(workdir, databases, app_env, args)
+        with through_nginx.running(apps, workdir) as (urls, nginx):
+            if args.warmup:
+                through_nginx.warm_up(urls, args)
+            samples = through_nginx.measure(urls, nginx, args)
+    summary = through_nginx.summarize(samples)
+    result = {
+        **info,
+        "seconds": round(time.monotonic() - started, 1),
+        "summary": summary,
+        "ratios": through_nginx.ratios(summary),
+        "static_over_cached_nginx_cpu": through_nginx.cpu_ratio(summary),
+        "targets": through_nginx.targets(summary),
+        "samples": samples,
+    }
+    print()
+    print(through_nginx.render(result))
+    path = args.out / f"bench-{stamp}-nginx.json"
+    path.write_text(json.dumps(result, indent=2))
+    shutil.copyfile(path, args.out / "latest.json")
     print(f"\nJSON: {path}\nlogs: {workdir}")
     return result
 

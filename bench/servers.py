@@ -43,6 +43,31 @@ def hypercorn(app: str, workers: int, worker_class: str) -> list[str]:
     return [sys.executable, "-m", "hypercorn", "-k", worker_class, "-w", str(workers), app]
 
 
+def granian(app: str, workers: int) -> list[str]:
+    """For reference beside hypercorn (`--through nginx`): Granian's ASGI on uvloop."""
+    return [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop"] + [
+        "--workers",
+        str(workers),
+        app,
+    ]
+
+
+def uvicorn(app: str, workers: int) -> list[str]:
+    """For reference beside hypercorn: uvicorn with uvloop and httptools, no access log
+    (hypercorn's and granian's are off too)."""
+    return [sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools"] + [
+        "--no-access-log",
+        "--workers",
+        str(workers),
+        app,
+    ]
+
+
+# How each server is told its address; `{port}` is filled in at launch.
+BIND_HYPERCORN = ("-b", "127.0.0.1:{port}")  # gunicorn's is the same
+BIND_HOST_PORT = ("--host", "127.0.0.1", "--port", "{port}")  # granian, uvicorn
+
+
 def gunicorn(app: str, workers: int, threads: int = 1) -> list[str]:
     """Sync workers, or with `threads` > 1 gthread workers."""
     threaded = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else []
@@ -57,9 +82,10 @@ class Server:
     argv: list[str]
     env: dict[str, str]
     ready_path: str
-    workers: int
+    workers: int  # worker processes to wait for (uvicorn with one worker has none: 0)
     log: Path
     port: int = 0
+    bind: tuple[str, ...] = BIND_HYPERCORN
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -73,7 +99,7 @@ class Server:
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [*self.argv, "-b", f"127.0.0.1:{self.port}"],
+                [*self.argv, *(part.format(port=self.port) for part in self.bind)],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

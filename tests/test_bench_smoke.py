@@ -63,9 +63,11 @@ def check_summary(result: dict) -> None:
         "main page, no cookies: x simplest Flask >= 1.0",
         "main page, logged in: x hello >= 0.25",
         "POST: x Flask >= 1.2",
-        "50 ms page: share of the bare Quart app >= 0.95",
     ):
         assert name in targets, name
+    # The 50 ms page is measured beside the bare app (its share is reported), no longer
+    # a target.
+    assert not [name for name in targets if name.startswith("50 ms page")]
     assert all(isinstance(t["met"], bool) for t in targets.values())
 
 
@@ -113,3 +115,38 @@ def test_the_requests_whose_instructions_are_counted_answer(
     command = [sys.executable, "-m", "bench.instructions", "--child", side, "/bench/wait", "3"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.sqlite_only
+def test_the_benchmark_through_nginx_runs_and_counts(tmp_path: Path) -> None:
+    """`--through nginx`: four sides behind one nginx, each measured once per round."""
+    out = tmp_path / "out"
+    args = ["--through", "nginx", "--users", "5", "--messages", "60", "--runs", "2"]
+    args += ["--duration", "1", "--warmup", "0", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "through nginx" in done.stdout
+    result = json.loads((out / "latest.json").read_text())
+    sides = ["cached", "static", "uncached", "granian", "uvicorn", "simplest"]
+    assert sorted(result["summary"]) == sorted(sides)
+    assert sorted((s["run"], s["side"]) for s in result["samples"]) == sorted(
+        (run, side) for run in (0, 1) for side in sides
+    )
+    for side, entry in result["summary"].items():
+        taken = [s for s in result["samples"] if s["side"] == side]
+        assert entry["runs"] == 2, side
+        assert entry["requests"] == sum(s["requests"] for s in taken) > 0, side
+        assert entry["errors"] == 0, side
+        assert 0 <= entry["p50_ms"] <= entry["p99_ms"], side
+        assert entry["nginx_cpu_us"] >= 0, side
+    assert sorted(result["ratios"]) == ["granian", "simplest", "static", "uncached", "uvicorn"]
+    assert {t["target"] for t in result["targets"]} == {
+        "through nginx: cached main page x static >= 0.8",
+        "through nginx: cached main page x simplest >= 10",
+    }

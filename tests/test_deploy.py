@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.server
 import logging
 import os
-import pwd
 import re
 import secrets
 import shutil
@@ -24,11 +24,12 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -43,6 +44,7 @@ from guestbook import cli, db
 from guestbook.config import ConfigError, Settings, named
 from guestbook.models import LoginSession
 from guestbook.web.logs import LOGGING, RequestIdFilter
+from nginx_site import sample_site
 from servers import (
     GUESTBOOK,
     HYPERCORN_TOML,
@@ -69,14 +71,8 @@ from support import (
 
 DEPLOY = ROOT / "deploy"
 SLOW_APP = Path(__file__).with_name("slow_asgi.py")
-LETSENCRYPT = "/etc/letsencrypt/live/guestbook.example.org/"
 
 LOGIN_LIMIT = 3
-
-
-def replace_once(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"expected {old!r} once in the sample file"
-    return text.replace(old, new)
 
 
 # --- Production settings: each refusal is one line, from Settings and from the CLI ---
@@ -487,69 +483,9 @@ async def test_a_message_posted_on_one_instance_shows_on_the_other(
 
 @pytest.fixture
 def nginx(cluster: tuple[LiveServer, LiveServer], tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """deploy/nginx-guestbook.conf with test ports, a self-signed certificate and its
-    log in tmp_path, in front of instances A and B."""
-    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
-    if binary is None:
-        _unavailable("nginx is not installed (apt-get install nginx-light)")
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        _unavailable("openssl is not installed")
-    cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
-        check=True,
-        capture_output=True,
-    )
-    http_port, https_port = free_port(), free_port()
-    site = (DEPLOY / "nginx-guestbook.conf").read_text()
-    site = replace_once(
-        site, "server 127.0.0.1:8000;", " ".join(f"server 127.0.0.1:{s.port};" for s in cluster)
-    )
-    site = replace_once(site, "listen 80;", f"listen 127.0.0.1:{http_port};")
-    site = replace_once(site, "listen 443 ssl", f"listen 127.0.0.1:{https_port} ssl")
-    assert site.count(LETSENCRYPT) == 2  # the certificate and its key
-    site = site.replace(LETSENCRYPT, f"{tmp_path}/")
-    site = replace_once(site, "/var/log/nginx/guestbook.access.log", str(tmp_path / "access.log"))
-    site = replace_once(site, "/var/cache/nginx/guestbook", str(tmp_path / "cache"))
-    (tmp_path / "site.conf").write_text(site)
-    temp_paths = "\n".join(
-        f"{kind}_temp_path {tmp_path / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (tmp_path / "nginx.conf").write_text(
-        f"user {pwd.getpwuid(os.geteuid()).pw_name};\n"  # ignored unless run as root
-        f"worker_processes 1;\npid {tmp_path / 'nginx.pid'};\n"
-        f"events {{ worker_connections 64; }}\n"
-        f"http {{\n{temp_paths}\ninclude {tmp_path / 'site.conf'};\n}}\n"
-    )
-    error_log = tmp_path / "error.log"
-    process = subprocess.Popen(
-        [binary, "-p", tmp_path, "-e", error_log, "-c", tmp_path / "nginx.conf"]
-        + ["-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    https = f"https://127.0.0.1:{https_port}"
-    try:
-        try:
-            healthz = f"{https}/healthz"
-            wait_until(lambda: httpx.get(healthz, verify=False).status_code == 200, process)  # noqa: S501
-        except RuntimeError as err:
-            pytest.fail(f"{err}:\n{error_log.read_text()}")
-        yield {
-            "https": https,
-            "http": f"http://127.0.0.1:{http_port}",
-            "access_log": tmp_path / "access.log",
-        }
-    finally:
-        process.send_signal(signal.SIGQUIT)  # graceful stop
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """The sample nginx site in front of instances A and B."""
+    with sample_site(tmp_path, [server.port for server in cluster]) as site:
+        yield site
 
 
 async def test_the_sample_nginx_site_in_front_of_both_instances(
@@ -628,14 +564,109 @@ async def test_nginx_shares_readers_pages_for_a_second_and_never_members(
         body = f"for readers {uuid.uuid4().hex}"
         posted = await post_form(member, f"{https}/messages", {"body": body}, page=f"{https}/")
         assert posted.status_code == 302
-        # A reader's copy never carries a member's page, and a new message reaches
-        # readers once the second is up (nginx counts whole seconds: at most two).
+        # A reader's copy never carries a member's page. Once the second is up, the kept
+        # copy is still served (STALE) while nginx fetches the page in the background;
+        # the next reader gets the new one (the page's socket covers the moment between).
         assert "Welcome" not in (await reader.get(f"{https}/")).text
         await asyncio.sleep(2.1)
-        fresh = await reader.get(f"{https}/")
-        assert body in fresh.text
-        assert fresh.headers["X-Cache-Status"] in ("EXPIRED", "MISS")
+        stale = await reader.get(f"{https}/")
+        assert stale.headers["X-Cache-Status"] == "STALE"
+        assert body not in stale.text
+        fresh = await wait_for_page(reader, f"{https}/", body)
+        assert fresh.headers["X-Cache-Status"] == "HIT"
         assert "set-cookie" not in fresh.headers
+
+
+async def wait_for_page(client: httpx.AsyncClient, url: str, text: str) -> httpx.Response:
+    """The page at `url` once it shows `text` (nginx's background fetch has landed)."""
+    for _ in range(50):
+        response = await client.get(url)
+        if text in response.text:
+            return response
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{text!r} never showed at {url}")
+
+
+# Accept-Language headers as browsers send them, and the language the app would choose.
+ACCEPT_LANGUAGES = {
+    "ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7": "ko",
+    "ko": "ko",
+    "fr-FR,fr;q=0.9,ko;q=0.8": "ko",
+    "en-US,en;q=0.9": "en",
+    "en-GB,en;q=0.9,ko;q=0.8": "en",
+    "de-DE,de;q=0.9": "en",  # neither: the default
+    "ko;q=0,en;q=0.5": "en",  # q=0 refuses
+    "": "en",
+}
+
+
+async def test_nginx_keeps_two_languages_of_a_readers_page_and_the_app_agrees(
+    cluster: tuple[LiveServer, LiveServer], nginx: dict[str, Any]
+) -> None:
+    """The cache key holds the language nginx chose (from the `lang` cookie, then
+    Accept-Language), and the app is sent that choice: a page per language, whatever
+    the raw header, each in the language of its key."""
+    url = f"{nginx['https']}/?lang-test={uuid.uuid4().hex[:8]}"  # a page of its own
+    statuses = []
+    async with httpx.AsyncClient(verify=False, timeout=30) as reader:  # noqa: S501
+        for _ in range(2):
+            for accept, language in ACCEPT_LANGUAGES.items():
+                page = await reader.get(url, headers={"Accept-Language": accept})
+                assert f'<html lang="{language}">' in page.text, accept
+                statuses.append(page.headers["X-Cache-Status"])
+            # A valid `lang` cookie wins over Accept-Language; an invalid one is ignored.
+            for cookie, language in (("lang=ko", "ko"), ("lang=en", "en"), ("lang=fr", "ko")):
+                headers = {"Accept-Language": "ko", "Cookie": cookie}
+                page = await reader.get(url, headers=headers)
+                assert f'<html lang="{language}">' in page.text, cookie
+                statuses.append(page.headers["X-Cache-Status"])
+                assert "set-cookie" not in page.headers
+    # One fetch per language; every other request is answered from a kept copy.
+    assert statuses.count("MISS") == 2, statuses
+    assert set(statuses) <= {"MISS", "HIT", "STALE", "UPDATING"}, statuses
+
+
+class _SetsCookies(http.server.BaseHTTPRequestHandler):
+    """An upstream whose every page says a shared cache may keep it for a minute, and
+    which sets a cookie on /cookie: only the cookie should stop nginx keeping it."""
+
+    protocol_version = "HTTP/1.1"  # nginx's keep-alive connections
+    served: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.served.append(self.path)
+        body = f"{self.path} #{len(self.served)}".encode()
+        self.send_response(200)
+        self.send_header("Cache-Control", "public, s-maxage=60")
+        if self.path.startswith("/cookie"):
+            self.send_header("Set-Cookie", f"visit=v{len(self.served)}; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_nginx_never_keeps_a_response_that_sets_a_cookie(tmp_path: Path) -> None:
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SetsCookies)
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with (
+            sample_site(tmp_path, [upstream.server_address[1]]) as site,
+            httpx.Client(base_url=site["https"], verify=False) as reader,  # noqa: S501
+        ):
+            plain = [reader.get("/plain").headers["X-Cache-Status"] for _ in range(2)]
+            # A cookie the client sends back is not the member's: no bypass for it.
+            cookie = [reader.get("/cookie") for _ in range(2)]
+        assert plain == ["MISS", "HIT"]  # the same page without a cookie is kept
+        assert [r.headers["X-Cache-Status"] for r in cookie] == ["MISS", "MISS"]
+        assert _SetsCookies.served.count("/cookie") == 2  # both reached the upstream
+        assert cookie[0].cookies["visit"] != cookie[1].cookies["visit"]
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
 
 
 async def test_without_redis_the_app_serves_and_readyz_says_so(

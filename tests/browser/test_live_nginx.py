@@ -1,0 +1,89 @@
+"""A reader's page that nginx kept still goes live: through the sample nginx site, the
+main page comes from nginx's cache (X-Cache-Status) with the live sequence it was
+rendered at, and its socket resumes from there, so a message posted after the copy was
+made shows up within a second or two, without a reload."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, expect
+
+from nginx_site import sample_site
+from servers import LiveServer, migrate
+
+from . import visitor
+from .conftest import TIMEOUT_MS
+from .visitor import NewContext
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
+
+FROM_THE_CACHE = {"HIT", "STALE", "UPDATING"}  # answered with a kept copy
+SHOWN_WITHIN_MS = 2_000
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app (one worker, SQLite) behind the sample nginx site: its https URL. The app
+    trusts nginx's X-Forwarded-Proto (PROXY_HOPS=1), so the socket's Origin matches."""
+    workdir = tmp_path_factory.mktemp("nginx-live")
+    env = {
+        "GUESTBOOK_ENV": "development",
+        "GUESTBOOK_SECRET_KEY": secrets.token_hex(32),
+        "GUESTBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'guestbook.sqlite3'}",
+        "GUESTBOOK_MAIL_BACKEND": "null",
+        "GUESTBOOK_PROXY_HOPS": "1",
+        "GUESTBOOK_ARGON2_TIME_COST": "1",
+        "GUESTBOOK_ARGON2_MEMORY_KIB": "1024",
+        "GUESTBOOK_SIGNUP_MIN_SECONDS": "0",
+    }
+    migrate(env)
+    with LiveServer(workdir, env) as server, sample_site(workdir, [server.port]) as nginx:
+        yield nginx["https"]
+
+
+@pytest_asyncio.fixture(loop_scope="package")
+async def new_context(browser: Browser, site: str) -> AsyncIterator[NewContext]:
+    """Makes browser contexts on the nginx site (its certificate is self-signed); all
+    are closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    async def make() -> BrowserContext:
+        context = await browser.new_context(base_url=site, ignore_https_errors=True)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        await context.close()
+
+
+async def test_a_page_from_nginxs_cache_shows_new_messages_live(new_context: NewContext) -> None:
+    writer = await (await new_context()).new_page()
+    await visitor.sign_up(writer, visitor.new_name("nginx"))
+    reader = await (await new_context()).new_page()
+    first = await reader.goto("/")  # fetched from the app, and kept
+    assert first is not None and first.status == 200
+
+    # Posted after nginx made its copy: the copy does not show it, its socket must.
+    before = f"Posted before the kept copy was served {secrets.token_hex(4)}"
+    before_id = await visitor.post(writer, before)
+    kept = await reader.goto("/")
+    assert kept is not None
+    assert (await kept.all_headers())["x-cache-status"] in FROM_THE_CACHE
+    assert before not in await kept.text()
+    live = reader.locator(".live-list")
+    await expect(live).to_have_attribute("data-live-state", "open")
+    await reader.evaluate("window.notReloaded = true")
+    await expect(reader.locator(f"#m{before_id} .body")).to_have_text(
+        before, timeout=SHOWN_WITHIN_MS
+    )
+
+    after = f"Posted while the kept copy is open {secrets.token_hex(4)}"
+    after_id = await visitor.post(writer, after)
+    await expect(reader.locator(f"#m{after_id} .body")).to_have_text(after, timeout=SHOWN_WITHIN_MS)
+    assert await reader.evaluate("window.notReloaded === true")
