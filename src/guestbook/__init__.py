@@ -29,6 +29,7 @@ from guestbook.messages import views as message_pages
 from guestbook.moderation import report_views
 from guestbook.moderation import views as moderation_pages
 from guestbook.web import (
+    access,
     conditional,
     cookies,
     countdown,
@@ -62,12 +63,13 @@ REQUEST_STEPS = (
     live_socket.remember_seq,
 )
 # The request id, the ETag (or a 304), the security headers, a routing redirect kept
-# on this site.
+# on this site; last, the request counted and logged with the status that leaves.
 RESPONSE_STEPS = (
     logs.tag_response,
     conditional.answer_conditionally,
     headers.add_security_headers,
     urls.routing_redirect_stays_here,
+    access.record,
 )
 # A WebSocket's handshake is checked like a request.
 HANDSHAKE_STEPS = (guards.check_host, guards.check_head_size)

@@ -28,6 +28,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from guestbook.config import Pool, Settings
 from guestbook.db import sqlite_pool, triggers  # noqa: F401 (triggers: create_all's DDL)
+from guestbook.db.metered import MeteredQueuePool, meter
 from guestbook.models import ID_MAX
 
 _EXT = "guestbook.db"
@@ -43,6 +44,7 @@ def make_engine(settings: Settings, pool: Pool | None = None) -> AsyncEngine:
     pool = pool or settings.db
     return create_async_engine(
         settings.database_url,
+        poolclass=MeteredQueuePool,
         pool_size=pool.pool_size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.pool_timeout,
@@ -112,7 +114,11 @@ def init_app(app: Quart, settings: Settings) -> None:
         if settings.is_sqlite:
             settings.instance_path.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
-        control = engine if settings.is_sqlite else make_engine(settings, CONTROL_POOL)
+        meter(engine, "main")
+        control = engine
+        if not settings.is_sqlite:
+            control = make_engine(settings, CONTROL_POOL)
+            meter(control, "control")
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         app.extensions[_EXT] = Database(engine, sessions, control)
 
