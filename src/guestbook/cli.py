@@ -196,7 +196,13 @@ def serve(args: argparse.Namespace) -> None:
             exporter.serve(settings.metrics_bind, exporter.prepare_directory())
         except OSError as err:
             raise CommandError(f"GUESTBOOK_METRICS_BIND={settings.metrics_bind}: {err}") from None
-    print(f"Guestbook ({settings.env}) on http://{config.bind[0]}", file=sys.stderr)
+    logging.config.dictConfig(_logging(settings.log_format))
+    log.info(
+        "Guestbook (%s) on http://%s",
+        settings.env,
+        config.bind[0],
+        extra={"event": "serving", "bind": config.bind, "metrics": settings.metrics_bind or None},
+    )
     use_our_worker()  # live sockets close with 1001 as the shutdown begins
     sys.exit(run(config))
 

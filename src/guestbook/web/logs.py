@@ -79,6 +79,13 @@ class JsonFormatter(logging.Formatter):
     event's name and figures). ASCII only, so no character a value holds can start a
     line of its own or reach a terminal."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Python's warnings would print lines of their own: made records, they are JSON
+        # too (the `py.warnings` logger below). Set where the JSON config is applied,
+        # in each process that applies it.
+        logging.captureWarnings(True)
+
     def format(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", "-")
         entry: dict[str, Any] = {
@@ -150,7 +157,7 @@ JSON_LOGGING = {
     "loggers": {
         **{
             name: {"level": "INFO", "handlers": ["json"], "propagate": False}
-            for name in ("guestbook", "hypercorn.error", "alembic")
+            for name in ("guestbook", "hypercorn.error", "alembic", "py.warnings")
         },
         **_QUIET,
     },
