@@ -90,8 +90,10 @@ async def test_each_figure_moves_when_its_cause_happens(
         before = await scrape(client, metrics)
         assert (await client.get(f"{live.url}/metrics")).status_code == 404  # never public
         for _ in range(4):  # a reader's page, kept whole after its first rendering
-            assert (await client.get(f"{live.url}/users/{name}-nobody")).status_code == 404
             assert (await client.get(f"{live.url}/")).status_code == 200
+        # A burst of lookups at once: some wait for a connection.
+        burst = [client.get(f"{live.url}/users/{name}-nobody{n}") for n in range(30)]
+        assert {r.status_code for r in await asyncio.gather(*burst)} == {404}
 
         async with (
             Visitor(new_ip()) as member,
@@ -130,14 +132,15 @@ async def test_each_figure_moves_when_its_cause_happens(
     def moved(name: str, **labels: str) -> float:
         return total(after, name, **labels) - total(before, name, **labels)
 
-    # Requests by route template and status, never by path; their times.
-    requests = "guestbook_http_requests_total"
+    # Requests by route template and status, never by path, with their times: the
+    # histogram's count is the requests.
+    requests = "guestbook_http_request_duration_seconds_count"
     assert moved(requests, route="/", status="200", method="GET") >= 4
-    assert moved(requests, route="/users/<username>", status="404") == 4
+    assert moved(requests, route="/users/<username>", status="404") >= 4
     assert moved(requests, route="(unmatched)", status="404") == 1  # /metrics
     assert moved(requests, route="/auth/login", status="429", method="POST") == 1
     assert not [labels for (n, labels) in after if n == requests and name in str(labels)]
-    assert moved("guestbook_http_request_duration_seconds_count", route="/") >= 4
+    assert moved("guestbook_http_request_duration_seconds_sum", route="/") > 0
     # Whole pages kept: the first of a kind is a miss in each worker, the rest hits.
     assert moved("guestbook_page_cache_lookups_total", result="miss") >= 1
     assert moved("guestbook_page_cache_lookups_total", result="hit") >= 1
@@ -145,10 +148,11 @@ async def test_each_figure_moves_when_its_cause_happens(
     assert total(opened, "guestbook_live_sockets") == 1
     assert total(heard, "guestbook_live_fanout_lag_seconds_count") >= 1
     assert total(heard, "guestbook_live_fanout_lag_seconds_sum") < 10
-    # Writing: the post's group commit; the pool's checkouts timed, and none of the
-    # requests' left in use (a worker's mail sender or fan-out may hold one as it reads).
+    # Writing: the post's group commit. The pool: the checkouts of the burst that
+    # waited for the connection (or opened one), and none left in use by the requests
+    # (a worker's mail sender or fan-out may hold one as it reads).
     assert moved("guestbook_group_commit_batch_rows_count") == 1
-    assert moved("guestbook_db_pool_acquire_seconds_count", pool="main") >= 10
+    assert moved("guestbook_db_pool_wait_seconds_count", pool="main") >= 1
     assert 0 <= total(after, "guestbook_db_connections_in_use", pool="main") <= 4
     # Logins: the wrong passwords, and the limit's refusal.
     assert moved("guestbook_failed_logins_total") == LOGIN_LIMIT

@@ -10,6 +10,7 @@ Here the scope is visible: `g.db` is made on first use in a request and closed i
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from guestbook.config import Pool, Settings
 from guestbook.db import sqlite_pool, triggers  # noqa: F401 (triggers: create_all's DDL)
-from guestbook.db.metered import MeteredQueuePool, meter
+from guestbook.db.metered import MeteredQueuePool, sampling
 from guestbook.models import ID_MAX
 
 _EXT = "guestbook.db"
@@ -114,13 +115,18 @@ def init_app(app: Quart, settings: Settings) -> None:
         if settings.is_sqlite:
             settings.instance_path.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
-        meter(engine, "main")
-        control = engine
-        if not settings.is_sqlite:
-            control = make_engine(settings, CONTROL_POOL)
-            meter(control, "control")
+        control = engine if settings.is_sqlite else make_engine(settings, CONTROL_POOL)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         app.extensions[_EXT] = Database(engine, sessions, control)
+
+    @app.while_serving
+    async def _sample_pools() -> AsyncIterator[None]:
+        database: Database = app.extensions[_EXT]
+        pools = {"main": database.engine}
+        if database.control is not database.engine:
+            pools["control"] = database.control
+        async with sampling(pools):
+            yield
 
     @app.after_serving
     async def _dispose_engine() -> None:

@@ -10,7 +10,9 @@ ends marks its files dead (`worker_ended`), so the live gauges drop its share.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from threading import Thread
@@ -34,8 +36,12 @@ def prepare_directory() -> Path:
     """The workers' directory: `PROMETHEUS_MULTIPROC_DIR`, emptied of earlier figures,
     or a new temporary one, named in the environment the workers inherit."""
     given = os.environ.get(VARIABLE)
-    directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="guestbook-metrics-"))
-    directory.mkdir(parents=True, exist_ok=True)
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="guestbook-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)  # ours: gone with us
     for stale in directory.glob("*.db"):
         stale.unlink()
     os.environ[VARIABLE] = str(directory)

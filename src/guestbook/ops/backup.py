@@ -59,6 +59,8 @@ def restore(settings: Settings, source: Path) -> str:
             f"{source} is a {kind} backup and this database is {wanted}: to move between "
             "the two, use guestbook export and guestbook import"
         )
+    if settings.is_sqlite:
+        _sqlite_path(settings).parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(_refuse_unless_empty(settings))
     if settings.is_sqlite:
         _sqlite_copy(source, _sqlite_path(settings), journal="WAL")

@@ -1,6 +1,7 @@
-"""What each response adds to the figures and the log: a request counted by method,
-route template and status, its time in a histogram (`metrics`), and, where the
-logging config lets `guestbook.access` speak (the JSON log), one access event.
+"""What each response adds to the figures and the log: its time in a histogram by
+method, route template and status (`metrics`; the histogram's count is the requests),
+and, where the logging config lets `guestbook.access` speak (the JSON log), one access
+event.
 
 The route is the URL rule (`/auth/reset/<token>`), never the path, so neither a
 figure nor a log line holds a reset link's token, and the figures' labels stay few.
@@ -11,18 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from quart import Response, g, request
 
-from guestbook.metrics import LATENCY, REQUESTS
+from guestbook.metrics import REQUESTS
 
 log = logging.getLogger("guestbook.access")
 UNMATCHED = "(unmatched)"  # a 404 for a URL no rule matched
 # A method is a label, and a client can send any word: others count as one.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# The labelled figures of each (method, route, status) seen: `labels()` takes a lock
+# The labelled figure of each (method, route, status) seen: `labels()` takes a lock
 # and builds a key each time; a request here costs one dictionary lookup.
-_children: dict[tuple[str, str, int], tuple] = {}
+_children: dict[tuple[str, str, int], Any] = {}
 
 
 async def record(response: Response) -> Response:
@@ -32,14 +34,10 @@ async def record(response: Response) -> Response:
     route = rule.rule if rule is not None else UNMATCHED
     method = request.method if request.method in METHODS else "OTHER"
     status = response.status_code
-    children = _children.get((method, route, status))
-    if children is None:
-        children = _children[method, route, status] = (
-            REQUESTS.labels(method, route, str(status)),
-            LATENCY.labels(route),
-        )
-    children[0].inc()
-    children[1].observe(seconds)
+    figure = _children.get((method, route, status))
+    if figure is None:
+        figure = _children[method, route, status] = REQUESTS.labels(method, route, str(status))
+    figure.observe(seconds)
     if log.isEnabledFor(logging.INFO):
         user = g.get("user")
         log.info(
