@@ -26,6 +26,7 @@ from guestbook.live import views as live_socket
 from guestbook.mail import sender
 from guestbook.messages import feeds, profiles, reply_mail, thread
 from guestbook.messages import views as message_pages
+from guestbook.metrics import batched
 from guestbook.moderation import report_views
 from guestbook.moderation import views as moderation_pages
 from guestbook.web import (
@@ -142,6 +143,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     # render: a thread round trip per page for a few lookups. Run them inline.
     for processors in app.template_context_processors.values():
         processors[:] = [_inline(processor) for processor in processors]
+
+    app.while_serving(batched.flushing)  # the requests' figures, written once a second
 
     @app.while_serving
     async def _freeze_what_lives_as_long_as_the_process() -> AsyncIterator[None]:

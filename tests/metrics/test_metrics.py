@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
+from guestbook.metrics.batched import FLUSH_SECONDS
 from servers import GUESTBOOK, HYPERCORN_TOML, LiveServer, free_port, migrate, next_event
 from support import (
     Visitor,
@@ -119,6 +120,7 @@ async def test_each_figure_moves_when_its_cause_happens(
                 for _ in range(LOGIN_LIMIT + 1)
             ]
             assert statuses == [401] * LOGIN_LIMIT + [429]
+        await asyncio.sleep(FLUSH_SECONDS + 0.5)  # the requests' figures are written each second
         after = await until(
             client,
             metrics,

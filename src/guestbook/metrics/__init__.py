@@ -11,10 +11,10 @@ memory, at the same cost or less. A gauge says how workers' values combine: the 
 live workers (sockets, connections in use), or the most recent (what the outbox holds,
 which every worker's sender sees alike).
 
-Each figure a request records is a write to a memory-mapped file under a lock (about
-2 µs), so a request records as few as it can: one histogram (its count is the number
-of requests), a page-cache lookup, and a pool checkout only when it had to wait. What
-can be sampled is: the connections in use are read off the pool once a second.
+Each figure written is a write to a memory-mapped file under a lock (about 2 µs), so a
+request writes none: its time and its page-cache lookup are gathered in memory and
+written once a second (`batched`); a pool checkout records only when it had to wait;
+the connections in use are read off the pool once a second.
 
 May import nothing of `guestbook`: every layer that records a figure imports it.
 """

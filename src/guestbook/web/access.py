@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from quart import Response, g, request
 
 from guestbook.metrics import REQUESTS
+from guestbook.metrics.batched import BatchedHistogram
 
 log = logging.getLogger("guestbook.access")
 UNMATCHED = "(unmatched)"  # a 404 for a URL no rule matched
 # A method is a label, and a client can send any word: others count as one.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# The labelled figure of each (method, route, status) seen: `labels()` takes a lock
-# and builds a key each time; a request here costs one dictionary lookup.
-_children: dict[tuple[str, str, int], Any] = {}
+# The labelled figure of each (method, route, status) seen, gathered in memory
+# (`metrics.batched`): `labels()` takes a lock and builds a key each time, and a write
+# to the figures' files takes another; a request here costs a lookup and two additions.
+_children: dict[tuple[str, str, int], BatchedHistogram] = {}
 
 
 async def record(response: Response) -> Response:
@@ -36,7 +37,9 @@ async def record(response: Response) -> Response:
     status = response.status_code
     figure = _children.get((method, route, status))
     if figure is None:
-        figure = _children[method, route, status] = REQUESTS.labels(method, route, str(status))
+        figure = _children[method, route, status] = BatchedHistogram(
+            REQUESTS.labels(method, route, str(status))
+        )
     figure.observe(seconds)
     if log.isEnabledFor(logging.INFO):
         user = g.get("user")
