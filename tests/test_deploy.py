@@ -398,6 +398,9 @@ def cluster(
         GUESTBOOK_LOGIN_LIMIT=str(LOGIN_LIMIT),
         # A day-long window: a fixed window must not roll over between A's and B's part.
         GUESTBOOK_LOGIN_WINDOW_SECONDS="86400",
+        # These tests read hypercorn's access lines (a User-Agent, `request_id=`); the
+        # JSON log production writes by default has tests of its own (web/test_json_logs.py).
+        GUESTBOOK_LOG_FORMAT="text",
     )
     workdir = tmp_path_factory.mktemp("cluster")
     a, b = LiveServer(workdir, env), LiveServer(workdir, env)
@@ -412,10 +415,11 @@ def single_host_env(
     """One machine's settings on this run's database: the SQLite pass runs SQLite in
     production (GUESTBOOK_ALLOW_SQLITE=1, legitimate for one machine and one process),
     the PostgreSQL pass the shared database."""
+    readable = {"GUESTBOOK_LOG_FORMAT": "text"}  # as the cluster's: these tests read lines
     if ON_POSTGRES:
-        return production_env(request.getfixturevalue("shared_database"))
+        return production_env(request.getfixturevalue("shared_database"), **readable)
     path = tmp_path_factory.mktemp("single") / "guestbook.sqlite3"
-    env = production_env(f"sqlite+aiosqlite:///{path}", GUESTBOOK_ALLOW_SQLITE="1")
+    env = production_env(f"sqlite+aiosqlite:///{path}", GUESTBOOK_ALLOW_SQLITE="1", **readable)
     migrate(env)
     return env
 

@@ -26,9 +26,11 @@ from guestbook.live import views as live_socket
 from guestbook.mail import sender
 from guestbook.messages import feeds, formatting, profiles, reply_mail, thread
 from guestbook.messages import views as message_pages
+from guestbook.metrics import batched
 from guestbook.moderation import report_views
 from guestbook.moderation import views as moderation_pages
 from guestbook.web import (
+    access,
     conditional,
     cookies,
     countdown,
@@ -62,12 +64,13 @@ REQUEST_STEPS = (
     live_socket.remember_seq,
 )
 # The request id, the ETag (or a 304), the security headers, a routing redirect kept
-# on this site.
+# on this site; last, the request counted and logged with the status that leaves.
 RESPONSE_STEPS = (
     logs.tag_response,
     conditional.answer_conditionally,
     headers.add_security_headers,
     urls.routing_redirect_stays_here,
+    access.record,
 )
 # A WebSocket's handshake is checked like a request.
 HANDSHAKE_STEPS = (guards.check_host, guards.check_head_size)
@@ -141,6 +144,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     # render: a thread round trip per page for a few lookups. Run them inline.
     for processors in app.template_context_processors.values():
         processors[:] = [_inline(processor) for processor in processors]
+
+    app.while_serving(batched.flushing)  # the requests' figures, written once a second
 
     @app.while_serving
     async def _freeze_what_lives_as_long_as_the_process() -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""The `guestbook` command: serve, db upgrade, create-user, promote, demote.
+"""The `guestbook` command: serve, db upgrade, create-user, promote, demote, backup,
+restore, export, import.
 
 Errors print one line and exit non-zero; a traceback is for bugs, not for a wrong
 setting or a taken username.
@@ -11,6 +12,8 @@ import asyncio
 import contextlib
 import getpass
 import importlib.util
+import logging
+import logging.config
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
 
 
+log = logging.getLogger("guestbook.cli")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a checkout's, when run from one
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # a wheel's copy of alembic/
 
@@ -44,13 +48,45 @@ def _alembic_config(settings: Settings):
     else:
         raise CommandError(f"no migrations at {MIGRATIONS} (a broken install?)")
     config.attributes["database_url"] = settings.database_url
+    # The JSON log takes alembic's lines too (`web.logs.JSON_LOGGING`); alembic.ini's
+    # readable handler would put lines of another shape among them.
+    config.attributes["configure_logging"] = settings.log_format == "text"
     return config
 
 
 def db_upgrade(settings: Settings, revision: str = "head") -> None:
     from alembic import command
 
+    before = _revision(settings)
     command.upgrade(_alembic_config(settings), revision)
+    after = _revision(settings)
+    if after != before:
+        log.info(
+            "migrated from %s to %s",
+            before,
+            after,
+            extra={"event": "migration", "from_revision": before, "to_revision": after},
+        )
+
+
+def _revision(settings: Settings) -> str | None:
+    """The database's alembic revision; None before its first migration."""
+    from guestbook.db import make_engine
+    from guestbook.ops import OpsError, schema_revision
+
+    async def read() -> str | None:
+        engine = make_engine(settings)
+        try:
+            async with engine.connect() as conn:
+                return await schema_revision(conn)
+        except OpsError:
+            return None
+        finally:
+            await engine.dispose()
+
+    if settings.is_sqlite:
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(read())
 
 
 @contextlib.asynccontextmanager
@@ -109,12 +145,13 @@ async def _set_role(settings: Settings, username: str, role: str) -> bool:
         return await moderation.set_role(user, role)
 
 
-def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
-    """Hypercorn's settings: the TOML file if given, then the command line."""
+def hypercorn_config(args: argparse.Namespace, log_format: str = "text") -> HypercornConfig:
+    """Hypercorn's settings: the TOML file if given, then the command line; the logging
+    of `log_format` (GUESTBOOK_LOG_FORMAT)."""
     from hypercorn.config import Config
 
     from guestbook.live.subscriber import MAX_FRAME_BYTES
-    from guestbook.web.logs import LOGGING
+    from guestbook.web.logs import logging_config
 
     config = Config.from_toml(args.config) if args.config else Config()
     if not args.config:
@@ -135,7 +172,11 @@ def hypercorn_config(args: argparse.Namespace) -> HypercornConfig:
         )
         config.worker_class = "asyncio"
     if config.logconfig is None and config.logconfig_dict is None:
-        config.logconfig_dict = LOGGING  # app log lines carry the request id
+        config.logconfig_dict = logging_config(log_format)  # lines carry the request id
+        if log_format == "json":
+            # The app writes each request's line itself (`web.access`), with what
+            # hypercorn cannot know: the route template and the member.
+            config.accesslog = None
     return config
 
 
@@ -143,16 +184,58 @@ def serve(args: argparse.Namespace) -> None:
     from hypercorn.run import run
 
     from guestbook.live.worker import use_our_worker
+    from guestbook.metrics import exporter
 
-    config = hypercorn_config(args)
     # Check the settings (and migrate a dev SQLite database) before forking workers,
     # so a bad setting is one line here, not a traceback per worker.
     settings = Settings.from_env()
+    config = hypercorn_config(args, settings.log_format)
     if settings.is_sqlite and not settings.is_production:
         db_upgrade(settings)
-    print(f"Guestbook ({settings.env}) on http://{config.bind[0]}", file=sys.stderr)
+    if settings.metrics_bind:
+        # In this process, before the workers are spawned: they inherit the directory
+        # their figures go to, and one listener adds them all up.
+        try:
+            exporter.serve(settings.metrics_bind, exporter.prepare_directory())
+        except OSError as err:
+            raise CommandError(f"GUESTBOOK_METRICS_BIND={settings.metrics_bind}: {err}") from None
+    logging.config.dictConfig(_logging(settings.log_format))
+    log.info(
+        "Guestbook (%s) on http://%s",
+        settings.env,
+        config.bind[0],
+        extra={"event": "serving", "bind": config.bind, "metrics": settings.metrics_bind or None},
+    )
     use_our_worker()  # live sockets close with 1001 as the shutdown begins
     sys.exit(run(config))
+
+
+def _operate(command: str, settings: Settings, path: Path) -> str:
+    """backup, restore, export or import `path`; the line that says what was done."""
+    from guestbook.ops import OpsError, backup, transfer
+
+    try:
+        if command == "backup":
+            backup.backup(settings, path)
+            done, fields = f"backed up to {path}", {}
+        elif command == "restore":
+            revision = backup.restore(settings, path)
+            done = f"restored {path}: schema at {revision} (guestbook db upgrade brings it up)"
+            fields = {"schema": revision}
+        elif command == "export":
+            counts = asyncio.run(transfer.export(settings, path))
+            done, fields = f"exported {_rows(counts)} to {path}", {"rows": counts}
+        else:
+            counts = asyncio.run(transfer.import_(settings, path))
+            done, fields = f"imported {_rows(counts)} from {path}", {"rows": counts}
+    except OpsError as err:
+        raise CommandError(str(err)) from None
+    log.info("%s", done, extra={"event": command, "file": str(path), **fields})
+    return done
+
+
+def _rows(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {table}" for table, count in counts.items())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,13 +261,18 @@ def main(argv: list[str] | None = None) -> None:
     p_user.add_argument("--admin", action="store_true", help="make the member a moderator")
     for name, what in (("promote", "make a member a moderator"), ("demote", "back to member")):
         sub.add_parser(name, help=what).add_argument("username")
+    for name, what in OPERATIONS.items():
+        sub.add_parser(name, help=what).add_argument("file", type=Path)
 
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             serve(args)
         settings = Settings.from_env()
-        if args.command == "db":
+        logging.config.dictConfig(_logging(settings.log_format))
+        if args.command in OPERATIONS:
+            print(_operate(args.command, settings, args.file))
+        elif args.command == "db":
             db_upgrade(settings, args.revision)
             print(f"database at {args.revision}: {_redacted(settings.database_url)}")
         elif args.command == "create-user":
@@ -209,6 +297,29 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"guestbook: {where}{err.strerror or err}")
     except Exception as err:  # a database that refuses us, say: one line, not a traceback
         sys.exit(f"guestbook: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+
+
+OPERATIONS = {
+    "backup": "a consistent copy of the database, taken while the site serves",
+    "restore": "load a backup into an empty database",
+    "export": "the whole site as JSON Lines, to move it to another database",
+    "import": "load an export into an empty, migrated database",
+}
+
+
+def _logging(log_format: str) -> dict:
+    """The app's logging config, its lines on standard error: standard output is
+    the command's answer."""
+    from guestbook.web.logs import logging_config
+
+    config = logging_config(log_format)
+    return {
+        **config,
+        "handlers": {
+            name: {**handler, "stream": "ext://sys.stderr"}
+            for name, handler in config["handlers"].items()
+        },
+    }
 
 
 def _redacted(url: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
@@ -22,6 +23,9 @@ from quart import current_app
 ENVIRONMENTS = ("development", "production", "testing")
 LANGUAGES = ("en", "ko")  # every language the site has catalogs for
 MIN_SECRET_BYTES = 32
+LOG_FORMATS = ("json", "text")
+# HOST:PORT, an IPv6 host in brackets: where the metrics listener binds.
+_METRICS_BIND_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}")
 
 
 class ConfigError(Exception):
@@ -183,6 +187,10 @@ class Settings:
     # Password hashing (argon2id); tests lower the cost.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    # Operations: the log's format (json in production, text elsewhere) and where the
+    # Prometheus metrics are served, on a listener of their own ("" serves none).
+    log_format: str = ""
+    metrics_bind: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -267,6 +275,17 @@ class Settings:
             raise ConfigError(
                 f"GUESTBOOK_DEFAULT_LOCALE={settings.default_locale!r}: expected "
                 + " or ".join(LANGUAGES)
+            )
+        if not settings.log_format:
+            settings = replace(settings, log_format="json" if settings.is_production else "text")
+        if settings.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"GUESTBOOK_LOG_FORMAT={settings.log_format!r}: expected json or text"
+            )
+        if settings.metrics_bind and not _METRICS_BIND_RE.fullmatch(settings.metrics_bind):
+            raise ConfigError(
+                f"GUESTBOOK_METRICS_BIND={settings.metrics_bind!r}: expected HOST:PORT, "
+                "e.g. 127.0.0.1:9100"
             )
         if settings.mail_backend not in ("console", "smtp", "null"):
             raise ConfigError(

@@ -1,12 +1,14 @@
 """The signed-in user's own account: one page of their settings (reply mail), their
-login sessions and the password."""
+login sessions, the password, and their data to download."""
 
 from __future__ import annotations
 
-from quart import Blueprint, flash, g, redirect, render_template, request, url_for
+import json
 
-from guestbook import config
-from guestbook.accounts import login_sessions, services
+from quart import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+
+from guestbook import config, db
+from guestbook.accounts import login_sessions, own_data, services
 from guestbook.accounts.auth import login_required
 from guestbook.forms import Errors, FieldError, check_new_password, text
 from guestbook.i18n import gettext, ngettext
@@ -24,6 +26,21 @@ async def settings():
         logins=await login_sessions.of_user(g.user),
         current=g.login_session,
     )
+
+
+@bp.get("/export")
+@login_required
+async def export():
+    """One JSON file of everything kept about the member, saved rather than shown."""
+    data = await own_data.export(g.user)
+    await db.release()
+    response = Response(
+        json.dumps(data, ensure_ascii=False, indent=1), content_type="application/json"
+    )
+    name = f"guestbook-{g.user.username}.json"  # a username is [A-Za-z0-9_-]: no quoting
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"  # private: kept by no cache
+    return response
 
 
 @bp.post("/reply-mail")

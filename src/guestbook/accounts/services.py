@@ -28,6 +28,7 @@ from guestbook.forms import Errors, FieldError, printable
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit
 from guestbook.mail import outbox
+from guestbook.metrics import FAILED_LOGINS
 from guestbook.models import EMAIL_MAX, LoginSession, User, canonical, email_key
 
 log = logging.getLogger("guestbook.accounts")
@@ -174,9 +175,11 @@ async def log_in(ident: str, password: str, address: str) -> User | None:
     before the password is checked, and a login with the right password gives them back."""
     slots = await _take_login_slots(ident, address)
     user = await authenticate(ident, password)
-    if user is not None:
-        for limit, subject in slots:
-            await ratelimit.give_back(limit, subject)
+    if user is None:
+        FAILED_LOGINS.inc()
+        return None
+    for limit, subject in slots:
+        await ratelimit.give_back(limit, subject)
     return user
 
 

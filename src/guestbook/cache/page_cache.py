@@ -25,6 +25,8 @@ from quart import Response, current_app, g, make_response, request, session
 
 from guestbook import i18n
 from guestbook.cache import versions
+from guestbook.metrics import PAGE_CACHE
+from guestbook.metrics.batched import BatchedCounter
 from guestbook.web.conditional import body_of, etag
 from guestbook.web.csrf import csrf_token
 
@@ -34,6 +36,8 @@ P = ParamSpec("P")
 # and a new message reaches every reader within that second. A writer has cookies,
 # so sees their own message at once.
 READER_CACHE_CONTROL = "public, max-age=0, s-maxage=1"
+# Counted in memory, written once a second (`metrics.batched`): a hit is most requests.
+HITS, MISSES = BatchedCounter(PAGE_CACHE.labels("hit")), BatchedCounter(PAGE_CACHE.labels("miss"))
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ def _kept_whole(
             return await make_response(await view(*args, **kwargs))
         pages = versions.pages_at(version)
         page = pages.get_recent((version, key))
+        (MISSES if page is None else HITS).inc()
         if page is None:
             response = await make_response(await view(*args, **kwargs))
             # A page that wrote to the session (a new token, a flash) is not kept.

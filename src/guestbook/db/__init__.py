@@ -10,6 +10,7 @@ Here the scope is visible: `g.db` is made on first use in a request and closed i
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from guestbook.config import Pool, Settings
 from guestbook.db import sqlite_pool, triggers  # noqa: F401 (triggers: create_all's DDL)
+from guestbook.db.metered import MeteredQueuePool, sampling
 from guestbook.models import ID_MAX
 
 _EXT = "guestbook.db"
@@ -43,6 +45,7 @@ def make_engine(settings: Settings, pool: Pool | None = None) -> AsyncEngine:
     pool = pool or settings.db
     return create_async_engine(
         settings.database_url,
+        poolclass=MeteredQueuePool,
         pool_size=pool.pool_size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.pool_timeout,
@@ -115,6 +118,15 @@ def init_app(app: Quart, settings: Settings) -> None:
         control = engine if settings.is_sqlite else make_engine(settings, CONTROL_POOL)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         app.extensions[_EXT] = Database(engine, sessions, control)
+
+    @app.while_serving
+    async def _sample_pools() -> AsyncIterator[None]:
+        database: Database = app.extensions[_EXT]
+        pools = {"main": database.engine}
+        if database.control is not database.engine:
+            pools["control"] = database.control
+        async with sampling(pools):
+            yield
 
     @app.after_serving
     async def _dispose_engine() -> None:

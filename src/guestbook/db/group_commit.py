@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from guestbook import db
 from guestbook.lib.singleflight import shared_future
+from guestbook.metrics import GROUP_COMMIT_ROWS
 
 Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
 
@@ -58,6 +59,7 @@ class GroupCommit:
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
+                GROUP_COMMIT_ROWS.observe(len(batch))
                 await self._write(batch)
         finally:
             self._task = None

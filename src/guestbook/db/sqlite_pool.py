@@ -20,6 +20,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import await_only
 from sqlalchemy.util.queue import Empty, Full, QueueCommon
 
+from guestbook.db.metered import Metered
+
 
 class _FairQueue(QueueCommon[Any]):
     """The pool's queue of idle connections, and of the requests waiting for one.
@@ -98,5 +100,5 @@ class _FairQueue(QueueCommon[Any]):
             raise
 
 
-class FairPool(AsyncAdaptedQueuePool):
+class FairPool(Metered, AsyncAdaptedQueuePool):
     _queue_class = _FairQueue

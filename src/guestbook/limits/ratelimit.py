@@ -23,6 +23,7 @@ from werkzeug.exceptions import TooManyRequests
 from guestbook import config
 from guestbook.config import Settings
 from guestbook.i18n import gettext
+from guestbook.metrics import RATE_LIMITED
 
 log = logging.getLogger(__name__)
 _EXT = "guestbook.limits.ratelimit"
@@ -155,7 +156,10 @@ async def take(limit: Limit, subject: str) -> int | None:
     """Take one of `subject`'s slots; None if it was within `limit`, else the
     seconds until the window ends (the slot stays taken: refusals count too)."""
     key, retry_after = _key(limit, subject)
-    return None if await store().incr(key, limit.seconds) <= limit.count else retry_after
+    if await store().incr(key, limit.seconds) <= limit.count:
+        return None
+    RATE_LIMITED.labels(limit.name).inc()
+    return retry_after
 
 
 async def hit(limit: Limit, subject: str) -> None:

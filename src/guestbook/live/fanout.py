@@ -38,6 +38,7 @@ from guestbook.config import Settings
 from guestbook.db.triggers import LIVE_CHANNEL
 from guestbook.live.coalescing import EditCoalescer
 from guestbook.live.subscriber import GOING_AWAY, Subscriber, frame, jitter
+from guestbook.metrics import FANOUT_LAG, LIVE_SOCKETS
 from guestbook.models import LiveEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,9 @@ PRUNE_EVERY_SECONDS = 60.0
 RECONNECT_MAX_SECONDS = 10.0
 HEARTBEAT_TICK = 1.0  # seconds between looks for the heartbeats due
 
-AFTER = select(LiveEvent.seq, LiveEvent.kind, LiveEvent.message_id, LiveEvent.parent_id).where(
-    LiveEvent.seq > bindparam("after")
-)
+AFTER = select(
+    LiveEvent.seq, LiveEvent.kind, LiveEvent.message_id, LiveEvent.parent_id, LiveEvent.at
+).where(LiveEvent.seq > bindparam("after"))
 
 
 class Hub:
@@ -94,6 +95,7 @@ class Hub:
         subscriber = Subscriber(self.settings.live.queue_size, address, beat_at)
         self.per_address[address] += 1
         self.subscribers.add(subscriber)
+        LIVE_SOCKETS.set(len(self.subscribers))
         _tune_gc(len(self.subscribers), self.gc_defaults)
         self.wake.set()  # start reading if this is the first socket
         return subscriber
@@ -101,6 +103,7 @@ class Hub:
     def leave(self, subscriber: Subscriber) -> None:
         if subscriber in self.subscribers:
             self.subscribers.remove(subscriber)
+            LIVE_SOCKETS.set(len(self.subscribers))
             _tune_gc(len(self.subscribers), self.gc_defaults)
             self.per_address[subscriber.address] -= 1
             if not self.per_address[subscriber.address]:
@@ -215,6 +218,11 @@ class Hub:
         self.seq = rows[-1].seq
         if len(rows) == BATCH:
             self.wake.set()  # more waiting
+        # The first slice of sockets gets these frames in this turn of the loop, so
+        # the lag is measured now: from each event's row (its commit) to its frame.
+        wall = utcnow()
+        for row in rows:
+            FANOUT_LAG.observe(max((wall - row.at).total_seconds(), 0.0))
         await self._deliver(
             [
                 item

@@ -33,6 +33,7 @@ from hypercorn.utils import check_multiprocess_shutdown_event, load_application
 
 from guestbook.live import fanout
 from guestbook.live.subscriber import GOING_AWAY
+from guestbook.metrics import exporter
 
 
 async def _signalled() -> None:
@@ -66,8 +67,11 @@ def worker(
 
         loop_factory = uvloop.new_event_loop
     trigger = partial(_shutdown_trigger, shutdown_event)
-    with asyncio.Runner(debug=config.debug, loop_factory=loop_factory) as runner:
-        runner.run(worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger))
+    try:
+        with asyncio.Runner(debug=config.debug, loop_factory=loop_factory) as runner:
+            runner.run(worker_serve(app, config, sockets=sockets, shutdown_trigger=trigger))
+    finally:
+        exporter.worker_ended()  # its open sockets and connections no longer count
 
 
 class BoundedBuffer(ws_stream.WebsocketBuffer):

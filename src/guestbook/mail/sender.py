@@ -39,11 +39,12 @@ from typing import Any, Protocol
 
 import aiosmtplib
 from quart import Quart, current_app
-from sqlalchemy import ColumnElement, event, or_, select, update
+from sqlalchemy import ColumnElement, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from guestbook import db
 from guestbook.config import Settings
+from guestbook.metrics import MAIL_FAILED, MAIL_SENT, OUTBOX_OLDEST, OUTBOX_PENDING
 from guestbook.models import Outbox, utcnow
 
 log = logging.getLogger("guestbook.mail")
@@ -213,6 +214,7 @@ class Sender:
                 for produce in self.producers:
                     await produce(self.sessions)
                 more = await self.send_due() == BATCH
+                await self.measure()
             except Exception as exc:  # the database is away: keep the task alive, try again
                 log.warning("mail: cannot read the outbox (%s); retrying", exc)
                 more = False
@@ -247,6 +249,19 @@ class Sender:
             await self._record(mail, error)
         return len(due)
 
+    async def measure(self) -> None:
+        """The outbox's figures: how many mails wait, and how long the oldest has."""
+        async with self.sessions() as session:
+            waiting, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(Outbox.created_at)).where(
+                        Outbox.status == PENDING
+                    )
+                )
+            ).one()
+        OUTBOX_PENDING.set(waiting)
+        OUTBOX_OLDEST.set((utcnow() - oldest).total_seconds() if oldest is not None else 0)
+
     async def claim(self, mail_id: int) -> Outbox | None:
         """Lease one due row to this sender; None if it is not due or someone else
         holds it. One UPDATE, so two senders can never both succeed."""
@@ -277,10 +292,20 @@ class Sender:
         values: dict[str, Any] = {"attempts": attempts, "claimed_by": None, "claimed_until": None}
         if error is None:
             values.update(status=SENT, sent_at=utcnow())
+            MAIL_SENT.inc()
+            log.info("mail %s to %s: sent", *_who(mail), extra=_event("mail.sent", mail))
         elif attempts >= self.settings.mail_max_attempts:
             values.update(status=FAILED, last_error=error)
-            log.error("mail %s to %s: gave up after %d attempts: %s", *_who(mail), attempts, error)
+            MAIL_FAILED.labels("gave_up").inc()
+            log.error(
+                "mail %s to %s: gave up after %d attempts: %s",
+                *_who(mail),
+                attempts,
+                error,
+                extra=_event("mail.given_up", mail, attempts=attempts),
+            )
         else:
+            MAIL_FAILED.labels("retry").inc()
             delay = retry_delay(attempts, self.settings.mail_retry_seconds)
             values.update(next_attempt_at=utcnow() + delay, last_error=error)
             log.warning(
@@ -305,6 +330,12 @@ class Sender:
 
 def _who(mail: Outbox) -> tuple[int, str]:
     return mail.id, mail.recipient
+
+
+def _event(name: str, mail: Outbox, **more: object) -> dict[str, object]:
+    """A log record's fields for the JSON log: the event and the mail's row (never
+    its text: a reset mail's body holds the link)."""
+    return {"event": name, "mail_id": mail.id, **more}
 
 
 def init_app(app: Quart, settings: Settings, producers: Sequence[Producer] = ()) -> None:

@@ -7,13 +7,16 @@ Nothing in the app updates or deletes a row; triggers in the database refuse it
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import logging
+
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guestbook.i18n import N_, gettext
 from guestbook.models import AuditEntry, Message, User
 from guestbook.web.filters import excerpt
 
+log = logging.getLogger(__name__)
 BY_REPORTS = "(reports)"  # the actor when members' reports hid a message
 COMMAND_LINE = "(command line)"  # the actor of `guestbook promote` and `demote`
 
@@ -58,16 +61,33 @@ def record(
         target = f"member {user.username}"
     else:
         raise ValueError("an audit entry names a message or a member")
-    session.add(
-        AuditEntry(
-            actor_id=actor.id if isinstance(actor, User) else None,
-            actor=actor.username if isinstance(actor, User) else actor,
-            action=action,
-            message_id=message.id if message is not None else None,
-            user_id=user.id if user is not None else message.writer_id,  # type: ignore[union-attr]
-            target=target,
-            reason=reason,
-        )
+    entry = AuditEntry(
+        actor_id=actor.id if isinstance(actor, User) else None,
+        actor=actor.username if isinstance(actor, User) else actor,
+        action=action,
+        message_id=message.id if message is not None else None,
+        user_id=user.id if user is not None else message.writer_id,  # type: ignore[union-attr]
+        target=target,
+        reason=reason,
+    )
+    session.add(entry)
+    # Logged once it is done: an action that rolls back did not happen.
+    event.listen(session.sync_session, "after_commit", lambda _: _logged(entry), once=True)
+
+
+def _logged(entry: AuditEntry) -> None:
+    log.info(
+        "moderation: %s %s by %s",
+        entry.action,
+        entry.target,
+        entry.actor,
+        extra={
+            "event": "moderation",
+            "action": entry.action,
+            "actor_id": entry.actor_id,
+            "message_id": entry.message_id,
+            "user_id": entry.user_id,
+        },
     )
 
 

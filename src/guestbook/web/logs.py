@@ -1,11 +1,17 @@
-"""A request id on every request and response, and the log format that carries it;
+"""A request id on every request and response, and the log formats that carry it
+(`GUESTBOOK_LOG_FORMAT`): readable lines (`text`, development's), or one JSON object
+per line (`json`, production's) that a log shipper reads without a parser of ours;
 reset tokens kept out of the access log."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
 
 from quart import Response, g, has_app_context
 
@@ -59,8 +65,55 @@ def guard_access_log() -> None:
         access.addFilter(AccessLogFilter())
 
 
+# What every record has: anything else on a record is a field it was given (`extra=`).
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "request_id",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, request id
+    (null outside a request), message, and the fields given with `extra=` (an
+    event's name and figures). ASCII only, so no character a value holds can start a
+    line of its own or reach a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Python's warnings would print lines of their own: made records, they are JSON
+        # too (the `py.warnings` logger below). Set where the JSON config is applied,
+        # in each process that applies it.
+        logging.captureWarnings(True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", "-")
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "request_id": None if request_id == "-" else request_id,
+            "message": record.getMessage(),
+        }
+        entry.update(
+            (key, value) for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES
+        )
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+# SQLAlchemy names a pool's logger after its class, ours below `guestbook`: its INFO
+# lines (each dispose) say nothing an operator needs.
+_QUIET = {
+    f"guestbook.db.{pool}": {"level": "WARNING"}
+    for pool in ("sqlite_pool.FairPool", "metered.MeteredQueuePool")
+}
+
+
 # The `logging.config.dictConfig` that `guestbook serve` hands hypercorn (each worker
 # applies it) unless the hypercorn TOML file brings its own `logconfig` or `logconfig_dict`.
+# Readable lines: hypercorn writes the access log, the app its own lines.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -78,12 +131,47 @@ LOGGING = {
             "formatter": "app",
         }
     },
-    "loggers": {"guestbook": {"level": "INFO", "handlers": ["app"], "propagate": False}},
+    "loggers": {
+        "guestbook": {"level": "INFO", "handlers": ["app"], "propagate": False},
+        # The app's own access events are for the JSON log; hypercorn's line says it here.
+        "guestbook.access": {"level": "WARNING"},
+        **_QUIET,
+    },
 }
+# One JSON object per line, hypercorn's own messages and the migrations' too. The app
+# writes the access log (`web.access`: it knows the route template and the member),
+# and `guestbook serve` turns hypercorn's off.
+JSON_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": RequestIdFilter}},
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {
+        "json": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "loggers": {
+        **{
+            name: {"level": "INFO", "handlers": ["json"], "propagate": False}
+            for name in ("guestbook", "hypercorn.error", "alembic", "py.warnings")
+        },
+        **_QUIET,
+    },
+}
+
+
+def logging_config(log_format: str) -> dict[str, Any]:
+    """The dictConfig of `GUESTBOOK_LOG_FORMAT` (`json` or `text`)."""
+    return JSON_LOGGING if log_format == "json" else LOGGING
 
 
 async def assign_request_id() -> None:
     # Keep a well-formed id from the proxy so one id follows the request through logs.
+    g.request_started = time.perf_counter()  # for `web.access`
     incoming = scope_headers.header(b"x-request-id") or ""
     g.request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else secrets.token_hex(8)
 
