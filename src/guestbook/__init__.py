@@ -19,6 +19,11 @@ from quart_auth import QuartAuth
 from guestbook import db, i18n
 from guestbook.accounts import account_views, auth, language, passwords, unsubscribe
 from guestbook.accounts import views as account_pages
+from guestbook.api import docs as api_docs
+from guestbook.api import http as api_http
+from guestbook.api import members as api_members
+from guestbook.api import messages as api_messages
+from guestbook.api import problems
 from guestbook.config import Settings
 from guestbook.limits import ratelimit, spam
 from guestbook.live import fanout
@@ -61,12 +66,13 @@ REQUEST_STEPS = (
     auth.load_logged_in_user,
     live_socket.remember_seq,
 )
-# The request id, the ETag (or a 304), the security headers, a routing redirect kept
-# on this site.
+# The request id, the ETag (or a 304), the security headers, the API's CORS headers
+# (for listed origins only), a routing redirect kept on this site.
 RESPONSE_STEPS = (
     logs.tag_response,
     conditional.answer_conditionally,
     headers.add_security_headers,
+    api_http.add_cors_headers,
     urls.routing_redirect_stays_here,
 )
 # A WebSocket's handshake is checked like a request.
@@ -84,6 +90,9 @@ BLUEPRINTS = (
     live_socket,
     language,
     unsubscribe,
+    api_messages,
+    api_members,
+    api_docs,
 )
 
 
@@ -125,10 +134,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     ratelimit.init_app(app, settings)
     sender.init_app(app, settings, producers=[reply_mail.producer(app)])
     fanout.init_app(app, settings)
-    errors.init_app(app)
+    errors.init_app(app, fronts=(("/api/", problems.answer),))
     i18n.init_app(app)
     filters.init_app(app)
     spam.init_app(app)
+    api_docs.init_app(app)
     probes.init_app(app, checks={"redis": ratelimit.readiness, "live": fanout.readiness})
     pipeline.init_app(app, REQUEST_STEPS, RESPONSE_STEPS, HANDSHAKE_STEPS)
     for module in BLUEPRINTS:

@@ -140,6 +140,7 @@ class Settings:
     edit: Rate = Rate(limit=30, window_seconds=600)  # edits per account
     language: Rate = Rate(limit=10, window_seconds=600)  # saved-language changes per account
     like: Rate = Rate(limit=60, window_seconds=600)  # likes and unlikes per account
+    token: Rate = Rate(limit=10, window_seconds=3600)  # API tokens made per account
     # Spam kept out without a captcha (0 turns a rule off; see spam.py).
     spam_honeypot: bool = True
     signup_min_seconds: float = 2.0  # a signup form sent sooner after it was shown
@@ -180,6 +181,10 @@ class Settings:
     # A message's writer hears of replies at most once per this many minutes.
     reply_mail_minutes: float = 10.0
     live: Live = Live()
+    # Other sites' origins whose pages may call the JSON API from a browser (CORS),
+    # comma-separated; reads only, unless `api_cors_write` lets them write too.
+    api_cors_origins: str = ""
+    api_cors_write: bool = False
     # Password hashing (argon2id); tests lower the cost.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -304,6 +309,15 @@ class Settings:
         if not names and self.is_production:
             names = {(urlsplit(self.base_url).hostname or "").lower()}
         return frozenset(names)
+
+    @cached_property  # read on every API response
+    def cors_origins(self) -> frozenset[str]:
+        """The origins of `api_cors_origins`, as browsers send them (no trailing slash)."""
+        return frozenset(
+            origin.strip().rstrip("/")
+            for origin in self.api_cors_origins.split(",")
+            if origin.strip()
+        )
 
     @property
     def session_idle(self) -> timedelta:

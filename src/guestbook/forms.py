@@ -20,6 +20,7 @@ from guestbook.models import (
     PASSWORD_MAX,
     PASSWORD_MIN,
     REASON_MAX,
+    TOKEN_NAME_MAX,
     USERNAME_MAX,
     USERNAME_MIN,
     USERNAME_RE,
@@ -106,6 +107,16 @@ def check_username(value: str, field: str = "username") -> str:
                 max=USERNAME_MAX,
             ),
         )
+    return value
+
+
+def check_token_name(value: str, field: str = "name") -> str:
+    """An API token's name: what its member will know it by on the account page."""
+    value = value.strip()
+    if not value:
+        raise FieldError(field, gettext("Give the token a name."))
+    _no_control(field, value)
+    _at_most(field, value, TOKEN_NAME_MAX)
     return value
 
 

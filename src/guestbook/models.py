@@ -1,5 +1,5 @@
-"""The tables: users, their messages (and replies), likes, their login sessions, the
-mail outbox and the reply mail's bookkeeping, the content version that message-list
+"""The tables: users, their messages (and replies), likes, their login sessions and
+API tokens, the mail outbox and the reply mail's bookkeeping, the content version that message-list
 caches are keyed by, and moderation's reports and audit log.
 
 Imports only SQLAlchemy. The rules a row must obey (lengths, username shape) live
@@ -49,6 +49,8 @@ ID_MAX = 2**31 - 1  # Integer ids are 32-bit on PostgreSQL; larger numbers match
 SUBJECT_MAX = 200
 REASON_MAX = 300  # a report's or a moderator's reason
 MEMBER, MODERATOR = "member", "moderator"  # users.role
+READ, WRITE = "read", "write"  # api_tokens.scope: write includes read
+TOKEN_NAME_MAX = 60
 LOCALE_MAX = 8
 
 
@@ -307,6 +309,26 @@ class LoginSession(Base):
     ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class ApiToken(Base):
+    """A member's personal access token for the JSON API: only the token's sha256 is
+    kept (like a login's), shown to the member once when it is made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[IntPK]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(TOKEN_NAME_MAX))
+    scope: Mapped[str] = mapped_column(String(5))
+    created_at: Mapped[DefaultNow]
+    # Moved forward at most once a minute: a token in use costs no write per request.
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (CheckConstraint(f"scope IN ('{READ}', '{WRITE}')", name="scope"),)
 
 
 class Outbox(Base):
