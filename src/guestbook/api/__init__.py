@@ -5,6 +5,7 @@ as JSON (`messages`, `members`); personal access tokens read from the
 answer is checked against and described by (`schemas`), served as an OpenAPI 3.1
 document with its docs page (`docs`).
 
-May import `accounts`, `messages`, `moderation` and the layers below the features;
+May import `accounts`, `messages`, `moderation` and the layers below the features
+(not `limits`: the services it calls take their limits);
 never `live`.
 """

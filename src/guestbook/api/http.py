@@ -28,10 +28,10 @@ def encoded(model: BaseModel) -> bytes:
     return model.model_dump_json().encode()
 
 
-def answer(body: bytes, status: int = 200, tag: str | None = None, **headers: str) -> Response:
+def answer(body: bytes, status: int = 200, **headers: str) -> Response:
     """A JSON answer with its ETag; a 304 for a GET whose `If-None-Match` names it."""
     response = Response(body, status, content_type=JSON)
-    response.set_etag(tag or etag(body))
+    response.set_etag(etag(body))
     for name, value in headers.items():
         response.headers[name.replace("_", "-")] = value
     fresh = response.get_etag()[0] in request.if_none_match

@@ -6,9 +6,8 @@ from __future__ import annotations
 from quart import Blueprint, Response, g, request, url_for
 from quart_schema import document_querystring, document_response, tag_blueprint
 
-from guestbook.api import http
+from guestbook.api import http, pages
 from guestbook.api.auth import READ, bearer
-from guestbook.api.messages import listed, listing
 from guestbook.api.problems import fails
 from guestbook.api.schemas import CursorQuery, Me, Member, MessagePage
 from guestbook.messages import reads
@@ -49,7 +48,7 @@ async def messages(username: str) -> Response:
     found = await reads.profile(username, before, None)
     older = found.page.older
     next_url = older and url_for("api_members.messages", username=found.username, cursor=older)
-    return listed(*listing(found.page, next_url))
+    return pages.answer(*pages.encoded(found.page, next_url))
 
 
 @bp.get("/me")

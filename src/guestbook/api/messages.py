@@ -9,31 +9,18 @@ from quart import Blueprint, Response, request, url_for
 from quart_schema import document_querystring, document_response, tag_blueprint
 
 from guestbook import config
-from guestbook.api import http
+from guestbook.api import http, pages
 from guestbook.api.auth import WRITE, bearer, member
 from guestbook.api.problems import InvalidFields, fails, takes
 from guestbook.api.schemas import CursorQuery, LikeState, Message, MessagePage, NewMessage, Thread
 from guestbook.cache import versions
 from guestbook.forms import FieldError
 from guestbook.messages import reads, services
-from guestbook.messages.pagination import Page
 from guestbook.messages.services import NoSuchMessage, NotYours
 from guestbook.moderation import services as moderation
 
 bp = Blueprint("api_messages", __name__, url_prefix="/api/v1")
 tag_blueprint(bp, ["messages"])
-
-
-def listing(page: Page, next_url: str | None) -> tuple[bytes, str | None]:
-    """A page of messages as the API answers it, and its `Link` header."""
-    body = http.encoded(
-        MessagePage(messages=[Message.of(row) for row in page.messages], next_cursor=page.older)
-    )
-    return body, None if next_url is None else f'<{next_url}>; rel="next"'
-
-
-def listed(body: bytes, link: str | None) -> Response:
-    return http.answer(body, **({"Link": link} if link else {}))
 
 
 @bp.get("/messages")
@@ -49,11 +36,11 @@ async def newest() -> Response:
     async def load() -> tuple[bytes, str | None]:
         page = await reads.newest(before)
         older = page.older and url_for("api_messages.newest", cursor=page.older)
-        return listing(page, older)
+        return pages.encoded(page, older)
 
     # Kept whole at the content version, as the main page is: a repeat costs the one
     # version question, no query and no encoding.
-    return listed(*await versions.read(("api", before, config.current().page_size), load))
+    return pages.answer(*await versions.read(("api", before, config.current().page_size), load))
 
 
 async def shown(message_id: int) -> bytes:
@@ -126,6 +113,7 @@ async def edit(message_id: int, data: NewMessage) -> Response:
         await services.edit(writer, message_id, data.body)
     except FieldError as err:
         raise InvalidFields.of(err) from None
+    versions.forget()  # read before the edit (If-Match), now read again
     return http.answer(await shown(message_id))
 
 
