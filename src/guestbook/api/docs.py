@@ -89,6 +89,9 @@ def _completed(document: dict[str, Any]) -> dict[str, Any]:
                     }
             if method == "get":
                 operation["responses"]["304"] = {"description": "Not modified."}
+            # The router's own answer for an address another operation takes (an id past
+            # its bound included: the router tells the method apart before the number).
+            operation["responses"]["405"] = copy.deepcopy(operation["responses"]["401"])
             if method in CONDITIONS:
                 name, said = CONDITIONS[method]
                 operation["parameters"].append(

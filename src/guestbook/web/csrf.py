@@ -63,9 +63,14 @@ def bearer_only(view: V) -> V:
 
 
 def is_bearer_only() -> bool:
-    """Whether this request's view is one of the API's, under its prefix."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    return getattr(view, "bearer_only", False) and request.path.startswith(BEARER_PREFIX)
+    """Whether this request is the API's: its view is marked and under the prefix, or
+    it is under the prefix and matched no view at all (nothing runs but the routing
+    error, a 404 or 405, which is then the API's)."""
+    if not request.path.startswith(BEARER_PREFIX):
+        return False
+    if request.endpoint is None:
+        return True
+    return getattr(current_app.view_functions.get(request.endpoint), "bearer_only", False)
 
 
 def _cross_site() -> bool:
