@@ -5,7 +5,10 @@ Revises: 0011
 Create Date: 2026-12-05
 
 A new table only: no copy of an existing one, so nothing of SQLite's batch mode is
-needed. Only a token's sha256 is stored; a token dies with its member (cascade).
+needed. Only a token's sha256 is stored; a token dies with its member (cascade). A
+token deleted or changed (but for its touch) bumps the logins version, as an ended
+login does (0008): workers keep the tokens they found under it. The DDL is written
+out here, not imported from the app (`db.triggers.api_tokens_ddl`).
 """
 
 from collections.abc import Sequence
@@ -19,6 +22,23 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 Timestamp = sa.DateTime(timezone=True)
+BUMP = "UPDATE content_version SET logins = logins + 1"
+CHANGED = "NEW.token_hash <> OLD.token_hash OR NEW.user_id <> OLD.user_id OR NEW.scope <> OLD.scope"
+CALL = "EXECUTE FUNCTION bump_logins_version()"  # 0008's
+TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS bump_logins_version_on_token_delete "
+        f"AFTER DELETE ON api_tokens BEGIN {BUMP}; END",
+        "CREATE TRIGGER IF NOT EXISTS bump_logins_version_on_token_update "
+        f"AFTER UPDATE ON api_tokens WHEN {CHANGED} BEGIN {BUMP}; END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE TRIGGER bump_logins_version_on_token_delete AFTER DELETE "
+        f"OR TRUNCATE ON api_tokens FOR EACH STATEMENT {CALL}",
+        "CREATE OR REPLACE TRIGGER bump_logins_version_on_token_update AFTER UPDATE "
+        f"ON api_tokens FOR EACH ROW WHEN ({CHANGED}) {CALL}",
+    ],
+}
 
 
 def upgrade() -> None:
@@ -39,8 +59,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
     op.create_index("ix_api_tokens_user_id", "api_tokens", ["user_id"])
+    for statement in TRIGGERS[op.get_bind().dialect.name]:
+        op.execute(statement)
 
 
-def downgrade() -> None:
+def downgrade() -> None:  # the table's triggers go with it
     op.drop_index("ix_api_tokens_user_id", table_name="api_tokens")
     op.drop_table("api_tokens")

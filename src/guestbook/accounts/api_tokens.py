@@ -6,25 +6,50 @@ needed (a slow hash defends guessable secrets, and no one guesses 256 random bit
 and a fast one lets every API request find its token by an index. A leaked table
 cannot be replayed. A token dies with its row: revoked on the account page, with
 every other token of a member who is blocked or whose password changes.
+
+Each worker keeps the tokens it found under the logins version, as it keeps logins
+(`login_sessions`): triggers bump that number when a token is deleted or changed, and
+when an account changes, so a revoked token is refused at once by every worker; a
+kept token costs a request the shared "which versions?" question, no lookup.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
-from quart import g
+from quart import current_app, g
 from sqlalchemy import delete, select, update
+
+from guestbook.cache import versions
 
 from guestbook.forms import FieldError, check_token_name
 from guestbook.i18n import gettext
+from guestbook.lib.lru import LRU
 from guestbook.limits import ratelimit
 from guestbook.models import READ, WRITE, ApiToken, User, utcnow
 
 PREFIX = "gbt_"  # says what a leaked string is, to a person or a secret scanner
 TOUCH_EVERY = timedelta(minutes=1)  # as login sessions: no write per request
 SCOPES = (READ, WRITE)
+KNOWN_CAPACITY = 1024  # the tokens in use within a minute, per worker
+_EXT = "guestbook.accounts.api_tokens"
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A token and its member as they were at a logins version; shared by the requests
+    that find it, so never changed (services write through statements)."""
+
+    version: int
+    token: ApiToken
+
+
+def _known() -> LRU:
+    app = current_app._get_current_object()
+    return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, LRU(KNOWN_CAPACITY))
 
 
 def _hash(token: str) -> str:
