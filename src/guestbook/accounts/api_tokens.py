@@ -24,7 +24,6 @@ from quart import current_app, g
 from sqlalchemy import delete, select, update
 
 from guestbook.cache import versions
-
 from guestbook.forms import FieldError, check_token_name
 from guestbook.i18n import gettext
 from guestbook.lib.lru import LRU
@@ -73,14 +72,32 @@ async def authenticate(token: str) -> ApiToken | None:
     """The token's row, with its member, if it is live and its member not blocked
     (blocking deletes their tokens; this also catches a request racing the block).
     Its last use is moved forward at most once a minute."""
-    found = await g.db.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token)))
+    token_hash, now = _hash(token), utcnow()
+    # Asked first: a revocation committed after this can only make the number newer
+    # than what is kept under it.
+    numbers = await versions.current()
+    known = _known().get_recent(token_hash)
+    if (
+        known is not None
+        and numbers is not None
+        and numbers[1] == known.version
+        and now - known.token.last_used_at <= TOUCH_EVERY
+    ):
+        return known.token
+    found = await g.db.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
     if found is None or found.user.blocked_at is not None:
+        await g.db.commit()  # ends the read: SQLite has one connection
         return None
-    now = utcnow()
     if found.last_used_at is None or now - found.last_used_at > TOUCH_EVERY:
+        # A touch forward: the logins version stays (`db.triggers.api_tokens_ddl`).
         await g.db.execute(update(ApiToken).where(ApiToken.id == found.id).values(last_used_at=now))
         found.last_used_at = now
-        await g.db.commit()
+    await g.db.commit()
+    # Shared from now on: a rollback of this request's session must not expire them.
+    g.db.expunge(found)
+    g.db.expunge(found.user)
+    if numbers is not None:
+        _known().put(token_hash, _Known(numbers[1], found))
     return found
 
 
