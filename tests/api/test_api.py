@@ -237,6 +237,8 @@ async def test_replies_likes_and_others_messages(app: Quart) -> None:
     path = f"{API}/messages/{message['id']}"
     reply = await api.post(f"{path}/replies", json={"body": "hello"}, headers=bearer(bobs))
     assert reply.status_code == 201 and (await reply.get_json())["parent_id"] == message["id"]
+    alone = await (await api.get(reply.headers["Location"])).get_json()
+    assert alone["parent_id"] == message["id"] and alone["replies"] == []
     liked = await api.put(f"{path}/like", headers=bearer(bobs))
     assert await liked.get_json() == {"liked": True, "like_count": 1}
     assert (await api.put(f"{path}/like", headers=bearer(bobs))).status_code == 200

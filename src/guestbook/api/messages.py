@@ -16,7 +16,7 @@ from guestbook.api.schemas import CursorQuery, LikeState, Message, MessagePage, 
 from guestbook.cache import versions
 from guestbook.forms import FieldError
 from guestbook.messages import reads, services
-from guestbook.messages.services import NoSuchMessage, NotYours
+from guestbook.messages.services import NotYours
 from guestbook.moderation import services as moderation
 
 bp = Blueprint("api_messages", __name__, url_prefix="/api/v1")
@@ -49,9 +49,8 @@ async def shown(message_id: int) -> bytes:
     if found.message.id == message_id:
         replies = [Message.of(row) for row in found.replies]
         return http.encoded(Thread(**Message.of(found.message).model_dump(), replies=replies))
-    reply = next((row for row in found.replies if row.id == message_id), None)
-    if reply is None:  # hidden or deleted since: as the page would say
-        raise NoSuchMessage()
+    # A reply: `thread` found it visible, so it is among its message's replies.
+    (reply,) = (row for row in found.replies if row.id == message_id)
     return http.encoded(Thread(**Message.of(reply).model_dump(), replies=[]))
 
 
