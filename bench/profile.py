@@ -3,6 +3,7 @@
     python -m bench.profile /                     # the main page, on a fresh seeded copy
     python -m bench.profile / --member --requests 2000 --html out.html
     python -m bench.profile /messages --post       # a member posting, one at a time
+    python -m bench.profile /api/v1/messages --post  # the same through the API
     python -m bench.profile / --member --share guestbook/i18n.py,babel/,gettext.py
     python -m bench.profile / --member --render    # rendered each time, not kept whole
 
@@ -22,6 +23,7 @@ import functools
 import itertools
 import os
 import pstats
+import re
 import secrets
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -73,6 +75,21 @@ async def _profile(
                 return post_form(path, form=form, headers={**ORIGIN, "Cookie": cookies})
 
             expected = 302
+            if path.startswith("/api/"):  # the API's POST, with a write token instead
+                form = {"name": "profile", "scope": "write", "csrf_token": token}
+                made = await post_form(
+                    "/account/tokens", form=form, headers={**ORIGIN, "Cookie": cookies}
+                )
+                bearer = {
+                    "Authorization": "Bearer "
+                    + _TOKEN_RE.search(await made.get_data(as_text=True))[1]
+                }
+
+                def request() -> Awaitable[Response]:
+                    body = {"body": f"A message of a usual length, number {next(numbers)}."}
+                    return post_form(path, json=body, headers=bearer)
+
+                expected = 201
         else:
             # --render: a new query string each time, so no page is served kept whole
             paths = (
@@ -88,6 +105,9 @@ async def _profile(
             response = await request()
             assert response.status_code == expected, response.status_code
         stop()
+
+
+_TOKEN_RE = re.compile(r'<code id="new-token">([^<]+)</code>')
 
 
 def _print_share(profile: cProfile.Profile, parts: list[str]) -> None:

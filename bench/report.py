@@ -106,6 +106,19 @@ def targets(
         add("POST: errors + lost rows = 0", post["errors"] + post["lost_rows"], 0, at_least=False)
     # The 50 ms page's share of the bare Quart app is reported, no longer a target: what
     # it lacks is the path every page takes (RESULTS.md, "Where the targets stand").
+    # The JSON API beside the pages it mirrors, in the same run: its list against the
+    # reader's main page, its POST against the form's.
+    api_list = _ratio(summary, "api_list", "ours", "ours", "index")
+    add("GET /api/v1/messages: x main page, no cookies >= 1.0", api_list, 1.0)
+    add(
+        "POST /api/v1/messages: x the form's POST >= 1.0",
+        _ratio(summary, "api_post", "ours", "ours", "post"),
+        1.0,
+    )
+    api_post = summary.get("api_post", {}).get("ours")
+    if api_post:
+        lost = api_post["errors"] + api_post["lost_rows"]
+        add("API POST: errors + lost rows = 0", lost, 0, at_least=False)
     if scale and len(sizes) == 2:
         small, large = (str(n) for n in sizes)
         for scenario in ("index", "page500"):

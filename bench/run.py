@@ -147,7 +147,7 @@ def measure_one(
     run: int, scenario: Scenario, side: Side, server: servers.Server, seconds: float, client: str
 ) -> Sample:
     request = scenario.request(side.visitors, side.seeded)
-    before = count_messages(side.database) if scenario.name == "post" else None
+    before = count_messages(side.database) if scenario.name in ("post", "api_post") else None
     server.wait_idle()
     server.reset_peak_rss()
     cpu = server.cpu_seconds()
@@ -160,7 +160,7 @@ def measure_one(
 def warm_up(sides: list[Side], scenarios: list[Scenario], client: str, seconds: float) -> None:
     for side in sides:
         for scenario in scenarios:
-            if scenario.name in ("login", "post"):
+            if scenario.name in ("login", "post", "api_post"):
                 continue  # no need to warm by writing
             server = side.server(scenario)
             if server is not None:

@@ -7,6 +7,7 @@ logging in through each app's real login form.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class Visitors:
     anonymous: Visitor  # has a session (for the login form's token), no login
     reader: Visitor | None = None  # None when no scenario needs members
     writer: Visitor | None = None
+    writer_token: str | None = None  # the writer's API write token (ours only)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,26 @@ SCENARIOS = [
         16,
         lambda v, s: _post("/messages", v.writer, body=POST_BODY),
         page=False,
+    ),
+    Scenario(
+        "api_list",
+        "GET /api/v1/messages",
+        32,
+        lambda v, s: Request("GET", "/api/v1/messages"),
+        flask=False,
+    ),
+    Scenario(
+        "api_post",
+        "POST /api/v1/messages",
+        16,
+        lambda v, s: Request(
+            "POST",
+            "/api/v1/messages",
+            {"Authorization": f"Bearer {v.writer_token}", "Content-Type": "application/json"},
+            json.dumps({"body": POST_BODY}),
+        ),
+        page=False,
+        flask=False,
     ),
     Scenario(
         "login",
@@ -151,14 +173,28 @@ class Browser:
         # Logging in renews the session and its CSRF token; the main page shows the new one.
         return self.visitor("/")
 
+    def api_token(self) -> str | None:
+        """A write token made on the account page; None for an app without the API."""
+        page = self.request("GET", "/account")
+        form = _CSRF_RE.search(page.text)
+        if page.status_code != 200 or "/account/tokens" not in page.text or not form:
+            return None
+        data = {"name": "bench", "scope": "write", "csrf_token": form.group(1)}
+        made = _TOKEN_RE.search(self.request("POST", "/account/tokens", data=data).text)
+        return made.group(1) if made else None
 
-MEMBERS_ONLY = {"index_member", "post"}
+
+_TOKEN_RE = re.compile(r'<code id="new-token">([^<]+)</code>')
+MEMBERS_ONLY = {"index_member", "post", "api_post"}
 
 
 def visitors(url: str, members: bool) -> Visitors:
     """The visitors of the app at `url`; `members`: log the reader and writer in
-    (a login is a deliberately slow hash, so only when a scenario needs them)."""
+    (a login is a deliberately slow hash, so only when a scenario needs them), and
+    give the writer an API token where the app has the API."""
     anonymous = Browser(url).visitor()
     if not members:
         return Visitors(anonymous)
-    return Visitors(anonymous, Browser(url).log_in(READER), Browser(url).log_in(WRITER))
+    writer = Browser(url)
+    logged_in = writer.log_in(WRITER)
+    return Visitors(anonymous, Browser(url).log_in(READER), logged_in, writer.api_token())

@@ -54,7 +54,12 @@ REDIRECTS = (301, 302, 303, 307, 308)
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     # Attacks repeat requests from one address far more often than the limits allow.
-    limits = {"login_limit": 10**4, "signup_limit": 10**4, "forgot_limit": 10**4}
+    limits = {
+        "login_limit": 10**4,
+        "signup_limit": 10**4,
+        "forgot_limit": 10**4,
+        "token_limit": 10**4,
+    }
     return {**settings_overrides, **limits, "proxy_hops": 1}
 
 

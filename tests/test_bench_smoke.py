@@ -13,11 +13,13 @@ import pytest
 
 from support import ROOT
 
-SCENARIOS = ["hello", "index", "index_member", "profile", "post", "wait", "bare_wait"]
+SCENARIOS = [
+    "hello", "index", "index_member", "profile", "post", "api_list", "api_post", "wait", "bare_wait"
+]  # fmt: skip
 # Which sides measure what: the simplest Flask page has only the main page and hello;
-# the bare Quart app's 50 ms page is ours alone.
+# the bare Quart app's 50 ms page and the JSON API are ours alone.
 SIMPLEST = {"hello", "index"}
-OURS_ONLY = {"bare_wait"}
+OURS_ONLY = {"bare_wait", "api_list", "api_post"}
 
 
 def run_bench(out: Path, *extra: str) -> dict:
@@ -57,6 +59,8 @@ def check_summary(result: dict) -> None:
     for side in ("ours", "flask"):
         assert summary["post"][side]["rows_added"] > 0
         assert summary["post"][side]["lost_rows"] == 0
+    assert summary["api_post"]["ours"]["rows_added"] > 0  # signed in with a write token
+    assert summary["api_post"]["ours"]["lost_rows"] == 0
     targets = {t["target"]: t for t in result["targets"]}
     for name in (
         "main page, no cookies: x Flask >= 2.0",

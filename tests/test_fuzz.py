@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 import socket
 from html.parser import HTMLParser
 from typing import Any
@@ -40,6 +41,7 @@ from guestbook.models import (
     PASSWORD_MAX,
     USERNAME_MAX,
     USERNAME_MIN,
+    ApiToken,
     LoginSession,
     Message,
     User,
@@ -280,7 +282,10 @@ class Fuzzer:
         async with db.sessionmaker(self.app)() as session:
             fuzzer = await session.scalar(select(User).where(User.username == "fuzzer"))
             mine = Message(body="target", writer_id=fuzzer.id)
-            session.add(mine)
+            token = ApiToken(
+                token_hash=secrets.token_hex(32), user_id=fuzzer.id, name="fuzz", scope="read"
+            )
+            session.add_all([mine, token])
             await session.commit()
             login = await session.scalar(
                 select(func.max(LoginSession.id)).where(LoginSession.user_id == fuzzer.id)
@@ -289,6 +294,7 @@ class Fuzzer:
         return {
             "message_id": [mine.id, self.other_message, *huge],
             "login_id": [login or 0, self.other_login, *huge],
+            "token_id": [token.id, *huge],
         }
 
     async def values(self) -> dict[str, object]:
@@ -302,6 +308,7 @@ class Fuzzer:
         return {
             "message_id": ids["message_id"][0],
             "login_id": ids["login_id"][0],
+            "token_id": ids["token_id"][0],
             "username": "fuzzer",
             "filename": "style.css",
             "token": token,

@@ -19,6 +19,11 @@ from quart_auth import QuartAuth
 from guestbook import db, i18n
 from guestbook.accounts import account_views, auth, language, passwords, unsubscribe
 from guestbook.accounts import views as account_pages
+from guestbook.api import docs as api_docs
+from guestbook.api import http as api_http
+from guestbook.api import members as api_members
+from guestbook.api import messages as api_messages
+from guestbook.api import problems
 from guestbook.config import Settings
 from guestbook.limits import ratelimit, spam
 from guestbook.live import fanout
@@ -63,12 +68,14 @@ REQUEST_STEPS = (
     auth.load_logged_in_user,
     live_socket.remember_seq,
 )
-# The request id, the ETag (or a 304), the security headers, a routing redirect kept
-# on this site; last, the request counted and logged with the status that leaves.
+# The request id, the ETag (or a 304), the security headers, the API's CORS headers
+# (for listed origins only), a routing redirect kept on this site; last, the request
+# counted and logged with the status that leaves.
 RESPONSE_STEPS = (
     logs.tag_response,
     conditional.answer_conditionally,
     headers.add_security_headers,
+    api_http.add_cors_headers,
     urls.routing_redirect_stays_here,
     access.record,
 )
@@ -87,6 +94,9 @@ BLUEPRINTS = (
     live_socket,
     language,
     unsubscribe,
+    api_messages,
+    api_members,
+    api_docs,
 )
 
 
@@ -128,11 +138,12 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     ratelimit.init_app(app, settings)
     sender.init_app(app, settings, producers=[reply_mail.producer(app)])
     fanout.init_app(app, settings)
-    errors.init_app(app)
+    errors.init_app(app, fronts=(("/api/", problems.answer),))
     i18n.init_app(app)
     filters.init_app(app)
     formatting.init_app(app)  # `markdown`: a message's filter, which `web` may not import
     spam.init_app(app)
+    api_docs.init_app(app)
     probes.init_app(app, checks={"redis": ratelimit.readiness, "live": fanout.readiness})
     pipeline.init_app(app, REQUEST_STEPS, RESPONSE_STEPS, HANDSHAKE_STEPS)
     for module in BLUEPRINTS:

@@ -6,7 +6,6 @@ to start on a setting that would be unsafe there, with one line saying why.
 
 from __future__ import annotations
 
-import contextlib
 import operator
 import os
 import re
@@ -19,6 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from quart import current_app
+
+from guestbook.lib.keyfile import kept_secret
 
 ENVIRONMENTS = ("development", "production", "testing")
 LANGUAGES = ("en", "ko")  # every language the site has catalogs for
@@ -144,6 +145,7 @@ class Settings:
     edit: Rate = Rate(limit=30, window_seconds=600)  # edits per account
     language: Rate = Rate(limit=10, window_seconds=600)  # saved-language changes per account
     like: Rate = Rate(limit=60, window_seconds=600)  # likes and unlikes per account
+    token: Rate = Rate(limit=10, window_seconds=3600)  # API tokens made per account
     # Spam kept out without a captcha (0 turns a rule off; see spam.py).
     spam_honeypot: bool = True
     signup_min_seconds: float = 2.0  # a signup form sent sooner after it was shown
@@ -184,6 +186,10 @@ class Settings:
     # A message's writer hears of replies at most once per this many minutes.
     reply_mail_minutes: float = 10.0
     live: Live = Live()
+    # Other sites' origins whose pages may call the JSON API from a browser (CORS),
+    # comma-separated; reads only, unless `api_cors_write` lets them write too.
+    api_cors_origins: str = ""
+    api_cors_write: bool = False
     # Password hashing (argon2id); tests lower the cost.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -324,6 +330,15 @@ class Settings:
             names = {(urlsplit(self.base_url).hostname or "").lower()}
         return frozenset(names)
 
+    @cached_property  # read on every API response
+    def cors_origins(self) -> frozenset[str]:
+        """The origins of `api_cors_origins`, as browsers send them (no trailing slash)."""
+        return frozenset(
+            origin.strip().rstrip("/")
+            for origin in self.api_cors_origins.split(",")
+            if origin.strip()
+        )
+
     @property
     def session_idle(self) -> timedelta:
         return timedelta(days=self.session_idle_days)
@@ -348,28 +363,15 @@ def named(settings: Settings) -> Iterator[tuple[str, Field, object]]:
 # Numbers checked at start, by the least each may be. 0 turns off a spam rule, the
 # report threshold, the login slowdown, or trust in proxies' headers.
 _ZERO_TURNS_OFF = (
-    "signup_min_seconds",
-    "new_member_hours",
-    "new_member_max_links",
-    "duplicate_window_seconds",
-    "report_hide_threshold",
-    "reporter_min_hours",
-    "login_slowdown_seconds",
-    "proxy_hops",
-)
+    "signup_min_seconds", "new_member_hours", "new_member_max_links",
+    "duplicate_window_seconds", "report_hide_threshold", "reporter_min_hours",
+    "login_slowdown_seconds", "proxy_hops",
+)  # fmt: skip
 _ABOVE_ZERO = (
-    "body_timeout",
-    "reply_mail_minutes",
-    "mail_poll_seconds",
-    "mail_retry_seconds",
-    "live_max_sockets",
-    "live_max_per_address",
-    "live_queue_size",
-    "live_heartbeat_seconds",
-    "live_poll_seconds",
-    "live_retention_seconds",
-    "live_ipv6_prefix",
-)
+    "body_timeout", "reply_mail_minutes", "mail_poll_seconds", "mail_retry_seconds",
+    "live_max_sockets", "live_max_per_address", "live_queue_size", "live_heartbeat_seconds",
+    "live_poll_seconds", "live_retention_seconds", "live_ipv6_prefix",
+)  # fmt: skip
 # Every rate limit's parts (a count per window), the login ceiling and the mail's attempts.
 _ONE_OR_MORE = (
     *(name for name, part, _ in named(Settings()) if part in fields(Rate)),
@@ -383,15 +385,4 @@ def _development_key(settings: Settings) -> str:
     restart and every worker signs alike. Testing: a fresh key per app."""
     if settings.env == "testing":
         return secrets.token_hex(32)
-    key_file = settings.instance_path / "secret_key"
-    if not key_file.exists():
-        settings.instance_path.mkdir(parents=True, exist_ok=True)
-        draft = key_file.with_name(f"secret_key.{os.getpid()}")
-        draft.write_text(secrets.token_hex(32))
-        draft.chmod(0o600)
-        # link() is atomic and fails if the file exists: of two workers starting at
-        # once, one key wins and both read it.
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, key_file)
-        draft.unlink()
-    return key_file.read_text().strip()
+    return kept_secret(settings.instance_path / "secret_key")

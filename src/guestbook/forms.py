@@ -21,6 +21,7 @@ from guestbook.models import (
     PASSWORD_MAX,
     PASSWORD_MIN,
     REASON_MAX,
+    TOKEN_NAME_MAX,
 )
 
 # local@domain.tld, no spaces or angle brackets: a syntax check, not a deliverability check.
@@ -88,6 +89,16 @@ def _at_most(field: str, value: str, limit: int) -> None:
 def _no_control(field: str, value: str) -> None:
     if _CONTROL_RE.search(value):
         raise FieldError(field, gettext("Contains characters that cannot be stored."))
+
+
+def check_token_name(value: str, field: str = "name") -> str:
+    """An API token's name: what its member will know it by on the account page."""
+    value = value.strip()
+    if not value:
+        raise FieldError(field, gettext("Give the token a name."))
+    _no_control(field, value)
+    _at_most(field, value, TOKEN_NAME_MAX)
+    return value
 
 
 def check_email(value: str, field: str = "email") -> str:

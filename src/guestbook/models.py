@@ -1,20 +1,18 @@
-"""The tables: users, their messages (and replies), likes, their login sessions, the
-mail outbox and the reply mail's bookkeeping, the content version that message-list
-caches are keyed by, and moderation's reports and audit log.
+"""The tables: users, their messages (and replies), likes, their login sessions and
+API tokens, the mail outbox and the reply mail's bookkeeping, the content version that
+message-list caches are keyed by, and moderation's reports and audit log.
 
-Imports only SQLAlchemy, and ICU for the look-alike key. The limits a row must obey
+Imports only SQLAlchemy, and the keys a name and an address are compared by
+(`lib.keys`, set with them by `User`'s hook). The limits a row must obey
 (lengths) live here once, so forms, the CLI and the fuzz tests all check against the
 same numbers; the rest of a name's rules are `accounts.names`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
-import icu
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -39,6 +37,8 @@ from sqlalchemy.orm import (
     validates,
 )
 
+from guestbook.lib.keys import canonical, email_key, skeleton  # noqa: F401 (the models' keys)
+
 USERNAME_MIN, USERNAME_MAX = 2, 30  # characters, after NFC
 EMAIL_MAX = 254
 BODY_MAX = 1000
@@ -49,39 +49,9 @@ ID_MAX = 2**31 - 1  # Integer ids are 32-bit on PostgreSQL; larger numbers match
 SUBJECT_MAX = 200
 REASON_MAX = 300  # a report's or a moderator's reason
 MEMBER, MODERATOR = "member", "moderator"  # users.role
+READ, WRITE = "read", "write"  # api_tokens.scope: write includes read
+TOKEN_NAME_MAX = 60
 LOCALE_MAX = 8
-
-
-def canonical(text: str) -> str:
-    """NFKC, then full Unicode case folding (NFKC again after it, which folding can
-    undo): "Ｋａｔｅ", "\u212aATE" and "kate" are one name, "STRASSE" and "straße" too,
-    while "ılya" (dotless ı) stays apart from "ilya". The same in Python for every
-    database, unlike SQL's lower() (ASCII only in SQLite)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-
-
-# ICU's skeleton needs no settings, and a checker is safe to share once made.
-_CONFUSABLES = icu.SpoofChecker()
-
-
-def skeleton(name: str) -> str:
-    """The key shared by names that look alike (Unicode's UTS #39 skeleton, from ICU's
-    confusables data): "p\u0430ul" (a Cyrillic \u0430) and "PAUL" have one, "rn" and "m"
-    too. Taken of the canonical key, then folded and taken once more: the data maps some
-    characters to capitals ("0" to "O"), and "G00GLE" must meet "google"."""
-    first = _CONFUSABLES.getSkeleton(0, canonical(name))
-    return _CONFUSABLES.getSkeleton(0, canonical(first))
-
-
-def email_key(email: str) -> str:
-    """An address's canonical key: the canonical local part, and the domain in its
-    IDNA (ASCII, "xn--") form, which is how mail servers and DNS spell it."""
-    local, _, domain = email.rpartition("@")
-    domain = canonical(domain)
-    # Not a valid domain name: no account has it; the key stays comparable anyway.
-    with contextlib.suppress(UnicodeError):
-        domain = domain.encode("idna").decode("ascii")
-    return f"{canonical(local)}@{domain}"
 
 
 def utcnow() -> datetime:
@@ -324,6 +294,26 @@ class LoginSession(Base):
     ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class ApiToken(Base):
+    """A member's personal access token for the JSON API: only the token's sha256 is
+    kept (like a login's), shown to the member once when it is made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[IntPK]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(TOKEN_NAME_MAX))
+    scope: Mapped[str] = mapped_column(String(5))
+    created_at: Mapped[DefaultNow]
+    # Moved forward at most once a minute: a token in use costs no write per request.
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (CheckConstraint(f"scope IN ('{READ}', '{WRITE}')", name="scope"),)
 
 
 class Outbox(Base):

@@ -25,7 +25,7 @@ def commits(app, monkeypatch) -> list[int]:
 
     async def counted(rows):
         sizes.append(len(rows))
-        await original(rows)
+        return await original(rows)
 
     monkeypatch.setattr(group, "_commit", counted)
     return sizes
@@ -63,6 +63,28 @@ async def test_each_answer_comes_after_its_own_row_is_committed(app, auth) -> No
     assert all(await asyncio.gather(*(post_and_look(n) for n in range(8))))
 
 
+async def test_each_post_of_a_shared_commit_learns_its_own_rows_id(app, auth, commits) -> None:
+    """The ids come back by each row's key, not by RETURNING's order, which no database
+    promises: two of the rows are even alike but for their writer."""
+    await auth.signup("alice")
+    await auth.signup("bob")
+    async with db.sessionmaker(app)() as session:
+        alice, bob = await session.scalars(select(User.id).order_by(User.id))
+    group = new_messages(app)
+    at = utcnow()
+    written = [
+        {"body": f"row {n}", "writer_id": alice, "created_at": utcnow()} for n in range(6)
+    ] + [{"body": "same", "writer_id": writer, "created_at": at} for writer in (alice, bob)]
+    ids = await asyncio.gather(*(group.insert(row) for row in written))
+    assert len(commits) < len(written)  # some were written together
+    async with db.sessionmaker(app)() as session:
+        found = {
+            row.id: (row.body, row.writer_id)
+            for row in await session.execute(select(Message.id, Message.body, Message.writer_id))
+        }
+    assert [found[id_] for id_ in ids] == [(row["body"], row["writer_id"]) for row in written]
+
+
 async def test_a_refused_row_fails_alone(app, auth, commits) -> None:
     await auth.signup("alice")
     async with db.sessionmaker(app)() as session:
@@ -76,10 +98,14 @@ async def test_a_refused_row_fails_alone(app, auth, commits) -> None:
         ),
         return_exceptions=True,
     )
-    assert [type(result) for result in results] == [type(None)] * 2 + [IntegrityError] + [
-        type(None)
-    ]
+    assert [type(result) for result in results] == [int, int, IntegrityError, int]
     assert sorted(await rows(app)) == ["row 0", "row 1", "row 3"]
+    async with db.sessionmaker(app)() as session:
+        bodies = {
+            id_: await session.scalar(select(Message.body).where(Message.id == id_))
+            for id_ in (results[0], results[1], results[3])
+        }
+    assert bodies == {results[0]: "row 0", results[1]: "row 1", results[3]: "row 3"}
     assert commits[0] == 4  # tried together first, then each alone
 
 
@@ -114,9 +140,11 @@ async def test_a_failed_commit_is_not_retried(app, auth, monkeypatch) -> None:
         alice = await session.scalar(select(User.id))
     inserted: list[int] = []  # rows sent per INSERT
 
-    def count(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+    def count(_conn, _cursor, statement, _parameters, context, _executemany) -> None:
         if statement.startswith("INSERT INTO messages"):
-            inserted.append(len(parameters) if executemany else 1)
+            # Each row's parameters, however they are sent (one statement of several
+            # rows, for RETURNING).
+            inserted.append(len(context.compiled_parameters))
 
     event.listen(db.engine(app).sync_engine, "before_cursor_execute", count)
 

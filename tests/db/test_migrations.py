@@ -364,7 +364,7 @@ def test_0011_keeps_reports_counts_replies_and_goes_back_cleanly(
         return sync_conn.scalar(count), replies, likes, parent
 
     assert _inspect(migrated_url, at_head) == (1, 1, 1, None)  # the last event: the like's
-    command.downgrade(config, "-1")
+    command.downgrade(config, "0009")
 
     def back(sync_conn) -> tuple[int, int, int]:  # noqa: ANN001
         newest = text("SELECT max(seq) FROM live_events")
@@ -480,3 +480,35 @@ def test_upgrading_keeps_every_row_that_refers_to_a_copied_table(
     _inspect(migrated_url, before)
     command.upgrade(config, "head")
     assert tuple(_inspect(migrated_url, lambda c: c.execute(counts).one())) == (1, 1, 1)
+
+
+def test_migrated_token_triggers_bump_the_logins_version(migrated_url: str, tmp_path):
+    """At head (0012): a token's touch leaves the logins version alone, its revocation
+    (a delete) moves it, so a worker's kept token is refused at once."""
+    command.upgrade(_config(migrated_url, tmp_path), "head")
+    logins = text("SELECT logins FROM content_version")
+    alice = {"u": "alice", "e": "alice@example.com", "uk": "alice", "ek": "alice@example.com"}
+
+    def bumps(sync_conn) -> list[int]:  # noqa: ANN001
+        sync_conn.execute(INSERT_HEAD, alice)
+        sync_conn.execute(
+            text(
+                "INSERT INTO api_tokens (token_hash, user_id, name, scope, created_at) "
+                "SELECT 'h', id, 'laptop', 'read', :at FROM users"
+            ),
+            {"at": datetime(2026, 1, 1, 12)},
+        )
+        sync_conn.commit()
+        seen = []
+        for statement in (
+            "UPDATE api_tokens SET last_used_at = CURRENT_TIMESTAMP",  # a touch
+            "UPDATE api_tokens SET scope = 'write'",
+            "DELETE FROM api_tokens",
+        ):
+            start = sync_conn.scalar(logins)
+            sync_conn.execute(text(statement))
+            sync_conn.commit()
+            seen.append(sync_conn.scalar(logins) - start)
+        return seen
+
+    assert _inspect(migrated_url, bumps) == [0, 1, 1]

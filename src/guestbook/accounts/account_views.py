@@ -1,5 +1,5 @@
 """The signed-in user's own account: one page of their settings (reply mail), their
-login sessions, the password, and their data to download."""
+login sessions, their API tokens, the password, and their data to download."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from quart import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
 from guestbook import config, db
-from guestbook.accounts import login_sessions, own_data, services
+from guestbook.accounts import api_tokens, login_sessions, own_data, services
 from guestbook.accounts.auth import login_required
 from guestbook.forms import Errors, FieldError, check_new_password, text
 from guestbook.i18n import gettext, ngettext
@@ -19,13 +19,46 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 @bp.get("")
 @login_required
 async def settings():
-    return await render_template(
+    return await _render_settings()
+
+
+async def _render_settings(new_token: str | None = None, errors: Errors | None = None):
+    """The page; `new_token` shown once, just made. Never kept by any cache: its
+    `Cache-Control` is `private, no-cache` like every page, and this one has no ETag
+    a shared cache could reuse (`no-store` below, for the token)."""
+    html = await render_template(
         "account/settings.html",
         reply_mail=await services.wants_reply_mail(g.user),
         reply_mail_minutes=f"{config.current().reply_mail_minutes:g}",
         logins=await login_sessions.of_user(g.user),
         current=g.login_session,
+        tokens=await api_tokens.of_user(g.user),
+        new_token=new_token,
+        errors=errors or {},
     )
+    return html, 400 if errors else 200, {"Cache-Control": "no-store"} if new_token else {}
+
+
+@bp.post("/tokens")
+@login_required
+async def new_token():
+    form = await request.form
+    try:
+        token = await api_tokens.issue(g.user, text(form, "name"), text(form, "scope"))
+    except FieldError as err:
+        return await _render_settings(errors=Errors({err.field: err.message}))
+    return await _render_settings(new_token=token)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@login_required
+async def revoke_token(token_id: int):
+    await request.form  # read whole before writing: a 413 must have revoked nothing
+    if await api_tokens.revoke(g.user, token_id):
+        await flash(gettext("The token is revoked."))
+    else:
+        await flash(gettext("That token was revoked already."))
+    return redirect(url_for("account.settings") + "#tokens")
 
 
 @bp.get("/export")

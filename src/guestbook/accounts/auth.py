@@ -14,6 +14,7 @@ from quart import g, redirect, request, url_for
 from werkzeug.exceptions import Unauthorized
 
 from guestbook.accounts import login_sessions
+from guestbook.web.csrf import is_bearer_only
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -21,7 +22,12 @@ T = TypeVar("T")
 
 async def load_logged_in_user() -> None:
     """Flask: `g.user = db.session.get(User, session["user_id"])`; here, the login
-    cookie's token is looked up in `login_sessions` (one query, joined with the user)."""
+    cookie's token is looked up in `login_sessions` (one query, joined with the user).
+    Not for the JSON API: it knows members by their tokens alone, so a page's login
+    cannot be used through it from another site."""
+    if is_bearer_only():
+        g.user = g.login_session = None
+        return
     found = await login_sessions.resolve()
     g.user, g.login_session = found if found else (None, None)
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 
 from guestbook import config, db
-from guestbook.accounts import login_sessions, names, passwords
+from guestbook.accounts import api_tokens, login_sessions, names, passwords
 from guestbook.forms import Errors, FieldError, printable
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit
@@ -210,8 +210,10 @@ async def check_password(user: User, password: str) -> None:
 
 
 async def change_password(user: User, password: str, keep: LoginSession) -> None:
-    """A new password, and every other login ended: whoever knew the old one is out."""
+    """A new password, every other login ended and every API token revoked: whoever
+    knew the old one is out, and so is any token they made with it."""
     await change(user, password_hash=await passwords.hash_password(password))
+    await api_tokens.delete_all(user)
     await login_sessions.revoke_all(user, keep=keep)
 
 
@@ -267,7 +269,8 @@ async def user_from_reset_token(token: str) -> User | None:
 
 
 async def reset_password(user: User, password: str) -> bool:
-    """Set the new password and end every login; False if the link was used meanwhile."""
+    """Set the new password, end every login and revoke every API token; False if the
+    link was used meanwhile."""
     await db.release()  # no connection held while the hash runs
     new_hash = await passwords.hash_password(password)
     # Only if the password is still the one the link was made for: of two submissions
@@ -280,6 +283,7 @@ async def reset_password(user: User, password: str) -> bool:
     if changed.rowcount != 1:
         await g.db.rollback()
         return False
+    await api_tokens.delete_all(user)
     await login_sessions.revoke_all(user)  # commits the new password with it
     return True
 

@@ -73,6 +73,12 @@ async def current() -> tuple[int, int, int] | None:
     return g.versions
 
 
+def forget() -> None:
+    """After this request wrote: its next read asks for the versions again, and so
+    reads what it wrote, not what it kept from before."""
+    g.pop("versions", None)
+
+
 async def content_version() -> int | None:
     found = await current()
     return None if found is None else found[0]

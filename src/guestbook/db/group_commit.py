@@ -14,6 +14,10 @@ waiting out the timeout again in turn. If the commit itself fails, its outcome i
 unknown: no row is retried (it could be written twice), and each request gets the
 error (a 503 for a lost connection).
 
+Each request learns its own row's id: the statement returns every row's id with the
+columns that tell the rows of one batch apart (`key`), and each request takes the id of
+the row that matches its own (the order of RETURNING's rows is not promised).
+
 A request cancelled while it waits (its client went away) may still have its row
 written, as when a reply to a commit is lost.
 """
@@ -32,28 +36,32 @@ from guestbook import db
 from guestbook.lib.singleflight import shared_future
 from guestbook.metrics import GROUP_COMMIT_ROWS
 
-Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
+Pending = tuple[dict[str, Any], "asyncio.Future[int]"]
 
 
 class GroupCommit:
     @classmethod
-    def inserting(cls, app: Quart, table: type) -> GroupCommit:
-        """Inserts into `table` (a mapped class), on `app`'s engine."""
-        return cls(db.engine(app), insert(table))
+    def inserting(cls, app: Quart, table: type, key: tuple[str, ...]) -> GroupCommit:
+        """Inserts into `table` (a mapped class with an `id`), on `app`'s engine; `key`
+        names the columns whose values tell two rows of a batch apart."""
+        columns = table.__table__.c
+        statement = insert(table).returning(columns.id, *(columns[name] for name in key))
+        return cls(db.engine(app), statement, key)
 
-    def __init__(self, engine: AsyncEngine, statement: Insert) -> None:
+    def __init__(self, engine: AsyncEngine, statement: Insert, key: tuple[str, ...]) -> None:
         self._engine = engine
         self._statement = statement
+        self._key = key
         self._queue: list[Pending] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def insert(self, row: dict[str, Any]) -> None:
-        """Returns once `row` is committed; raises what writing it alone would."""
-        future: asyncio.Future[None] = shared_future()
+    async def insert(self, row: dict[str, Any]) -> int:
+        """Returns `row`'s id once it is committed; raises what writing it alone would."""
+        future: asyncio.Future[int] = shared_future()
         self._queue.append((row, future))
         if self._task is None:
             self._task = asyncio.create_task(self._writing())
-        await asyncio.shield(future)
+        return await asyncio.shield(future)
 
     async def _writing(self) -> None:
         try:
@@ -69,7 +77,7 @@ class GroupCommit:
 
     async def _write(self, batch: list[Pending]) -> None:
         try:
-            await self._commit([row for row, _future in batch])
+            ids = await self._commit([row for row, _future in batch])
         except _Refused as refused:
             if len(batch) == 1 or not isinstance(refused.__cause__, IntegrityError):
                 for _row, future in batch:
@@ -77,13 +85,13 @@ class GroupCommit:
                 return
             for row, future in batch:  # nothing was written: each alone, so only a
                 try:  # refused row fails
-                    await self._commit([row])
+                    (found,) = (await self._commit([row])).values()
                 except _Refused as alone:
                     future.set_exception(alone.not_written())
                 except Exception as err:
                     future.set_exception(err)
                 else:
-                    future.set_result(None)
+                    future.set_result(found.pop())
             return
         except Exception as err:
             # The commit itself failed: whether it took effect is unknown, so no row is
@@ -95,16 +103,25 @@ class GroupCommit:
             for _row, future in batch:
                 future.cancel()
             raise
-        for _row, future in batch:
-            future.set_result(None)
+        for row, future in batch:
+            future.set_result(ids[self._key_of(row)].pop())
 
-    async def _commit(self, rows: list[dict[str, Any]]) -> None:
+    def _key_of(self, row: Any) -> tuple:
+        return tuple(row[name] for name in self._key)
+
+    async def _commit(self, rows: list[dict[str, Any]]) -> dict[tuple, list[int]]:
+        """Write `rows`; the ids written, by each row's key (two rows alike in every
+        column of the key are one as much as the other: either id fits either)."""
         async with self._engine.connect() as conn:
             try:
-                await conn.execute(self._statement, rows)
+                written = (await conn.execute(self._statement, rows)).mappings().all()
             except Exception as err:
                 raise _Refused() from err  # rolled back as the connection goes back
             await conn.commit()
+        ids: dict[tuple, list[int]] = {}
+        for found in written:
+            ids.setdefault(self._key_of(found), []).append(found["id"])
+        return ids
 
 
 class _Refused(Exception):

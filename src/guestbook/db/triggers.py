@@ -1,5 +1,6 @@
-"""The SQL the tables' behaviour lives in: triggers that count content versions, fill the
-live event log and keep the audit log append-only.
+"""The SQL the tables' behaviour lives in: triggers that count content versions (and
+the logins version, API tokens included), fill the live event log and keep the audit
+log append-only.
 
 `create_all` (the tests) runs them after making the tables; each migration keeps its
 own copy of what it ran, so a later change here never rewrites history.
@@ -87,6 +88,42 @@ def content_version_ddl(dialect: str) -> list[TextClause]:
     return [row, *map(text, triggers)]
 
 
+# An API token changed in any way but its touch (its last use moving on); a deletion too.
+_TOKEN_ROW_CHANGED = " OR ".join(
+    f"NEW.{column} <> OLD.{column}" for column in ("token_hash", "user_id", "scope")
+)
+
+
+_SQLITE_TOKEN_TRIGGERS = (
+    "bump_logins_version_on_token_delete",
+    "bump_logins_version_on_token_update",
+)
+
+
+def api_tokens_ddl(dialect: str) -> list[str]:
+    """A revoked (deleted) or changed API token bumps the logins version, as an ended
+    login does: each worker keeps the tokens it found under that number. Needs
+    `content_version_ddl` first (PostgreSQL's bump function); migration 0012 holds its
+    own copy."""
+    bump = "UPDATE content_version SET logins = logins + 1"
+    if dialect == "sqlite":
+        return [
+            "CREATE TRIGGER IF NOT EXISTS bump_logins_version_on_token_delete "
+            f"AFTER DELETE ON api_tokens BEGIN {bump}; END",
+            "CREATE TRIGGER IF NOT EXISTS bump_logins_version_on_token_update "
+            f"AFTER UPDATE ON api_tokens WHEN {_TOKEN_ROW_CHANGED} BEGIN {bump}; END",
+        ]
+    if dialect == "postgresql":
+        call = "EXECUTE FUNCTION bump_logins_version()"
+        return [
+            "CREATE OR REPLACE TRIGGER bump_logins_version_on_token_delete AFTER DELETE "
+            f"OR TRUNCATE ON api_tokens FOR EACH STATEMENT {call}",
+            "CREATE OR REPLACE TRIGGER bump_logins_version_on_token_update AFTER UPDATE "
+            f"ON api_tokens FOR EACH ROW WHEN ({_TOKEN_ROW_CHANGED}) {call}",
+        ]
+    raise NotImplementedError(f"no api_tokens triggers for {dialect}")
+
+
 def drop_content_version_ddl(dialect: str) -> list[str]:
     """Every trigger that bumps `content_version`'s numbers (`content_version_ddl`'s,
     and moderation's on a block), for the benchmark's baselines, which have no cache."""
@@ -96,9 +133,8 @@ def drop_content_version_ddl(dialect: str) -> list[str]:
             for name in ("bump_content_version", "bump_logins_version")
         ]
     names = [name for name, *_ in (*_SQLITE_TRIGGERS, *_SQLITE_LOGIN_TRIGGERS)]
-    return [
-        f"DROP TRIGGER IF EXISTS {name}" for name in [*names, "bump_content_version_on_user_block"]
-    ]
+    more = ["bump_content_version_on_user_block", *_SQLITE_TOKEN_TRIGGERS]
+    return [f"DROP TRIGGER IF EXISTS {name}" for name in [*names, *more]]
 
 
 def moderation_ddl(dialect: str) -> list[str]:
@@ -134,7 +170,12 @@ def moderation_ddl(dialect: str) -> list[str]:
 @event.listens_for(Base.metadata, "after_create")
 def _count_content_versions(_metadata: MetaData, connection, **_kw: object) -> None:  # noqa: ANN001
     dialect = connection.dialect.name
-    more = [*moderation_ddl(dialect), *live_events_ddl(dialect), *conversation_ddl(dialect)]
+    more = [
+        *moderation_ddl(dialect),
+        *live_events_ddl(dialect),
+        *conversation_ddl(dialect),
+        *api_tokens_ddl(dialect),
+    ]
     for statement in [*content_version_ddl(dialect), *map(text, more)]:
         connection.execute(statement)
 

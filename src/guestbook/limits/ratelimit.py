@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from quart import Quart, current_app
 from werkzeug.exceptions import TooManyRequests
@@ -120,6 +120,26 @@ class RedisStore:
         await self.client.aclose()
 
 
+class LimitReached(TooManyRequests):
+    """A 429 that says which limit was reached and when its window ends: `Retry-After`,
+    and the IETF draft's `RateLimit-Policy` and `RateLimit` headers."""
+
+    def __init__(self, limit: Limit, retry_after: int) -> None:
+        super().__init__(
+            gettext("Too many attempts. Please wait a little and try again."),
+            retry_after=retry_after,
+        )
+        self.limit = limit
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        name, seconds = f'"{self.limit.name}"', int(self.retry_after)  # type: ignore[arg-type]
+        return [
+            *super().get_headers(*args, **kwargs),
+            ("RateLimit-Policy", f"{name};q={self.limit.count};w={self.limit.seconds}"),
+            ("RateLimit", f"{name};r=0;t={seconds}"),
+        ]
+
+
 def _key(limit: Limit, subject: str) -> tuple[str, int]:
     window = int(time.time() // limit.seconds)
     retry_after = math.ceil((window + 1) * limit.seconds - time.time())
@@ -145,6 +165,7 @@ def limits() -> dict[str, Limit]:
         "edit_account": Limit("edit-account", s.edit.limit, s.edit.window_seconds),
         "language_account": Limit("language-account", s.language.limit, s.language.window_seconds),
         "like_account": Limit("like-account", s.like.limit, s.like.window_seconds),
+        "token_account": Limit("token-account", s.token.limit, s.token.window_seconds),
     }
 
 
@@ -166,10 +187,7 @@ async def hit(limit: Limit, subject: str) -> None:
     """Take one slot; raise 429 if `subject` has none left."""
     retry_after = await take(limit, subject)
     if retry_after is not None:
-        raise TooManyRequests(
-            gettext("Too many attempts. Please wait a little and try again."),
-            retry_after=retry_after,
-        )
+        raise LimitReached(limit, retry_after)
 
 
 async def give_back(limit: Limit, subject: str) -> None:

@@ -6,6 +6,9 @@ HTTP error too, so a page shows it with its status).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import sqlalchemy as sa
 from quart import Quart, current_app, g
 from sqlalchemy import Row, or_, update
@@ -42,12 +45,23 @@ def new_messages(app: Quart) -> GroupCommit:
     """The app's group commit of new messages, made on first use."""
     group = app.extensions.get(_EXT)
     if group is None:
-        group = app.extensions[_EXT] = GroupCommit.inserting(app, Message)
+        # A batch's rows told apart by who wrote what when (to the microsecond).
+        key = ("writer_id", "created_at", "body")
+        group = app.extensions[_EXT] = GroupCommit.inserting(app, Message, key)
     return group
 
 
-async def post(writer: User, body: str) -> None:
-    """Write `body` as `writer`'s; returns once it is committed. Raises `FieldError`
+@dataclass(frozen=True)
+class Posted:
+    """A new message as it was committed (no reply, no like yet)."""
+
+    id: int
+    body: str
+    created_at: datetime
+
+
+async def post(writer: User, body: str) -> Posted:
+    """Write `body` as `writer`'s; returns it once it is committed. Raises `FieldError`
     (the text's rules, the spam rules) or `TooManyRequests` (the post limit)."""
     body = check_body(body)
     # No member floods the book: past `post_limit` messages in a window, the next waits.
@@ -59,12 +73,13 @@ async def post(writer: User, body: str) -> None:
     await db.release()
     row = {"body": body, "writer_id": writer.id, "parent_id": None, "created_at": utcnow()}
     try:
-        await new_messages(current_app._get_current_object()).insert(row)
+        message_id = await new_messages(current_app._get_current_object()).insert(row)
     except Exception as err:
         if was_not_written(err):  # a refusal counts only writes that may have committed
             await ratelimit.give_back(*slot)
             await spam.forget_message(writer, body)
         raise
+    return Posted(message_id, body, row["created_at"])
 
 
 async def shown(message_id: int) -> Message:

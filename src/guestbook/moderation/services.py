@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, func, select, true, update
 from werkzeug.exceptions import Forbidden
 
 from guestbook import config, db
-from guestbook.accounts import login_sessions
+from guestbook.accounts import api_tokens, login_sessions
 from guestbook.accounts.services import named
 from guestbook.i18n import gettext
 from guestbook.messages.services import NoSuchMessage, delete_row
@@ -83,7 +83,7 @@ async def remove(moderator: User, message_id: int, reason: str) -> None:
 async def block(
     moderator: User, username: str, reason: str, hide_messages: bool
 ) -> tuple[User, bool]:
-    """Block the member and end every login of theirs; the member, and False if they
+    """Block the member and end every login and API token of theirs; the member, and False if they
     were blocked already. With `hide_messages`, their visible messages are hidden too."""
     user = await named(username)
     if user.id == moderator.id:
@@ -105,6 +105,7 @@ async def block(
         )
     action = "block+hide" if hide_messages else "block"
     audit.record(g.db, moderator, action, user=user, reason=reason)
+    await api_tokens.delete_all(user)
     await login_sessions.revoke_all(user)  # commits the block with it
     return user, True
 

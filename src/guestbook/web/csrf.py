@@ -1,5 +1,6 @@
 """CSRF protection: a token per visitor in the signed session, checked on every unsafe
-request, and `same_site_only` for the few harmless POSTs that carry none. Flask-WTF's
+request, `same_site_only` for the few harmless POSTs that carry none, and
+`bearer_only` for the JSON API, which never reads cookies. Flask-WTF's
 part this app needs, written for Quart (no maintained extension supports Quart 0.22)."""
 
 from __future__ import annotations
@@ -47,6 +48,31 @@ def signed_link(view: V) -> V:
     return view
 
 
+# The one prefix whose views may go without the cookie CSRF check, and only if they
+# are marked `bearer_only` too: a mark put on a page by mistake exempts nothing.
+BEARER_PREFIX = "/api/"
+
+
+def bearer_only(view: V) -> V:
+    """Marks a view of the JSON API, which authenticates by an `Authorization: Bearer`
+    token alone and never reads cookies (the cookie login step skips it too): a
+    browser sends no such header to another site on its own, so there is nothing
+    to forge, and no form token to ask for."""
+    view.bearer_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_bearer_only() -> bool:
+    """Whether this request is the API's: its view is marked and under the prefix, or
+    it is under the prefix and matched no view at all (nothing runs but the routing
+    error, a 404 or 405, which is then the API's)."""
+    if not request.path.startswith(BEARER_PREFIX):
+        return False
+    if request.endpoint is None:
+        return True
+    return getattr(current_app.view_functions.get(request.endpoint), "bearer_only", False)
+
+
 def _cross_site() -> bool:
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None:
@@ -80,7 +106,7 @@ async def check_csrf() -> None:
     if request.method not in UNSAFE_METHODS or not config.current().csrf_enabled:
         return
     view = current_app.view_functions.get(request.endpoint or "")
-    if getattr(view, "signed_link", False):
+    if getattr(view, "signed_link", False) or is_bearer_only():
         return
     if getattr(view, "same_site_only", False):
         if _cross_site():

@@ -1,10 +1,12 @@
-"""Error pages: every failure answers a page in the site's style, never a traceback."""
+"""Error pages: every failure answers a page in the site's style, never a traceback;
+under a prefix a front names (the JSON API's `/api/`), in that front's own form."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
-from quart import Quart, Response, g, has_websocket_context, render_template
+from quart import Quart, Response, current_app, g, has_websocket_context, render_template, request
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -14,6 +16,9 @@ from werkzeug.routing.exceptions import WebsocketMismatch
 from guestbook.i18n import N_, gettext
 
 log = logging.getLogger(__name__)
+_EXT = "guestbook.web.errors"
+# What a front answers instead of a page: (status, title, description, headers, error).
+Render = Callable[[int, str, str, list, HTTPException], Awaitable[Response]]
 
 TITLES = {
     400: N_("Bad request"),
@@ -22,7 +27,10 @@ TITLES = {
     404: N_("Not found"),
     405: N_("Method not allowed"),
     408: N_("Too slow"),
+    412: N_("Changed meanwhile"),
     413: N_("Too large"),
+    415: N_("Wrong kind of body"),
+    422: N_("Not accepted"),
     429: N_("Slow down"),
     431: N_("Headers too large"),
     500: N_("Something broke"),
@@ -36,7 +44,10 @@ DESCRIPTIONS = {
     404: N_("There is no page at this address."),
     405: N_("This address does not take that kind of request."),
     408: N_("The request took too long to arrive."),
+    412: N_("What you sent was based on an older version."),
     413: N_("What you sent is too large."),
+    415: N_("This address does not take that kind of body."),
+    422: N_("Some of what you sent was refused."),
     429: N_("Too many requests. Please wait a little and try again."),
     431: N_("The request's headers are too large."),
     500: N_("Sorry, that went wrong on our side. It has been logged."),
@@ -69,17 +80,22 @@ async def _page(error: HTTPException):
     werkzeugs_own = type(error).__module__ == "werkzeug.exceptions"
     if werkzeugs_own and description == type(error).description and code in DESCRIPTIONS:
         description = DESCRIPTIONS[code]
+    title = gettext(TITLES[code]) if code in TITLES else error.name
+    # Our own descriptions are marked with N_ or translated where raised.
+    description = gettext(description) if description else ""
+    for prefix, render in current_app.extensions[_EXT]:
+        if request.path.startswith(prefix):
+            return await render(code, title, description, headers, error)
     html = await render_template(
-        "errors/error.html",
-        code=code,
-        title=gettext(TITLES[code]) if code in TITLES else error.name,
-        # Our own descriptions are marked with N_ or translated where raised.
-        description=gettext(description) if description else "",
+        "errors/error.html", code=code, title=title, description=description
     )
     return html, error.code, headers
 
 
-def init_app(app: Quart) -> None:
+def init_app(app: Quart, fronts: tuple[tuple[str, Render], ...] = ()) -> None:
+    """`fronts`: (path prefix, how its errors are answered), for a front that is no
+    page (the JSON API's problem documents); `web` imports no feature."""
+    app.extensions[_EXT] = fronts
     app.register_error_handler(HTTPException, _page)
 
     @app.errorhandler(DBAPIError)
