@@ -405,6 +405,8 @@ def cluster(
         # These tests read hypercorn's access lines (a User-Agent, `request_id=`); the
         # JSON log production writes by default has tests of its own (web/test_json_logs.py).
         GUESTBOOK_LOG_FORMAT="text",
+        # test_restarts.py's writers post steadily through the restarts.
+        GUESTBOOK_POST_LIMIT="10000",
     )
     workdir = tmp_path_factory.mktemp("cluster")
     a, b = LiveServer(workdir, env), LiveServer(workdir, env)
@@ -546,6 +548,8 @@ def nginx(cluster: tuple[LiveServer, LiveServer], tmp_path: Path) -> Iterator[di
             "https": https,
             "http": f"http://127.0.0.1:{http_port}",
             "access_log": tmp_path / "access.log",
+            "site": tmp_path / "site.conf",  # edit it, then `reload()` (nginx -s reload)
+            "reload": lambda: process.send_signal(signal.SIGHUP),
         }
     finally:
         process.send_signal(signal.SIGQUIT)  # graceful stop
