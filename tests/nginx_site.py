@@ -35,7 +35,8 @@ def replace_once(text: str, old: str, new: str) -> str:
 
 @contextlib.contextmanager
 def sample_site(tmp_path: Path, upstreams: list[int]) -> Iterator[dict[str, Any]]:
-    """The running site: its "https" and "http" base URLs and its "access_log" path.
+    """The running site: its "https" and "http" base URLs, its "access_log" path, its
+    "site" config file and "reload" (nginx's SIGHUP, after an edit of the file).
     Skips (fails in CI) without nginx or openssl; raises if nginx does not answer."""
     binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if binary is None:
@@ -90,6 +91,8 @@ def sample_site(tmp_path: Path, upstreams: list[int]) -> Iterator[dict[str, Any]
             "https": https,
             "http": f"http://127.0.0.1:{http_port}",
             "access_log": tmp_path / "access.log",
+            "site": tmp_path / "site.conf",  # edit it, then `reload()` (nginx -s reload)
+            "reload": lambda: process.send_signal(signal.SIGHUP),
         }
     finally:
         process.send_signal(signal.SIGQUIT)  # graceful stop

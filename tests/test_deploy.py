@@ -401,6 +401,8 @@ def cluster(
         # These tests read hypercorn's access lines (a User-Agent, `request_id=`); the
         # JSON log production writes by default has tests of its own (web/test_json_logs.py).
         GUESTBOOK_LOG_FORMAT="text",
+        # test_restarts.py's writers post steadily through the restarts.
+        GUESTBOOK_POST_LIMIT="10000",
     )
     workdir = tmp_path_factory.mktemp("cluster")
     a, b = LiveServer(workdir, env), LiveServer(workdir, env)

@@ -20,7 +20,7 @@ import asyncio
 import os
 import shutil
 import sqlite3
-import subprocess
+import subprocess  # nosec B404
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url

@@ -29,11 +29,12 @@ _children: dict[tuple[str, str, int], BatchedHistogram] = {}
 
 
 async def record(response: Response) -> Response:
-    started = g.get("request_started")
+    started = g.get("request_started")  # unset only if the first step never ran
     seconds = time.perf_counter() - started if started is not None else 0.0
-    rule = request.url_rule
+    asked = request._get_current_object()  # one look through the proxy, not three
+    rule = asked.url_rule
     route = rule.rule if rule is not None else UNMATCHED
-    method = request.method if request.method in METHODS else "OTHER"
+    method = asked.method if asked.method in METHODS else "OTHER"
     status = response.status_code
     figure = _children.get((method, route, status))
     if figure is None:
