@@ -100,6 +100,7 @@ def test_held_bodies_stall_no_page(live_database: str, tmp_path: Path) -> None:
             {
                 "message_id": 1,
                 "login_id": 1,
+                "token_id": 1,
                 "username": "alice",
                 "token": reset_token(server, browser, token),
             }
