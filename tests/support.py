@@ -69,6 +69,8 @@ from guestbook.models import (
 # --- paths and the environment ---------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout
+# The newest migration's revision: the files are numbered, and each names its number.
+MIGRATION_HEAD = max(path.name[:4] for path in (ROOT / "alembic" / "versions").glob("0*.py"))
 PG_ADMIN_URL = os.environ.get(
     "GUESTBOOK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )

