@@ -20,7 +20,7 @@ from quart import Quart
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from guestbook.models import ApiToken, Message, User
+from guestbook.models import ApiToken, Message, User, skeleton
 from servers import LiveServer, migrate
 from support import (
     API_ROUTES,
@@ -125,6 +125,7 @@ async def _member_with_token(url: str, token: str) -> None:
                     username="fuzzer",
                     email="fuzzer@example.com",
                     username_key="fuzzer",
+                    username_skeleton=skeleton("fuzzer"),
                     email_key="fuzzer@example.com",
                     password_hash=Seed._hash,
                 )
