@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
+from guestbook.limits import ratelimit
 from servers import migrate
 from support import (
     FAST_HASHING,
@@ -97,6 +99,27 @@ def settings_overrides(database_url: str, tmp_path) -> dict[str, Any]:
         "reporter_min_hours": 0,
         **FAST_HASHING,
     }
+
+
+@pytest.fixture(autouse=True)
+def steady_limit_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rate limits count in fixed windows of wall-clock time; a test that crossed a
+    window's edge (a minute's, on a slow machine) would see its counts start over.
+    Each test's windows stand still; tests of the windows move the clock themselves."""
+    frozen = time.time()
+    monkeypatch.setattr(ratelimit, "time", _Clock(frozen))
+
+
+class _Clock:
+    """`time` for the rate limiter: wall-clock time stands at `now`; monotonic runs."""
+
+    monotonic = staticmethod(time.monotonic)
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
 
 
 @pytest.fixture
