@@ -109,6 +109,7 @@ async def reply(writer: User, message_id: int, body: str) -> tuple[int, int]:
     if target.parent_id is not None:
         body = mention(target.writer.username, body)
     body = check_body(body)
+    await db.release()  # no connection held while the limits' store answers
     slot = ratelimit.limits()["post_account"], f"id:{writer.id}"
     await ratelimit.hit(*slot)
     await spam.check_message(writer, body, formatting.links(body))
@@ -134,6 +135,7 @@ async def like(member: User, message_id: int, liked: bool | None = None) -> tupl
     table's key). Returns whether they like it now, and its count. A like writes no
     text: it takes no post slot, but has a limit of its own."""
     await shown(message_id)
+    await db.release()  # as in `reply`
     await ratelimit.hit(ratelimit.limits()["like_account"], f"id:{member.id}")
     mine = (Like.message_id == message_id, Like.user_id == member.id)
     if liked is None:
@@ -183,6 +185,7 @@ async def edit(member: User, message_id: int, body: str) -> int | None:
     spam.check_links(member, formatting.links(body))
     if body == message.body:
         return parent_id
+    await db.release()  # as in `reply`
     await ratelimit.hit(ratelimit.limits()["edit_account"], f"id:{member.id}")
     # A statement, not the ORM's flush, and only while the message is still visible: a
     # delete or a hide committed meanwhile leaves no row to match (a 404 or a 403 here,
