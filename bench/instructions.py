@@ -3,6 +3,8 @@ code on a busy machine or a quiet one, where seconds move with the neighbours' l
 
     python -m bench.instructions                     # /bench/wait (not waiting) and /
     python -m bench.instructions / --against main    # also our app as of another revision
+    python -m bench.instructions / --side "json logs:GUESTBOOK_LOG_FORMAT=json"
+                                                     # also our app with other settings
 
 Requests go straight to the ASGI app, in-process and one at a time (no server, no
 client), after a warm-up: what is counted is the app's own path. The 50 ms page is
@@ -136,6 +138,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
     parser.add_argument("paths", nargs="*", default=["/bench/wait", "/"])
     parser.add_argument("--against", help="also our app as of this git revision")
+    parser.add_argument(
+        "--side", action="append", default=[], metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
+        help="also our app with these environment variables (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -148,6 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.against:
         source = _source_of(args.against, workdir / "before")
         sides[args.against] = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(ROOT)])}
+    for side in args.side:
+        label, _, assignments = side.partition(":")
+        sides[label] = {**env, **dict(pair.split("=", 1) for pair in assignments.split(","))}
+    width = max(12, *map(len, sides))
     print(f"instructions per request (callgrind; {COUNTS[1] - COUNTS[0]} requests counted)")
     for path in args.paths:
         counted = {name: _per_request("ours", path, side_env) for name, side_env in sides.items()}
@@ -156,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         floor = counted.get("bare Quart")
         for name, instructions in counted.items():
             share = f"  {instructions / floor:.2f} x bare Quart" if floor else ""
-            print(f"  {path:<12} {name:<12} {instructions / 1e6:7.3f} M{share}")
+            print(f"  {path:<12} {name:<{width}} {instructions / 1e6:7.3f} M{share}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from argon2 import PasswordHasher
 from guestbook.cli import db_upgrade
 from guestbook.config import Settings
 from guestbook.messages.pagination import Cursor
-from guestbook.models import skeleton
 
 PASSWORD = "bench password 1"
 READER = "bench_reader"  # logs in to view the main page, and for the login scenario
@@ -43,6 +42,10 @@ class Seeded:
 
 def seed(path: Path, users: int, messages: int, page_size: int, rng_seed: int = 8) -> Seeded:
     """Create `path` with the schema and the rows; `users` counts the two bench users."""
+    # Imported here: bench.instructions' child imports this module beside an older
+    # revision's code (--against), which may not have it.
+    from guestbook.models import skeleton
+
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     settings = Settings(env="testing", database_url=f"sqlite+aiosqlite:///{path}")
