@@ -118,6 +118,14 @@ async def test_markup_in_a_message_is_escaped_text(app: Quart):
     assert text_of(entry.content[0].value) == MARKUP  # exactly what was written, as text
 
 
+async def test_an_entry_title_is_the_text_without_its_formatting(app: Quart):
+    alice = await member(app, "alice")
+    await write(alice, "**bold** and [a link](https://example.com)\nnext `line` & <b>")
+    _, xml = await fetch(app, "/feed.atom")
+    [entry] = feedparser.parse(xml).entries
+    assert entry.title == "bold and a link next line & <b>"
+
+
 async def test_an_entry_carries_the_formatting_and_never_a_script(app: Quart):
     alice = await member(app, "alice")
     await write(alice, "**bold** and [a link](https://example.com)")

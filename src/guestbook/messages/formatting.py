@@ -119,6 +119,12 @@ def render(body: str) -> Markup:
     return Markup(html)  # noqa: S704
 
 
+def plain(body: str) -> str:
+    """`body` as the text a page shows, without its formatting: a feed entry's title
+    (`type="text"`), where `**bold**` would otherwise show its asterisks."""
+    return Markup(render(body).replace("<br>", " ")).striptags()
+
+
 def links(body: str) -> int:
     """How many links `body` shows once rendered: what a new member's link limit counts.
     A link written any way counts (`[x](https://a)`, `<https://a>`, a bare URL, `www.`, an
@@ -128,5 +134,6 @@ def links(body: str) -> int:
 
 
 def init_app(app: Quart) -> None:
-    """`{{ message.body | markdown }}` in templates."""
+    """`{{ message.body | markdown }}` and `{{ message.body | plain }}` in templates."""
     app.add_template_filter(render, "markdown")
+    app.add_template_filter(plain)
