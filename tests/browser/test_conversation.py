@@ -1,7 +1,8 @@
 """Members talk, in a real browser and in both languages: a reply written on a
 message's page shows up live on the writer's open page of it (and its count on their
 main page), answering a reply starts with `@name`, and a like counts on every open
-page."""
+page; a message a moderator hides takes its replies off open profiles.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from playwright.async_api import Page, expect
 
 from . import visitor
 from .test_live import open_live
-from .visitor import LANGUAGES, NewContext, Site, new_name
+from .visitor import LANGUAGES, NewContext, Site, member_page, new_name, promote
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
@@ -68,3 +69,27 @@ async def test_a_reply_and_a_like_reach_open_pages(
         await expect(page.locator(f"#m{reply_id} .likes")).to_have_attribute("data-likes", "1")
     pressed = alice.locator(f"#m{reply_id}").get_by_role("button", name=words["unlike"])
     await expect(pressed).to_have_attribute("aria-pressed", "true")
+
+
+async def test_a_hidden_message_takes_its_replies_off_open_profiles(
+    new_context: NewContext, live_server: Site
+) -> None:
+    alice_name, bob_name, mod_name = new_name("alice"), new_name("bob"), new_name("mod")
+    alice = await member_page(new_context, alice_name)
+    first = await visitor.post(alice, "A message that will be hidden")
+    bob = await member_page(new_context, bob_name)
+    await bob.goto(f"/messages/{first}")
+    await bob.get_by_label(WORDS["en"]["write"]).fill("A reply under it")
+    await bob.get_by_role("button", name=WORDS["en"]["reply"], exact=True).click()
+    reply = bob.locator("li.reply", has_text="A reply under it")
+    reply_id = (await reply.get_attribute("id") or "").removeprefix("m")
+
+    watcher = await (await new_context()).new_page()
+    await open_live(watcher, f"/users/{bob_name}")
+    await expect(watcher.locator(f"#m{reply_id}")).to_have_count(1)
+
+    moderator = await member_page(new_context, mod_name)
+    await promote(live_server, mod_name)
+    await moderator.goto(f"/messages/{first}")
+    await moderator.locator(f"#m{first}").get_by_role("button", name="Hide").click()
+    await expect(watcher.locator(f"#m{reply_id}")).to_have_count(0)

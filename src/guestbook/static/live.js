@@ -109,6 +109,11 @@
     var shown = document.getElementById("m" + id);
     if (kind === "deleted") {
       if (shown) shown.remove();
+      // Its replies go with it: a hidden message's stay in the database, visible on
+      // their own, so no event of theirs would take them off a profile.
+      document.querySelectorAll('[data-parent="' + id + '"]').forEach(function (reply) {
+        reply.remove();
+      });
       return Promise.resolve();
     }
     if (!concerns(id, parent)) return Promise.resolve();
