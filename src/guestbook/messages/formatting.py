@@ -122,7 +122,7 @@ def render(body: str) -> Markup:
 def plain(body: str) -> str:
     """`body` as the text a page shows, without its formatting: a feed entry's title
     (`type="text"`), where `**bold**` would otherwise show its asterisks."""
-    return Markup(render(body).replace("<br>", " ")).striptags()
+    return render(body).replace("<br>", " ").striptags()
 
 
 def links(body: str) -> int:
