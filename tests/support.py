@@ -17,7 +17,7 @@ that start real server processes are in servers.py.
   FIELD_NAMES, QUERY_NAMES, fill
 - /live through the test client: ORIGIN, next_event, opened
 - real servers over HTTP (see servers.py for the processes): production_env,
-  Visitor, new_ip, new_name, post_form, signup
+  Visitor, new_ip, new_name, post_form, signup, delete_account, assert_name_held
 - mail: SMTPTestServer, MAIL_SITE, smtp_settings
 """
 
@@ -697,6 +697,23 @@ async def signup(client: httpx.AsyncClient, base: str, name: str) -> None:
     }
     response = await post_form(client, f"{base}/auth/signup", form)
     assert response.status_code == 302, response.text
+
+
+async def delete_account(client: httpx.AsyncClient, base: str) -> None:
+    """The member `client` is logged in as deletes their account, with their password."""
+    form = {"password": PASSWORD}
+    gone = await post_form(client, f"{base}/account/delete", form, page=f"{base}/account")
+    assert gone.status_code == 302, gone.text
+
+
+async def assert_name_held(base: str, name: str) -> None:
+    """A newcomer cannot sign up as `name`: a deleted member's, held back."""
+    async with Visitor(new_ip()) as newcomer:
+        form = {"username": name, "email": f"{new_name()}@example.com", "password": PASSWORD}
+        held = await post_form(
+            newcomer, f"{base}/auth/signup", {**form, "password_confirm": PASSWORD}
+        )
+    assert held.status_code == 400 and "deleted recently" in held.text, held.text
 
 
 # --- a real SMTP server for the mail tests (and the browser tests) ------------------
