@@ -9,7 +9,7 @@ that start real server processes are in servers.py.
 - databases: pg_url, own_database, reset_schema, and rows read back (count_rows,
   login_rows, message_id, audit_log, all_rows with assert_rows_valid)
 - the app in process: serving, CSRFClient, AuthActions, Seed, from_ip, member, write,
-  Scene, Statements
+  token_for, Scene, Statements
 - pages: page_text, visible_text, csrf_from, bodies, seen_by, signed_in_as,
   field_error, cookie
 - the URL map: ROUTES, GET_RULES, API_ROUTES, POST_RULES, SAME_SITE_RULES, SIGNED_LINK_RULES,
@@ -17,7 +17,7 @@ that start real server processes are in servers.py.
   FIELD_NAMES, QUERY_NAMES, fill
 - /live through the test client: ORIGIN, next_event, opened
 - real servers over HTTP (see servers.py for the processes): production_env,
-  Visitor, new_ip, new_name, post_form, signup
+  Visitor, new_ip, new_name, post_form, signup, delete_account, assert_name_held
 - mail: SMTPTestServer, MAIL_SITE, smtp_settings
 """
 
@@ -330,6 +330,15 @@ async def member(app: Quart, name: str, *, moderator: bool = False) -> CSRFClien
     return client
 
 
+async def token_for(client: CSRFClient, scope: str = "write", name: str = "script") -> str:
+    """An API token made on the account page, read from the page that shows it once."""
+    response = await client.post("/account/tokens", form={"name": name, "scope": scope})
+    assert response.status_code == 200
+    found = re.search(r'<code id="new-token">([^<]+)</code>', await page_text(response))
+    assert found, "the page shows no new token"
+    return found[1]
+
+
 async def write(client: CSRFClient, body: str) -> int:
     assert (await client.post("/messages", form={"body": body})).status_code == 302
     return await message_id(client.app, body)  # type: ignore[attr-defined]
@@ -561,6 +570,9 @@ class Scene:
             "/users/<username>/block": {"reason": "spam", "hide_messages": "on"},
             "/users/<username>/unblock": {"restore_messages": "on"},
         }
+        if rule == "/account/delete":  # it deletes whom it is sent for: a newcomer each time
+            assert (await AuthActions(self.laptop).signup(new, PASSWORD)).status_code == 302
+            return rule, {"password": PASSWORD}
         if rule not in forms:
             raise KeyError(f"{rule}: add a well-formed form for it to Scene.request_for")
         assert (await AuthActions(self.laptop).login("alice", PASSWORD)).status_code == 302
@@ -685,6 +697,23 @@ async def signup(client: httpx.AsyncClient, base: str, name: str) -> None:
     }
     response = await post_form(client, f"{base}/auth/signup", form)
     assert response.status_code == 302, response.text
+
+
+async def delete_account(client: httpx.AsyncClient, base: str) -> None:
+    """The member `client` is logged in as deletes their account, with their password."""
+    form = {"password": PASSWORD}
+    gone = await post_form(client, f"{base}/account/delete", form, page=f"{base}/account")
+    assert gone.status_code == 302, gone.text
+
+
+async def assert_name_held(base: str, name: str) -> None:
+    """A newcomer cannot sign up as `name`: a deleted member's, held back."""
+    async with Visitor(new_ip()) as newcomer:
+        form = {"username": name, "email": f"{new_name()}@example.com", "password": PASSWORD}
+        held = await post_form(
+            newcomer, f"{base}/auth/signup", {**form, "password_confirm": PASSWORD}
+        )
+    assert held.status_code == 400 and "deleted recently" in held.text, held.text
 
 
 # --- a real SMTP server for the mail tests (and the browser tests) ------------------

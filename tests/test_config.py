@@ -169,6 +169,7 @@ def test_a_rate_limit_below_one_is_refused(setting: str) -> None:
         ("proxy_hops", 0, -1),
         ("login_slowdown_seconds", 0, -0.5),
         ("report_hide_threshold", 0, -1),
+        ("name_quarantine_days", 0, -1),
         ("body_timeout", 0.001, 0),
         ("live_queue_size", 1, 0),
         ("mail_poll_seconds", 0.001, 0),

@@ -265,13 +265,17 @@ class Fuzzer:
 
     async def client(self, logged_in: bool):
         """A fresh browser: anonymous, or logged in as `fuzzer` (whose password an
-        earlier example may have changed: then it is put back)."""
+        earlier example may have changed, or whose account it may have deleted: then it
+        is put back, by hand, as signup holds a deleted member's name back)."""
         client = self.app.test_client()
         if logged_in and (await AuthActions(client).login("fuzzer", PASSWORD)).status_code != 302:
             async with db.sessionmaker(self.app)() as session:
-                await session.execute(
+                changed = await session.execute(
                     update(User).where(User.username == "fuzzer").values(password_hash=self.hash)
                 )
+                if changed.rowcount == 0:
+                    mail = "fuzzer@example.com"
+                    session.add(User(username="fuzzer", email=mail, password_hash=self.hash))
                 await session.commit()
             assert (await AuthActions(client).login("fuzzer", PASSWORD)).status_code == 302
         return client, await client.csrf_token()

@@ -17,7 +17,7 @@ from quart import Quart
 from quart_auth import QuartAuth
 
 from guestbook import db, i18n
-from guestbook.accounts import account_views, auth, language, passwords, unsubscribe
+from guestbook.accounts import account_views, auth, deletion, language, passwords, unsubscribe
 from guestbook.accounts import views as account_pages
 from guestbook.api import docs as api_docs
 from guestbook.api import http as api_http
@@ -32,7 +32,7 @@ from guestbook.mail import sender
 from guestbook.messages import feeds, formatting, profiles, reply_mail, thread
 from guestbook.messages import views as message_pages
 from guestbook.metrics import batched
-from guestbook.moderation import report_views
+from guestbook.moderation import audit, report_views
 from guestbook.moderation import views as moderation_pages
 from guestbook.web import (
     access,
@@ -137,6 +137,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     passwords.init_app(app, settings)
     ratelimit.init_app(app, settings)
     sender.init_app(app, settings, producers=[reply_mail.producer(app)])
+    deletion.init_app(app, after=[audit.pseudonymize])  # a deleted member's audit entries
     fanout.init_app(app, settings)
     errors.init_app(app, fronts=(("/api/", problems.answer),))
     i18n.init_app(app)

@@ -158,6 +158,9 @@ class Settings:
     # Only reports from members this old, with a visible message of their own, count
     # towards that threshold (throw-away accounts cannot hide anything).
     reporter_min_hours: int = 24
+    # A deleted member's name (and names that look like it) stays out of reach of new
+    # members this many days; 0 frees it at once.
+    name_quarantine_days: int = 30
     # Requests.
     max_body_bytes: int = 64 * 1024
     max_head_bytes: int = 16 * 1024  # request line plus headers; more gets 431
@@ -347,6 +350,10 @@ class Settings:
     def session_absolute(self) -> timedelta:
         return timedelta(days=self.session_absolute_days)
 
+    @property
+    def name_quarantine(self) -> timedelta:
+        return timedelta(days=self.name_quarantine_days)
+
 
 def named(settings: Settings) -> Iterator[tuple[str, Field, object]]:
     """Every setting as (its GUESTBOOK_<NAME> lower-cased, its field, its value); a
@@ -365,7 +372,7 @@ def named(settings: Settings) -> Iterator[tuple[str, Field, object]]:
 _ZERO_TURNS_OFF = (
     "signup_min_seconds", "new_member_hours", "new_member_max_links",
     "duplicate_window_seconds", "report_hide_threshold", "reporter_min_hours",
-    "login_slowdown_seconds", "proxy_hops",
+    "login_slowdown_seconds", "proxy_hops", "name_quarantine_days",
 )  # fmt: skip
 _ABOVE_ZERO = (
     "body_timeout", "reply_mail_minutes", "mail_poll_seconds", "mail_retry_seconds",

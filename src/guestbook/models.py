@@ -1,6 +1,7 @@
 """The tables: users, their messages (and replies), likes, their login sessions and
 API tokens, the mail outbox and the reply mail's bookkeeping, the content version that
-message-list caches are keyed by, and moderation's reports and audit log.
+message-list caches are keyed by, moderation's reports and audit log, and the names
+of deleted accounts while they are held back.
 
 Imports only SQLAlchemy, and the keys a name and an address are compared by
 (`lib.keys`, set with them by `User`'s hook). The limits a row must obey
@@ -367,7 +368,7 @@ class Report(Base):
 class AuditEntry(Base):
     """One moderator action, kept for good: no foreign keys (the log outlives the
     message or member it names, so it holds their names too), and triggers refuse
-    UPDATE and DELETE (`db.triggers`)."""
+    UPDATE and DELETE (`db.triggers`) but a deleted member's name becoming a pseudonym."""
 
     __tablename__ = "audit_log"
 
@@ -380,3 +381,15 @@ class AuditEntry(Base):
     user_id: Mapped[int | None] = mapped_column(default=None)
     target: Mapped[str] = mapped_column(String(200))  # what it was done to, in words
     reason: Mapped[Reason]
+
+
+class ReleasedName(Base):
+    """A deleted account's name, kept from the time it was released: no new member
+    takes it, or a name that looks like it, within `name_quarantine_days`."""
+
+    __tablename__ = "released_names"
+
+    id: Mapped[IntPK]
+    username_key: Mapped[str] = mapped_column(index=True)
+    username_skeleton: Mapped[str] = mapped_column(index=True)
+    released_at: Mapped[datetime]

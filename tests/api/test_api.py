@@ -5,7 +5,6 @@ limits, CORS, and what stays hidden."""
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 import pytest
@@ -17,11 +16,11 @@ from guestbook.models import ApiToken, AuditEntry, Message
 from support import (
     NEW_PASSWORD,
     PASSWORD,
-    CSRFClient,
     all_rows,
     assert_rows_valid,
     member,
     page_text,
+    token_for,
 )
 
 API = "/api/v1"
@@ -30,15 +29,6 @@ API = "/api/v1"
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     return {**settings_overrides, "page_size": 2, "api_cors_origins": "https://app.example"}
-
-
-async def token_for(client: CSRFClient, scope: str = "write", name: str = "script") -> str:
-    """A token made on the account page, read from the page that shows it once."""
-    response = await client.post("/account/tokens", form={"name": name, "scope": scope})
-    assert response.status_code == 200
-    found = re.search(r'<code id="new-token">([^<]+)</code>', await page_text(response))
-    assert found, "the page shows no new token"
-    return found[1]
 
 
 def bearer(token: str, **headers: str) -> dict[str, str]:

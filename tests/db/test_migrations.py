@@ -512,3 +512,126 @@ def test_migrated_token_triggers_bump_the_logins_version(migrated_url: str, tmp_
         return seen
 
     assert _inspect(migrated_url, bumps) == [0, 1, 1]
+
+
+def _tries(sync_conn, statements: list[str]) -> list[bool]:  # noqa: ANN001
+    """Whether each statement went through (each tried alone, and undone)."""
+    went = []
+    for statement in statements:
+        nested = sync_conn.begin_nested()
+        try:
+            sync_conn.execute(text(statement))
+            went.append(True)
+        except Exception as exc:  # the trigger's error, from either driver
+            assert "append-only" in str(exc), exc
+            went.append(False)
+        nested.rollback()
+    return went
+
+
+def _delete_member(sync_conn, name: str) -> None:  # noqa: ANN001
+    """By hand, their messages first: this engine has SQLite's foreign keys off."""
+    sync_conn.execute(
+        text(
+            "DELETE FROM messages WHERE writer_id = (SELECT id FROM users WHERE username = :name)"
+        ),
+        {"name": name},
+    )
+    sync_conn.execute(text("DELETE FROM users WHERE username = :name"), {"name": name})
+
+
+PSEUDONYMIZE_ALICE = [
+    "UPDATE audit_log SET actor_id = NULL, actor = '(deleted 0123456789ab)' WHERE actor = 'alice'",
+    "UPDATE audit_log SET user_id = NULL, target = 'member (deleted 0123456789ab)' "
+    "WHERE target = 'member alice'",
+]
+
+
+def test_0013_holds_released_names_and_lets_only_a_pseudonym_into_the_audit_log(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    """A site at 0012 with members, a message and audit entries: 0013 keeps every row,
+    adds `released_names`, and lets a gone member's entries be pseudonymized, nothing
+    else; going back drops the table and refuses every update again, keeping the rows."""
+    config = _config(migrated_url, tmp_path)
+    command.upgrade(config, "0012")
+    audit = text(
+        "INSERT INTO audit_log (created_at, actor_id, actor, action, message_id, user_id, "
+        "target, reason) SELECT CURRENT_TIMESTAMP, a.id, a.username, :action, NULL, b.id, "
+        "'member ' || b.username, '' FROM users a, users b "
+        "WHERE a.username = :actor AND b.username = :target"
+    )
+
+    def before(sync_conn) -> None:  # noqa: ANN001
+        for name in ("alice", "bob"):
+            mail = f"{name}@example.com"
+            sync_conn.execute(INSERT_HEAD, {"u": name, "e": mail, "uk": name, "ek": mail})
+        sync_conn.execute(SAY_HELLO)
+        sync_conn.execute(audit, {"action": "block", "actor": "alice", "target": "bob"})
+        sync_conn.execute(audit, {"action": "promote", "actor": "bob", "target": "alice"})
+        sync_conn.commit()
+
+    _inspect(migrated_url, before)
+    command.upgrade(config, "head")
+    assert "released_names" in _inspect(migrated_url, _tables)
+    counts = text(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM messages), "
+        "(SELECT count(*) FROM audit_log), (SELECT count(*) FROM released_names)"
+    )
+    assert tuple(_inspect(migrated_url, lambda c: c.execute(counts).one())) == (2, 2, 2, 0)
+
+    def at_head(sync_conn) -> tuple[list[bool], list[bool], list[bool]]:  # noqa: ANN001
+        others = ["UPDATE audit_log SET reason = 'x'", "DELETE FROM audit_log"]
+        while_there = _tries(sync_conn, [*others, *PSEUDONYMIZE_ALICE])
+        _delete_member(sync_conn, "alice")
+        sync_conn.execute(
+            text(
+                "INSERT INTO released_names (username_key, username_skeleton, released_at) "
+                "VALUES ('alice', 'alice', CURRENT_TIMESTAMP)"
+            )
+        )
+        sync_conn.commit()
+        once_gone = _tries(sync_conn, [*others, *PSEUDONYMIZE_ALICE])
+        for statement in PSEUDONYMIZE_ALICE:
+            sync_conn.execute(text(statement))
+        sync_conn.commit()
+        again = _tries(
+            sync_conn,
+            [
+                "UPDATE audit_log SET actor = replace(actor, '0123', '9999') "
+                "WHERE actor_id IS NULL",
+                "UPDATE audit_log SET target = replace(target, '0123', '9999') "
+                "WHERE user_id IS NULL",
+            ],
+        )
+        return while_there, once_gone, again
+
+    assert _inspect(migrated_url, at_head) == (
+        [False, False, False, False],
+        [False, False, True, True],
+        [False, False],  # pseudonymized once, for good
+    )
+
+    command.downgrade(config, "0012")
+    assert "released_names" not in _inspect(migrated_url, _tables)
+    entries = text("SELECT actor, target FROM audit_log ORDER BY id")
+    assert [tuple(row) for row in _inspect(migrated_url, lambda c: c.execute(entries).all())] == [
+        ("(deleted 0123456789ab)", "member bob"),
+        ("bob", "member (deleted 0123456789ab)"),
+    ]
+
+    def after_downgrade(sync_conn) -> list[bool]:  # noqa: ANN001
+        _delete_member(sync_conn, "bob")
+        sync_conn.commit()
+        return _tries(
+            sync_conn,
+            [
+                "UPDATE audit_log SET actor_id = NULL, actor = '(deleted 0123456789ab)' "
+                "WHERE actor = 'bob'",
+                "DELETE FROM audit_log",
+            ],
+        )
+
+    assert _inspect(migrated_url, after_downgrade) == [False, False]  # 0006's rule again
+    command.upgrade(config, "head")
+    assert "released_names" in _inspect(migrated_url, _tables)

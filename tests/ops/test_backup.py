@@ -1,6 +1,7 @@
 """`guestbook backup` while the site writes, and `guestbook restore` into an empty
 database: every post acknowledged before the backup began is in the restored copy, the
-restored site serves and logs in, and a restore over a database with tables is refused.
+restored site serves and logs in (and still holds back a deleted member's name), and a
+restore over a database with tables is refused.
 On this pass's database: SQLite's online backup API, or pg_dump and pg_restore."""
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from support import (
     ON_POSTGRES,
     PASSWORD,
     Visitor,
+    assert_name_held,
     csrf_from,
+    delete_account,
     new_ip,
     new_name,
     own_database,
@@ -75,6 +78,16 @@ async def keep_posting(
             n += 1
 
 
+LEAVER = "leaver"
+
+
+async def leave(base: str) -> None:
+    """A member who deletes their account: their name is held back from then."""
+    async with Visitor(new_ip()) as leaver:
+        await signup(leaver, base, LEAVER)
+        await delete_account(leaver, base)
+
+
 async def bodies(url: str) -> set[str]:
     engine = create_async_engine(url)
     try:
@@ -94,6 +107,7 @@ async def test_a_backup_taken_while_posting_restores_every_acknowledged_post(
     acknowledged: list[tuple[str, float]] = []
     names = [new_name() for _ in range(WRITERS)]
     with LiveServer(tmp_path, env) as server:
+        await leave(server.url)
         stop = asyncio.Event()
         writers = [
             asyncio.create_task(keep_posting(server.url, name, acknowledged, stop))
@@ -127,6 +141,7 @@ async def test_a_backup_taken_while_posting_restores_every_acknowledged_post(
             assert (await post_form(member, f"{copy.url}/auth/login", form)).status_code == 302
             page = (await member.get(f"{copy.url}/users/{names[0]}")).text
             assert any(body in page for body in in_copy if body.startswith(f"{names[0]} "))
+        await assert_name_held(copy.url, LEAVER)
 
     again = guestbook(restored, "restore", str(backup_file))
     assert again.returncode == 1

@@ -1,7 +1,8 @@
 """Moving a site between SQLite and PostgreSQL with `guestbook export` and `guestbook
-import`: SQLite to PostgreSQL and back, every table that matters carried with its ids,
-the counts the triggers keep equal to their rows, the sequences past the ids, the
-passwords still working, and a walk through each imported site."""
+import`: SQLite to PostgreSQL and back, every table that matters carried with its ids
+(a deleted member's held name and pseudonymized audit entries too), the counts the
+triggers keep equal to their rows, the sequences past the ids, the passwords still
+working, and a walk through each imported site."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from support import (
     MIGRATION_HEAD,
     PASSWORD,
     Visitor,
+    assert_name_held,
+    delete_account,
     new_ip,
     new_name,
     own_database,
@@ -79,6 +82,21 @@ async def walk(server: LiveServer, name: str, history: list[str]) -> None:
         history.append(body)
 
 
+LEAVER = "leaver"
+
+
+async def leave(base: str, moderator: Visitor) -> None:
+    """A member whom the moderator blocked once deletes their account: their name is
+    held back, their audit entries are pseudonymized."""
+    async with Visitor(new_ip()) as leaver:
+        await signup(leaver, base, LEAVER)
+        for action in ("block", "unblock"):
+            await post_form(moderator, f"{base}/users/{LEAVER}/{action}", {}, page=f"{base}/")
+        login = {"username": LEAVER, "password": PASSWORD}
+        assert (await post_form(leaver, f"{base}/auth/login", login)).status_code == 302
+        await delete_account(leaver, base)
+
+
 @pytest.mark.postgres_only
 async def test_sqlite_to_postgresql_and_back(
     tmp_path: Path, sqlite_url: str, postgres_url: str
@@ -111,6 +129,7 @@ async def test_sqlite_to_postgresql_and_back(
                 mod, f"{base}/auth/login", {"username": moderator, "password": PASSWORD}
             )
             await post_form(mod, f"{base}/messages/{second}/hide", {}, page=f"{base}/")
+            await leave(base, mod)
     history.remove("the second message")  # hidden: only its writer sees it, marked
 
     first_file, second_file = tmp_path / "from-sqlite.jsonl", tmp_path / "from-pg.jsonl"
@@ -124,7 +143,13 @@ async def test_sqlite_to_postgresql_and_back(
     )
     counted = {m["id"]: (m["reply_count"], m["like_count"]) for m in moved["messages"]}
     assert counted[first] == (1, 2)
-    assert len(moved["users"]) == 3 and len(moved["audit_log"]) == 2  # promote, hide
+    assert len(moved["users"]) == 3 and len(moved["audit_log"]) == 4  # promote, hide, leaver's
+    [released] = moved["released_names"]
+    assert released["username_key"] == LEAVER and released["released_at"]
+    targets = [entry["target"] for entry in moved["audit_log"]]
+    assert not any(LEAVER in target for target in targets)
+    pseudonym = re.compile(r"member \(deleted [0-9a-f]{12}\)")
+    assert sum(pseudonym.fullmatch(target) is not None for target in targets) == 2
 
     migrate(pg_env)
     imported = guestbook(pg_env, "import", str(first_file))
@@ -135,6 +160,7 @@ async def test_sqlite_to_postgresql_and_back(
     assert again.returncode == 1 and "the database is not empty" in again.stderr
     with LiveServer(tmp_path, pg_env) as pg_site:
         await walk(pg_site, writer, history)
+        await assert_name_held(pg_site.url, LEAVER)  # held here too
         page = (await Visitor().get(f"{pg_site.url}/messages/{first}")).text
         assert "a reply" in page
 

@@ -1,5 +1,6 @@
 """The signed-in user's own account: one page of their settings (reply mail), their
-login sessions, their API tokens, the password, and their data to download."""
+login sessions, their API tokens, the password, their data to download, and deleting
+the account."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from quart import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
 from guestbook import config, db
-from guestbook.accounts import api_tokens, login_sessions, own_data, services
+from guestbook.accounts import api_tokens, deletion, login_sessions, own_data, services
 from guestbook.accounts.auth import login_required
 from guestbook.forms import Errors, FieldError, check_new_password, text
 from guestbook.i18n import gettext, ngettext
@@ -34,6 +35,7 @@ async def _render_settings(new_token: str | None = None, errors: Errors | None =
         current=g.login_session,
         tokens=await api_tokens.of_user(g.user),
         new_token=new_token,
+        quarantine_days=config.current().name_quarantine_days,
         errors=errors or {},
     )
     return html, 400 if errors else 200, {"Cache-Control": "no-store"} if new_token else {}
@@ -74,6 +76,24 @@ async def export():
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"  # private: kept by no cache
     return response
+
+
+@bp.post("/delete")
+@login_required
+async def delete_account():
+    """With the member's password (tried like the password form's, within its limit),
+    the account goes with everything of theirs, and this browser is logged out."""
+    password = text(await request.form, "password")
+    try:
+        if not password:
+            raise FieldError("password", gettext("Type your password to delete your account."))
+        await services.check_password(g.user, password, field="password")
+    except FieldError as err:
+        return await _render_settings(errors=Errors({err.field: err.message}))
+    await deletion.delete_account(g.user)
+    await login_sessions.end_current()  # the cookie and the session; the row went already
+    await flash(gettext("Your account is deleted, with everything you wrote."))
+    return redirect(url_for("messages.index"))
 
 
 @bp.post("/reply-mail")

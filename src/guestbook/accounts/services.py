@@ -6,7 +6,8 @@ nothing here reads the request.
 
 Every lookup compares the canonical keys (`models.canonical`, `models.email_key`),
 so a name or address finds the same account on SQLite and PostgreSQL alike. A new
-name must not look like a member's either (`names.skeleton`).
+name must not look like a member's either (`names.skeleton`), nor be, or look like, the
+name of an account deleted recently (`quarantine`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 
 from guestbook import config, db
-from guestbook.accounts import api_tokens, login_sessions, names, passwords
+from guestbook.accounts import api_tokens, login_sessions, names, passwords, quarantine
 from guestbook.forms import Errors, FieldError, printable
 from guestbook.i18n import gettext
 from guestbook.limits import ratelimit
@@ -133,6 +134,8 @@ async def _taken(username: str, email: str) -> Errors:
             )
         if taken.email_key == email_key(email):
             errors["email"] = gettext("An account with that email already exists.")
+    if "username" not in errors and (waiting := await quarantine.held(username)):
+        errors["username"] = waiting.message()  # a deleted account's, for a while
     return errors
 
 
@@ -199,13 +202,14 @@ async def _take_login_slots(ident: str, address: str) -> list[tuple[ratelimit.Li
     return slots
 
 
-async def check_password(user: User, password: str) -> None:
-    """Raise `FieldError` unless `password` is the member's. Tried like a login, slot
-    taken first, so a stolen session cookie cannot be used to guess it, even in a burst."""
+async def check_password(user: User, password: str, field: str = "current_password") -> None:
+    """Raise `FieldError` (for `field`) unless `password` is the member's. Tried like a
+    login, slot taken first, so a stolen session cookie cannot be used to guess it, even
+    in a burst."""
     slot = ratelimit.limits()["password_account"], f"id:{user.id}"
     await ratelimit.hit(*slot)
     if not await passwords.verify_password(user.password_hash, password):
-        raise FieldError("current_password", gettext("That is not your current password."))
+        raise FieldError(field, gettext("That is not your current password."))
     await ratelimit.give_back(*slot)
 
 

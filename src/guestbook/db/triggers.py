@@ -137,28 +137,67 @@ def drop_content_version_ddl(dialect: str) -> list[str]:
     return [f"DROP TRIGGER IF EXISTS {name}" for name in [*names, *more]]
 
 
+# A deleted member's name in the audit log: "(deleted 3f9a0c1d2b7e)", one random tag per
+# member. No member's name can take this form (names hold no spaces or brackets).
+PSEUDONYM_HEX = 12
+
+
+def _is_pseudonym(dialect: str, before: str = "") -> str:
+    """The SQL test of a pseudonym (after `before`), to follow the value tested."""
+    if dialect == "sqlite":
+        return f"GLOB '{before}(deleted " + "[0-9a-f]" * PSEUDONYM_HEX + ")'"
+    return f"~ '^{before}[(]deleted [0-9a-f]{{{PSEUDONYM_HEX}}}[)]$'"
+
+
+def audit_pseudonymizing(dialect: str) -> str:
+    """The one UPDATE of an audit entry the database lets through: a member who is gone
+    (no row in `users`) loses their id from it, and their name becomes a pseudonym: as
+    the actor, and as the target of an entry about a member ("member (deleted …)"; an
+    entry about a message keeps its text). Every other column stays as it was, and an
+    entry already pseudonymized (no id left) never changes again. A NULL anywhere in
+    it refuses (PostgreSQL's IF, SQLite's `IS NOT 1`)."""
+    same = "IS" if dialect == "sqlite" else "IS NOT DISTINCT FROM"
+    like, member = _is_pseudonym(dialect), _is_pseudonym(dialect, before="member ")
+    gone = "NOT EXISTS (SELECT 1 FROM users WHERE id = OLD.{})"
+    return (
+        "NEW.id = OLD.id AND NEW.created_at = OLD.created_at AND NEW.action = OLD.action "
+        f"AND NEW.message_id {same} OLD.message_id AND NEW.reason = OLD.reason "
+        f"AND ((NEW.actor_id {same} OLD.actor_id AND NEW.actor = OLD.actor) "
+        f"OR (OLD.actor_id IS NOT NULL AND NEW.actor_id IS NULL AND NEW.actor {like} "
+        f"AND {gone.format('actor_id')})) "
+        f"AND ((NEW.user_id {same} OLD.user_id AND NEW.target = OLD.target) "
+        f"OR (OLD.user_id IS NOT NULL AND NEW.user_id IS NULL AND {gone.format('user_id')} "
+        f"AND ((OLD.message_id IS NULL AND NEW.target {member}) "
+        "OR (OLD.message_id IS NOT NULL AND NEW.target = OLD.target))))"
+    )
+
+
 def moderation_ddl(dialect: str) -> list[str]:
     """Moderation's triggers: blocking or unblocking a member bumps the content version
-    (a profile shows it), and the audit log refuses UPDATE and DELETE, whoever asks.
-    Needs `content_version_ddl` first (PostgreSQL's bump function)."""
+    (a profile shows it), and the audit log refuses UPDATE and DELETE, whoever asks,
+    but for a deleted member's pseudonym (`audit_pseudonymizing`). Needs
+    `content_version_ddl` first (PostgreSQL's bump function); migrations 0006 and 0013
+    hold their own copies."""
     refuse = "the audit log is append-only"
+    allowed = audit_pseudonymizing(dialect)
     if dialect == "sqlite":
         return [
             "CREATE TRIGGER IF NOT EXISTS bump_content_version_on_user_block "
             "AFTER UPDATE OF blocked_at ON users "
             "BEGIN UPDATE content_version SET version = version + 1; END",
-            *(
-                f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{event_} BEFORE {event_.upper()} "
-                f"ON audit_log BEGIN SELECT RAISE(ABORT, '{refuse}'); END"
-                for event_ in ("update", "delete")
-            ),
+            "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+            f"WHEN ({allowed}) IS NOT 1 BEGIN SELECT RAISE(ABORT, '{refuse}'); END",
+            "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+            f"BEGIN SELECT RAISE(ABORT, '{refuse}'); END",
         ]
     if dialect == "postgresql":
         return [
             "CREATE OR REPLACE TRIGGER bump_content_version_on_block AFTER UPDATE OF blocked_at "
             "ON users FOR EACH STATEMENT EXECUTE FUNCTION bump_content_version()",
             "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger "
-            f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{refuse}'; END $$",
+            "LANGUAGE plpgsql AS $$ BEGIN IF TG_OP = 'UPDATE' THEN "
+            f"IF {allowed} THEN RETURN NEW; END IF; END IF; "
+            f"RAISE EXCEPTION '{refuse}'; END $$",
             "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE "
             "ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
             "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE "

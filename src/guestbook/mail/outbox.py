@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart import render_template, url_for
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guestbook import config, i18n
@@ -67,3 +68,11 @@ async def queue_password_reset(session: AsyncSession, user: User, reset_path: st
         reset_url=absolute_url(reset_path),
         minutes=config.current().reset_token_seconds // 60,
     )
+
+
+async def forget(session: AsyncSession, address: str) -> None:
+    """Every mail to `address`, sent or not, in the transaction of an account's deletion:
+    a waiting one is never sent, and the log of sent ones keeps no copy of what went to
+    them (their name, their replies). A mail being sent right now still goes; its sender
+    then finds no row to mark, and marks none."""
+    await session.execute(delete(Outbox).where(Outbox.recipient == address))

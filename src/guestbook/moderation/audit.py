@@ -1,17 +1,20 @@
 """The moderation audit log: one row per moderator action, written in the action's own
 transaction, so an action and its record commit together or not at all.
 
-Nothing in the app updates or deletes a row; triggers in the database refuse it
-(`db.triggers.moderation_ddl`), so neither can psql by accident.
+Nothing in the app deletes a row, and the one update is `pseudonymize`: a member who
+deleted their account keeps their place in the history under a pseudonym. Triggers in
+the database refuse any other change (`db.triggers.moderation_ddl`), whoever asks.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 
-from sqlalchemy import event, select
+from sqlalchemy import case, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guestbook.db.triggers import PSEUDONYM_HEX
 from guestbook.i18n import N_, gettext
 from guestbook.models import AuditEntry, Message, User
 from guestbook.web.filters import excerpt
@@ -34,15 +37,23 @@ ACTIONS = {
     "demote": N_("Made a member"),
 }
 ACTORS = {BY_REPORTS: N_("(reports)"), COMMAND_LINE: N_("(command line)")}
+DELETED = "(deleted "  # a deleted member's pseudonym: "(deleted 3f9a0c1d2b7e)"
 
 
 def shown(entry: AuditEntry) -> tuple[str, str]:
-    """The entry's actor and action as the page says them (a member's name as it is)."""
+    """The entry's actor and action as the page says them (a member's name as it is, a
+    deleted member's pseudonym in the reader's language)."""
     actor, action = ACTORS.get(entry.actor), ACTIONS.get(entry.action)
-    return (
-        gettext(actor) if actor else entry.actor,
-        gettext(action) if action else entry.action,
-    )
+    if actor is not None:
+        actor = gettext(actor)
+    elif entry.actor_id is None and entry.actor.startswith(DELETED):
+        actor = gettext("(deleted %(tag)s)", tag=entry.actor.removeprefix(DELETED).rstrip(")"))
+    return actor or entry.actor, gettext(action) if action else entry.action
+
+
+def _member(name: str) -> str:
+    """The target of an entry about a member."""
+    return f"member {name}"
 
 
 def record(
@@ -58,7 +69,7 @@ def record(
     if message is not None:
         target = f"message {message.id}: {excerpt(message.body)}"
     elif user is not None:
-        target = f"member {user.username}"
+        target = _member(user.username)
     else:
         raise ValueError("an audit entry names a message or a member")
     entry = AuditEntry(
@@ -88,6 +99,37 @@ def _logged(entry: AuditEntry) -> None:
             "message_id": entry.message_id,
             "user_id": entry.user_id,
         },
+    )
+
+
+async def pseudonymize(session: AsyncSession, user: User) -> None:
+    """In the transaction that deleted `user`, after their row went (the database lets
+    only a departed member's entries change): every entry keeps its place in the history,
+    with the member's id dropped and their name replaced by one pseudonym,
+    "(deleted 3f9a0c1d2b7e)", as actor and as the member an entry is about. An entry
+    about one of their messages keeps the message's start, as a moderator's decision
+    needs it; a reason a moderator typed is kept as written.
+
+    The pseudonym is random, drawn once per deleted member, not a keyed hash of the id:
+    SQLite gives a deleted member's id to the next signup, so a hash of it would give two
+    people one pseudonym; and a hash could be computed again by anyone holding the secret
+    key and an old copy of `users`, naming the member. What makes it stable is that it is
+    written once, to every entry of theirs, in one transaction: nothing can name them later.
+    48 random bits: two of a site's deleted members share one about never."""
+    alias = f"{DELETED}{secrets.token_hex(PSEUDONYM_HEX // 2)})"
+    unsynced = {"synchronize_session": False}
+    await session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.actor_id == user.id)
+        .values(actor_id=None, actor=alias)
+        .execution_options(**unsynced)
+    )
+    about_them = case((AuditEntry.message_id.is_(None), _member(alias)), else_=AuditEntry.target)
+    await session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.user_id == user.id)
+        .values(user_id=None, target=about_them)
+        .execution_options(**unsynced)
     )
 
 
