@@ -527,7 +527,7 @@ class Scene:
             session.add(api_token)
             await session.commit()
         async with self.app.app_context():
-            token = unsubscribe_token(alice.id) if "unsubscribe" in rule else reset_token(alice)
+            token = unsubscribe_token(alice) if "unsubscribe" in rule else reset_token(alice)
         return {
             "message_id": message.id,
             "login_id": self.phone_login,

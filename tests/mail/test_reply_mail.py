@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from quart import Quart
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from guestbook import db
+from guestbook.accounts.services import unsubscribe_token
 from guestbook.models import Base, Outbox, ReplyMail, User
 from support import (
     MAIL_SITE,
@@ -158,6 +159,27 @@ async def test_one_click_unsubscribe_needs_no_login_and_no_token(
         "alice@example.com",
         "bob@example.com",
     ]  # bob's, and no second one for alice
+
+
+async def test_an_unsubscribe_link_dies_with_its_account(app: Quart) -> None:
+    """SQLite gives a deleted account's id to the next one: a link made for the old
+    account must not switch off the new one's mail."""
+    async with db.sessionmaker(app)() as session:
+        alice = User(username="alice", email="alice@example.com", password_hash="-")
+        session.add(alice)
+        await session.commit()
+        old_id = alice.id
+    async with app.app_context():
+        path = f"/unsubscribe/{unsubscribe_token(alice)}"
+    assert (await app.test_client().get(path)).status_code == 200
+    async with db.sessionmaker(app)() as session:
+        await session.execute(delete(User).where(User.id == old_id))
+        session.add(User(id=old_id, username="zelda", email="z@example.com", password_hash="-"))
+        await session.commit()
+    for method in ("GET", "POST"):
+        response = await app.test_client().open(path, method=method)
+        assert response.status_code == 404, method
+    assert await wants_mail(app, "zelda")
 
 
 async def wants_mail(app: Quart, name: str) -> bool:

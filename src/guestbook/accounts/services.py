@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from quart import current_app, g, url_for
@@ -301,17 +302,28 @@ def _unsubscribe_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.secret_key, salt="guestbook reply mail unsubscribe")
 
 
-def unsubscribe_token(user_id: int) -> str:
-    return _unsubscribe_serializer().dumps(user_id)
+def unsubscribe_token(user: User) -> str:
+    # The account's creation time beside its id: SQLite gives a deleted account's id to
+    # the next signup, whose reply mail an old link must not switch off.
+    return _unsubscribe_serializer().dumps([user.id, _microseconds(user.created_at)])
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _microseconds(when: datetime) -> int:
+    return (when - EPOCH) // timedelta(microseconds=1)
 
 
 async def unsubscriber(token: str) -> User | None:
-    """The member an unsubscribe link was made for; None if forged or gone."""
+    """The member an unsubscribe link was made for; None if forged, or the account is
+    gone (even if a new one has its id)."""
     try:
-        user_id = _unsubscribe_serializer().loads(token)
-    except BadData:
+        user_id, created = _unsubscribe_serializer().loads(token)
+    except (BadData, TypeError, ValueError):  # forged, or not the pair signed above
         return None
-    return await g.db.get(User, user_id) if isinstance(user_id, int) else None
+    user = await g.db.get(User, user_id) if isinstance(user_id, int) else None
+    return user if user is not None and _microseconds(user.created_at) == created else None
 
 
 async def wants_reply_mail(user: User) -> bool:

@@ -118,7 +118,7 @@ async def _queue_one(session: AsyncSession, message_id: int, due_at: datetime) -
             subject=N_("New replies to your message"),
             template="replies",
             unsubscribe_url=external_url(
-                "unsubscribe.unsubscribe", token=unsubscribe_token(writer.id)
+                "unsubscribe.unsubscribe", token=unsubscribe_token(writer)
             ),
             message=message,
             replies=replies,
