@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from . import load
@@ -38,7 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--worker-class", default="uvloop", choices=["uvloop", "asyncio"])
     parser.add_argument("--runs", type=int, default=3, help="A/B rounds; figures are medians")
-    parser.add_argument("--duration", type=float, default=4, help="seconds per measurement")
+    parser.add_argument(
+        "--duration", type=float, help="seconds per measurement (4; with --mixed, 60 per side)"
+    )
     parser.add_argument("--warmup", type=float, default=1, help="seconds per page, before")
     parser.add_argument(
         "--scenarios",
@@ -70,8 +73,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="instead: our cached main page, a static file, our app uncached and the "
         "simplest Flask page, all behind the sample nginx site (bench/through_nginx.py)",
     )
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="instead: readers, members, writers and open /live sockets at once, on "
+        "PostgreSQL behind the sample nginx site, ours then the Flask baseline (bench/mixed.py)",
+    )
+    parser.add_argument("--mixed-sockets", type=int, default=1000, help="/live sockets (ours)")
+    parser.add_argument(
+        "--mixed-clients", default="64,16,8", help="connections: readers,members,writers"
+    )
+    parser.add_argument(
+        "--mixed-rate", type=float, default=10, help="posts per second asked of all writers"
+    )
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("GUESTBOOK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="with --mixed: ours' shared rate limits, under a prefix of the run ('' for none)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where the JSON and logs go")
     args = parser.parse_args(argv)
+    if args.duration is None:
+        args.duration = 60 if args.mixed else 4
     if args.client == "auto":
         args.client = "wrk" if load.wrk_path() else "python"
     args.scenario_list = [BY_NAME[name] for name in args.scenarios.split(",")]

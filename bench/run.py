@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import live, load, options, report, servers, through_nginx
+from . import live, load, mixed, mixed_report, options, report, servers, through_nginx
 from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, visitors
 from .seed import Seeded, seed
 from .sides import (
@@ -144,10 +144,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = options.parse_args(argv)
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    if args.mixed:
+        result = run_mixed(options.for_database(args, "postgres"), command)
+        if args.write_results:
+            body = mixed_report.markdown(result)
+            for path in report.write_section(report.MIXED_MARKERS, body, ROOT):
+                print(f"wrote {path}")
+        return [result]
     if args.through == "nginx":
         result = run_through_nginx(options.for_database(args, databases[0]), command)
         if args.write_results:
-            for path in report.write_nginx_results(through_nginx.markdown(result), ROOT):
+            body = through_nginx.markdown(result)
+            for path in report.write_section(report.NGINX_MARKERS, body, ROOT):
                 print(f"wrote {path}")
         return [result]
     results = [run(options.for_database(args, database), command) for database in databases]
@@ -158,21 +166,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 def run(args: argparse.Namespace, command: str) -> dict:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    workdir = args.out / f"run-{stamp}-{args.database}"
-    workdir.mkdir(parents=True, exist_ok=True)
+    stamp, workdir, info = _begin(args, args.database, command)
     started = time.monotonic()
-    info = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "commit": _commit(),
-        "machine": machine(),
-        "config": {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k != "scenario_list"
-        },
-    }
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
 
@@ -219,33 +214,41 @@ def run(args: argparse.Namespace, command: str) -> dict:
         "samples": [s.as_dict() for s in samples],
         "live": live_samples,
     }
-    print()
-    print(report.render(result))
-    path = args.out / f"bench-{stamp}-{args.database}.json"
-    path.write_text(json.dumps(result, indent=2))
-    shutil.copyfile(path, args.out / "latest.json")
-    shutil.copyfile(path, args.out / f"latest-{args.database}.json")
-    print(f"\nJSON: {path}\nlogs: {workdir}")
+    _finish(result, args, stamp, args.database, report.render(result))
+    shutil.copyfile(args.out / "latest.json", args.out / f"latest-{args.database}.json")
     return result
 
 
-def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
-    """`--through nginx`: the four sides of bench/through_nginx.py, in one run."""
+def _begin(args: argparse.Namespace, kind: str, command: str) -> tuple[str, Path, dict]:
+    """A run's stamp, its work directory, and what it records of itself."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    workdir = args.out / f"run-{stamp}-nginx"
+    workdir = args.out / f"run-{stamp}-{kind}"
     workdir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    del config["scenario_list"]
     info = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "commit": _commit(),
         "machine": machine(),
-        "config": {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k != "scenario_list"
-        },
+        "config": config,
     }
+    return stamp, workdir, info
+
+
+def _finish(result: dict, args: argparse.Namespace, stamp: str, kind: str, text: str) -> None:
+    print()
+    print(text)
+    path = args.out / f"bench-{stamp}-{kind}.json"
+    path.write_text(json.dumps(result, indent=2))
+    shutil.copyfile(path, args.out / "latest.json")
+    print(f"\nJSON: {path}\nlogs: {args.out / f'run-{stamp}-{kind}'}")
+
+
+def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
+    """`--through nginx`: the four sides of bench/through_nginx.py, in one run."""
+    stamp, workdir, info = _begin(args, "nginx", command)
+    started = time.monotonic()
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
     with copies(seeded, workdir, stamp, args, list(SIDES)) as databases:
@@ -264,12 +267,31 @@ def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
         "targets": through_nginx.targets(summary),
         "samples": samples,
     }
-    print()
-    print(through_nginx.render(result))
-    path = args.out / f"bench-{stamp}-nginx.json"
-    path.write_text(json.dumps(result, indent=2))
-    shutil.copyfile(path, args.out / "latest.json")
-    print(f"\nJSON: {path}\nlogs: {workdir}")
+    _finish(result, args, stamp, "nginx", through_nginx.render(result))
+    return result
+
+
+def run_mixed(args: argparse.Namespace, command: str) -> dict:
+    """`--mixed`: bench/mixed.py's load on ours, then on the Flask baseline, on
+    PostgreSQL copies of the seeded data (dropped after)."""
+    stamp, workdir, info = _begin(args, "mixed", command)
+    started = time.monotonic()
+    print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
+    seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
+    with copies(seeded, workdir, stamp, args, list(mixed.SIDES)) as databases:
+        apps = {
+            "ours": ours("ours", databases["ours"], seeded, workdir, args).app,
+            "flask": flask_side(databases["flask"], seeded, workdir, args).app,
+        }
+        sides = mixed.run(apps, databases, workdir, seeded, args)
+    info["config"]["redis_used"] = args.redis_used
+    result = {
+        **info,
+        "seconds": round(time.monotonic() - started, 1),
+        "sides": sides,
+        "targets": mixed_report.targets(sides),
+    }
+    _finish(result, args, stamp, "mixed", mixed_report.render(result))
     return result
 
 
