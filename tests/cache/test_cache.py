@@ -195,6 +195,29 @@ async def test_a_new_post_renders_only_itself_on_a_members_next_list(app, client
     assert len(items) == 5 + 4
 
 
+async def test_a_list_asks_only_about_the_messages_someone_likes(
+    app, client, auth, monkeypatch
+) -> None:
+    """A member's list asks which messages they like only among those whose count is
+    not 0: a list of messages nobody likes asks nothing of the likes."""
+    await auth.signup("alice")
+    for body in ("one", "two"):
+        await client.post("/messages", form={"body": body})
+    await seen_by(client)  # the flash
+    statements = Statements(app, monkeypatch)
+    await client.post("/messages", form={"body": "three"})
+    await seen_by(client)
+    assert not [seen for seen in statements.seen if "likes" in seen], statements.seen
+    two = await message_id(app, "two")
+    assert (await client.post(f"/messages/{two}/like", form={"next": "/"})).status_code == 302
+    statements.seen.clear()
+    page = await seen_by(client)
+    assert [seen for seen in statements.seen if "likes" in seen] == ["SELECT likes.message_id"]
+    assert page.count('aria-pressed="true"') == 1
+    liked = re.search(rf'<li class="message" id="m{two}".*?</li>', page, re.S)
+    assert liked is not None and 'aria-pressed="true"' in liked.group(0)
+
+
 async def test_a_repeat_visit_asks_the_database_one_question(app, client, auth, monkeypatch):
     await auth.signup("alice")
     await client.post("/messages", form={"body": "hello"})
