@@ -31,9 +31,9 @@ from pathlib import Path
 
 import uvloop
 
-from .run import PAGE_SIZE, app_env
 from .seed import seed
 from .servers import ROOT
+from .sides import PAGE_SIZE, app_env
 
 WARM_UP = 200
 COUNTS = (100, 400)

@@ -127,9 +127,14 @@ class Socket(asyncio.Protocol):
 
 
 async def open_sockets(
-    url: str, count: int, on_text: Callable
+    url: str,
+    count: int,
+    on_text: Callable,
+    protocol: Callable[..., Socket] = Socket,
+    path: str = "/live",
 ) -> tuple[list[asyncio.Transport], int]:
-    """`count` sockets to `url`/live; returns the open ones and how many were refused."""
+    """`count` sockets to `url` + `path`, each a `protocol(request, opened, on_text)`;
+    returns the open ones and how many were refused."""
     loop = asyncio.get_running_loop()
     host, port = url.removeprefix("http://").split(":")
     gate = asyncio.Semaphore(OPEN_AT_ONCE)
@@ -140,7 +145,7 @@ async def open_sockets(
         nonlocal refused
         key = base64.b64encode(secrets.token_bytes(16)).decode()
         request = (
-            f"GET /live HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
             f"Origin: {url}\r\n\r\n"
         ).encode()
@@ -149,7 +154,7 @@ async def open_sockets(
                 opened = loop.create_future()
                 try:
                     transport, _ = await loop.create_connection(
-                        lambda opened=opened: Socket(request, opened, on_text), host, int(port)
+                        lambda opened=opened: protocol(request, opened, on_text), host, int(port)
                     )
                     await asyncio.wait_for(opened, HANDSHAKE_TIMEOUT)
                 except (OSError, TimeoutError, ConnectionError):
@@ -191,13 +196,14 @@ class LiveSample:
             "idle_cpu_pct": self.idle_cpu_pct,
             "events": self.events,
             "missing": self.missing,
-            "p50_ms": _percentile(ordered, 0.5),
-            "p99_ms": _percentile(ordered, 0.99),
-            "p99_from_request_ms": _percentile(sorted(self.from_start_ms), 0.99),
+            "p50_ms": percentile(ordered, 0.5),
+            "p99_ms": percentile(ordered, 0.99),
+            "p99_from_request_ms": percentile(sorted(self.from_start_ms), 0.99),
         }
 
 
-def _percentile(ordered: list[float], share: float) -> float | None:
+def percentile(ordered: list[float], share: float) -> float | None:
+    """The value at `share` of a sorted list (the median at 0.5), to 0.1; None if empty."""
     if not ordered:
         return None
     if share == 0.5:
@@ -303,6 +309,15 @@ LIVE_ENV = {
 }
 
 
+def event_loop_runner() -> Callable:
+    """uvloop's `run` where installed (the client's own loop costs it less), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
+
+
 def run(
     ours: servers.Server,
     bare: servers.Server,
@@ -312,12 +327,7 @@ def run(
 ) -> list[dict]:
     """Every count on both apps, alternating which goes first."""
     raise_file_limit()
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
+    runner = event_loop_runner()
     post = ours_post(ours.url)
     samples = []
     for index, count in enumerate(counts):

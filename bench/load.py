@@ -29,6 +29,14 @@ class Request:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
+    # Headers sent in turn on top of `headers`, one set per request (several members'
+    # cookies, say); empty: every request the same.
+    variants: tuple[dict[str, str], ...] = ()
+
+    def headers_at(self, turn: int) -> dict[str, str]:
+        if not self.variants:
+            return self.headers
+        return {**self.headers, **self.variants[turn % len(self.variants)]}
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ _WRK_SCRIPT = """
 wrk.method = [==[{method}]==]
 wrk.body = [==[{body}]==]
 {headers}
+{variants}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -71,13 +80,39 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.status + e.timeout))
 end
 """
+# With variants: each request built once at the start, then sent in turn.
+_WRK_VARIANTS = """
+local variants = {{ {tables} }}
+local requests, turn = {{}}, 0
+init = function(args)
+  for i, extra in ipairs(variants) do
+    local headers = {{}}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    for k, v in pairs(extra) do headers[k] = v end
+    requests[i] = wrk.format(nil, nil, headers)
+  end
+end
+request = function()
+  turn = turn % #requests + 1
+  return requests[turn]
+end
+"""
+
+
+def _lua_table(headers: dict[str, str]) -> str:
+    return "{" + ", ".join(f"[ [==[{k}]==] ] = [==[{v}]==]" for k, v in headers.items()) + "}"
 
 
 def run_wrk(url: str, request: Request, connections: int, seconds: float) -> Result:
     headers = "\n".join(
         f"wrk.headers[ [==[{k}]==] ] = [==[{v}]==]" for k, v in request.headers.items()
     )
-    script = _WRK_SCRIPT.format(method=request.method, body=request.body, headers=headers)
+    variants = ""
+    if request.variants:
+        variants = _WRK_VARIANTS.format(tables=", ".join(map(_lua_table, request.variants)))
+    script = _WRK_SCRIPT.format(
+        method=request.method, body=request.body, headers=headers, variants=variants
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
     try:
@@ -118,15 +153,18 @@ async def run_python(url: str, request: Request, connections: int, seconds: floa
         start = time.perf_counter()
         deadline = start + seconds
 
+        turn = 0
+
         async def connection() -> None:
-            nonlocal errors
+            nonlocal errors, turn
             while time.perf_counter() < deadline:
                 sent = time.perf_counter()
+                turn += 1
                 try:
                     response = await client.request(
                         request.method,
                         request.path,
-                        headers=request.headers,
+                        headers=request.headers_at(turn),
                         content=request.body or None,
                     )
                     failed = response.status_code >= 400

@@ -89,3 +89,12 @@ def _copy_rows(seeded: Path, target: str) -> None:
 def count_messages(database: str) -> int:
     with psycopg.connect(database) as conn:
         return conn.execute("SELECT count(*) FROM messages").fetchone()[0]  # type: ignore[index]
+
+
+def messages_starting(database: str, prefix: str) -> dict[str, int]:
+    """Body -> id of every message whose body starts with `prefix` (a run's own posts)."""
+    with psycopg.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT body, id FROM messages WHERE starts_with(body, %s)", (prefix,)
+        ).fetchall()
+    return dict(rows)

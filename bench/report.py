@@ -230,8 +230,9 @@ def _fmt(value: float | None) -> str:
 
 RESULTS_MARKERS = ("<!-- bench:results -->", "<!-- /bench:results -->")
 README_MARKERS = ("<!-- bench:table -->", "<!-- /bench:table -->")
-# `--through nginx` writes its own section, the same in both files.
+# `--through nginx` and `--mixed` write their own sections, the same in both files.
 NGINX_MARKERS = ("<!-- bench:nginx -->", "<!-- /bench:nginx -->")
+MIXED_MARKERS = ("<!-- bench:mixed -->", "<!-- /bench:mixed -->")
 DATABASE_LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
@@ -351,10 +352,11 @@ def write_results(results: list[dict], root) -> list:  # noqa: ANN001
     return written
 
 
-def write_nginx_results(body: str, root) -> list:  # noqa: ANN001
-    """`--through nginx`'s figures, between their markers in RESULTS.md and the README."""
+def write_section(markers: tuple[str, str], body: str, root) -> list:  # noqa: ANN001
+    """A scenario's own figures (`--through nginx`'s, `--mixed`'s), between its markers
+    in RESULTS.md and the README."""
     written = []
     for path in (root / "bench" / "RESULTS.md", root / "README.md"):
-        path.write_text(_replace_between(path.read_text(), NGINX_MARKERS, body))
+        path.write_text(_replace_between(path.read_text(), markers, body))
         written.append(path)
     return written

@@ -9,57 +9,37 @@ figures move with whatever else runs, but both sides see the same weather.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import platform
 import secrets
 import shutil
-import sqlite3
 import subprocess
 import sys
-import tarfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from guestbook.db.triggers import drop_content_version_ddl
-
-from . import live, load, pg, report, servers, through_nginx
-from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, Visitors, visitors
+from . import live, load, mixed, mixed_report, options, report, servers, through_nginx
+from .scenarios import BY_NAME, MEMBERS_ONLY, Scenario, visitors
 from .seed import Seeded, seed
-from .seed import count_messages as seed_count
+from .sides import (
+    PAGE_SIZE,
+    Side,
+    app_env,
+    before_side,
+    copies,
+    count_messages,
+    flask_side,
+    ours,
+    ours_side,
+    simplest_side,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out"
-PAGE_SIZE = 20
 SCALE_SCENARIOS = ("index", "page500")
 SIDES = ("ours", "flask", "simplest")
-
-
-@dataclass
-class Side:
-    """One app under test with its own copy of the data."""
-
-    name: str
-    app: servers.Server
-    hello: servers.Server | None
-    database: str  # its own copy of the data: a SQLAlchemy URL (async driver)
-    seeded: Seeded
-    visitors: Visitors | None = None
-
-    def server(self, scenario: Scenario) -> servers.Server | None:
-        if self.name == "flask" and not scenario.flask:
-            return None
-        if self.name == "simplest" and not scenario.simplest:
-            return None
-        return self.hello if scenario.bare else self.app
-
-    def all_servers(self) -> list[servers.Server]:
-        return [s for s in (self.app, self.hello) if s is not None]
 
 
 @dataclass
@@ -83,43 +63,6 @@ class Sample:
             "cpu_ms": round(self.cpu_ms, 3),
             "rows_added": self.rows_added,
         }
-
-
-def app_env(database: str, workdir: Path, secret: str) -> dict[str, str]:
-    return {
-        "GUESTBOOK_ENV": "production",
-        "GUESTBOOK_ALLOW_SQLITE": "1",
-        "GUESTBOOK_SECRET_KEY": secret,
-        "GUESTBOOK_DATABASE_URL": database,
-        "GUESTBOOK_INSTANCE_PATH": str(workdir / "instance"),
-        "GUESTBOOK_MAIL_BACKEND": "null",
-        "GUESTBOOK_PAGE_SIZE": str(PAGE_SIZE),
-        # The login scenario logs in thousands of times from one address, and the POST
-        # scenario posts thousands of messages as one member (the limit is still checked).
-        "GUESTBOOK_LOGIN_LIMIT": str(10**9),
-        "GUESTBOOK_POST_LIMIT": str(10**9),
-        # It posts one text again and again: the repeat rule would refuse all but the first.
-        "GUESTBOOK_DUPLICATE_WINDOW_SECONDS": "0",
-    }
-
-
-def count_messages(database: str) -> int:
-    if database.startswith("postgresql"):
-        return pg.count_messages(database.replace("+asyncpg", ""))
-    return seed_count(Path(database.split("///", 1)[1]))
-
-
-def ours(name: str, database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    env = app_env(database, workdir, secrets.token_hex(32))
-    app = servers.Server(
-        f"{name} (hypercorn)",
-        servers.hypercorn("bench.app:app", args.workers, args.worker_class),
-        env,
-        "/healthz",
-        args.workers,
-        workdir / f"{name}.log",
-    )
-    return Side(name, app, None, database, seeded)
 
 
 def measure(sides: list[Side], scenarios: list[Scenario], args: argparse.Namespace) -> list[Sample]:
@@ -197,135 +140,46 @@ def machine() -> dict[str, object]:
     }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench", description=__doc__.splitlines()[0].split(": ", 1)[1]
-    )
-    parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument(
-        "--database",
-        choices=["sqlite", "postgres", "both"],
-        default="sqlite",
-        help="postgres: copies on the local server (GUESTBOOK_BENCH_PG_URL), 2 workers per "
-        "side, Flask on psycopg with threads, no scale check; both: one, then the other",
-    )
-    parser.add_argument(
-        "--write-results",
-        action="store_true",
-        help="write bench/RESULTS.md's figures and the README's table from this run",
-    )
-    parser.add_argument(
-        "--workers", type=int, help="workers per server, all alike (1; 2 with postgres)"
-    )
-    parser.add_argument(
-        "--flask-threads",
-        type=int,
-        help="gunicorn threads per Flask worker (1, sync workers; 4 with postgres)",
-    )
-    parser.add_argument("--worker-class", default="uvloop", choices=["uvloop", "asyncio"])
-    parser.add_argument("--runs", type=int, default=3, help="A/B rounds; figures are medians")
-    parser.add_argument("--duration", type=float, default=4, help="seconds per measurement")
-    parser.add_argument("--warmup", type=float, default=1, help="seconds per page, before")
-    parser.add_argument(
-        "--scenarios",
-        default=",".join(BY_NAME),
-        help="comma-separated, from: " + ", ".join(BY_NAME),
-    )
-    parser.add_argument(
-        "--scale",
-        default="10000,1000000",
-        help="message counts for the scale check of our main page and page 500 ('' to skip)",
-    )
-    parser.add_argument(
-        "--client", choices=["auto", "wrk", "python"], default="auto", help="load generator"
-    )
-    parser.add_argument(
-        "--live", default="1000,10000", help="open sockets for the live scenario ('' to skip)"
-    )
-    parser.add_argument("--live-events", type=int, default=10, help="posts per live count")
-    parser.add_argument("--live-idle", type=float, default=26, help="idle seconds measured")
-    parser.add_argument(
-        "--against",
-        default="",
-        help="also serve our app as of this git revision (e.g. main), side by side, "
-        "to measure what the changes since cost",
-    )
-    parser.add_argument(
-        "--through",
-        choices=["nginx"],
-        help="instead: our cached main page, a static file, our app uncached and the "
-        "simplest Flask page, all behind the sample nginx site (bench/through_nginx.py)",
-    )
-    parser.add_argument("--out", type=Path, default=OUT, help="where the JSON and logs go")
-    args = parser.parse_args(argv)
-    if args.client == "auto":
-        args.client = "wrk" if load.wrk_path() else "python"
-    args.scenario_list = [BY_NAME[name] for name in args.scenarios.split(",")]
-    args.scale_sizes = [int(n) for n in args.scale.split(",") if n.strip()]
-    args.live_counts = [int(n) for n in args.live.split(",") if n.strip()]
-    return args
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
-    args = parse_args(argv)
+    args = options.parse_args(argv)
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    if args.through == "nginx":
-        result = run_through_nginx(for_database(args, databases[0]), command)
+    if args.mixed:
+        result = run_mixed(options.for_database(args, "postgres"), command)
         if args.write_results:
-            for path in report.write_nginx_results(through_nginx.markdown(result), ROOT):
+            body = mixed_report.markdown(result)
+            for path in report.write_section(report.MIXED_MARKERS, body, ROOT):
                 print(f"wrote {path}")
         return [result]
-    results = [run(for_database(args, database), command) for database in databases]
+    if args.through == "nginx":
+        result = run_through_nginx(options.for_database(args, databases[0]), command)
+        if args.write_results:
+            body = through_nginx.markdown(result)
+            for path in report.write_section(report.NGINX_MARKERS, body, ROOT):
+                print(f"wrote {path}")
+        return [result]
+    results = [run(options.for_database(args, database), command) for database in databases]
     if args.write_results:
         for path in report.write_results(results, ROOT):
             print(f"wrote {path}")
     return results
 
 
-def for_database(args: argparse.Namespace, database: str) -> argparse.Namespace:
-    """`args` for one database, with that database's defaults filled in."""
-    args = argparse.Namespace(**vars(args))
-    postgres = database == "postgres"
-    args.database = database
-    if args.workers is None:
-        args.workers = 2 if postgres else 1
-    if args.flask_threads is None:
-        args.flask_threads = 4 if postgres else 1
-    if postgres:
-        args.scale_sizes = []  # the scale check seeds SQLite files
-    return args
-
-
 def run(args: argparse.Namespace, command: str) -> dict:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    workdir = args.out / f"run-{stamp}-{args.database}"
-    workdir.mkdir(parents=True, exist_ok=True)
+    stamp, workdir, info = _begin(args, args.database, command)
     started = time.monotonic()
-    info = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "commit": _commit(),
-        "machine": machine(),
-        "config": {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k != "scenario_list"
-        },
-    }
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
 
     names = [*SIDES, "before"] if args.against else list(SIDES)
-    with _databases(seeded, workdir, stamp, args, names) as databases:
+    with copies(seeded, workdir, stamp, args, names) as databases:
         sides = [
-            _ours_side(databases["ours"], seeded, workdir, args),
-            _flask_side(databases["flask"], seeded, workdir, args),
-            _simplest_side(databases["simplest"], seeded, workdir, args),
+            ours_side(databases["ours"], seeded, workdir, args),
+            flask_side(databases["flask"], seeded, workdir, args),
+            simplest_side(databases["simplest"], seeded, workdir, args),
         ]
         if args.against:
-            sides.append(_before_side(databases["before"], seeded, workdir, args))
+            sides.append(before_side(databases["before"], seeded, workdir, args))
         samples = _with_servers(sides, args, args.scenario_list)
     summary = report.summarize([s.as_dict() for s in samples])
 
@@ -360,36 +214,44 @@ def run(args: argparse.Namespace, command: str) -> dict:
         "samples": [s.as_dict() for s in samples],
         "live": live_samples,
     }
-    print()
-    print(report.render(result))
-    path = args.out / f"bench-{stamp}-{args.database}.json"
-    path.write_text(json.dumps(result, indent=2))
-    shutil.copyfile(path, args.out / "latest.json")
-    shutil.copyfile(path, args.out / f"latest-{args.database}.json")
-    print(f"\nJSON: {path}\nlogs: {workdir}")
+    _finish(result, args, stamp, args.database, report.render(result))
+    shutil.copyfile(args.out / "latest.json", args.out / f"latest-{args.database}.json")
     return result
 
 
-def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
-    """`--through nginx`: the four sides of bench/through_nginx.py, in one run."""
+def _begin(args: argparse.Namespace, kind: str, command: str) -> tuple[str, Path, dict]:
+    """A run's stamp, its work directory, and what it records of itself."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    workdir = args.out / f"run-{stamp}-nginx"
+    workdir = args.out / f"run-{stamp}-{kind}"
     workdir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    del config["scenario_list"]
     info = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "commit": _commit(),
         "machine": machine(),
-        "config": {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k != "scenario_list"
-        },
+        "config": config,
     }
+    return stamp, workdir, info
+
+
+def _finish(result: dict, args: argparse.Namespace, stamp: str, kind: str, text: str) -> None:
+    print()
+    print(text)
+    path = args.out / f"bench-{stamp}-{kind}.json"
+    path.write_text(json.dumps(result, indent=2))
+    shutil.copyfile(path, args.out / "latest.json")
+    print(f"\nJSON: {path}\nlogs: {args.out / f'run-{stamp}-{kind}'}")
+
+
+def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
+    """`--through nginx`: the four sides of bench/through_nginx.py, in one run."""
+    stamp, workdir, info = _begin(args, "nginx", command)
+    started = time.monotonic()
     print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
     seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
-    with _databases(seeded, workdir, stamp, args, list(SIDES)) as databases:
+    with copies(seeded, workdir, stamp, args, list(SIDES)) as databases:
         apps = through_nginx.apps(workdir, databases, app_env, args)
         with through_nginx.running(apps, workdir) as (urls, nginx):
             if args.warmup:
@@ -405,12 +267,31 @@ def run_through_nginx(args: argparse.Namespace, command: str) -> dict:
         "targets": through_nginx.targets(summary),
         "samples": samples,
     }
-    print()
-    print(through_nginx.render(result))
-    path = args.out / f"bench-{stamp}-nginx.json"
-    path.write_text(json.dumps(result, indent=2))
-    shutil.copyfile(path, args.out / "latest.json")
-    print(f"\nJSON: {path}\nlogs: {workdir}")
+    _finish(result, args, stamp, "nginx", through_nginx.render(result))
+    return result
+
+
+def run_mixed(args: argparse.Namespace, command: str) -> dict:
+    """`--mixed`: bench/mixed.py's load on ours, then on the Flask baseline, on
+    PostgreSQL copies of the seeded data (dropped after)."""
+    stamp, workdir, info = _begin(args, "mixed", command)
+    started = time.monotonic()
+    print(f"seeding {args.users} users, {args.messages} messages; client {args.client}")
+    seeded = seed(workdir / "seed.sqlite3", args.users, args.messages, PAGE_SIZE)
+    with copies(seeded, workdir, stamp, args, list(mixed.SIDES)) as databases:
+        apps = {
+            "ours": ours("ours", databases["ours"], seeded, workdir, args).app,
+            "flask": flask_side(databases["flask"], seeded, workdir, args).app,
+        }
+        sides = mixed.run(apps, databases, workdir, seeded, args)
+    info["config"]["redis_used"] = args.redis_used
+    result = {
+        **info,
+        "seconds": round(time.monotonic() - started, 1),
+        "sides": sides,
+        "targets": mixed_report.targets(sides),
+    }
+    _finish(result, args, stamp, "mixed", mixed_report.render(result))
     return result
 
 
@@ -423,85 +304,6 @@ def _commit() -> str:
 
     dirty = git("status", "--porcelain", "--untracked-files=no", "src", "bench")
     return git("rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if dirty else "")
-
-
-@contextlib.contextmanager
-def _databases(
-    seeded: Seeded, workdir: Path, stamp: str, args: argparse.Namespace, names: list[str]
-) -> Iterator[dict[str, str]]:
-    """A copy of the seeded data per side: SQLite files, or PostgreSQL databases."""
-    if args.database == "postgres":
-        with pg.databases(seeded.path, stamp, names) as urls:
-            yield {
-                side: url.replace("postgresql://", "postgresql+asyncpg://")
-                for side, url in urls.items()
-            }
-        return
-    files = {}
-    for side in names:
-        files[side] = workdir / f"{side}.sqlite3"
-        shutil.copyfile(seeded.path, files[side])
-    # The content-version triggers serve our cache; the baselines have none to pay for.
-    for side in ("flask", "simplest"):
-        with contextlib.closing(sqlite3.connect(files[side])) as con, con:
-            for statement in drop_content_version_ddl("sqlite"):
-                con.execute(statement)
-    yield {side: f"sqlite+aiosqlite:///{path}" for side, path in files.items()}
-
-
-def _ours_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    side = ours("ours", database, seeded, workdir, args)
-    side.hello = servers.Server(
-        "hello (hypercorn)",
-        servers.hypercorn("bench.baseline.hello:app", args.workers, args.worker_class),
-        {},
-        "/hello",
-        args.workers,
-        workdir / "hello.log",
-    )
-    return side
-
-
-def _before_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    """Our app as of `--against`: its `src/` from git, first on the workers' path."""
-    source = workdir / "before"
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", args.against, "src"],
-        cwd=servers.ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(source, filter="data")
-    side = ours("before", database, seeded, workdir, args)
-    side.app.env["PYTHONPATH"] = os.pathsep.join([str(source / "src"), str(servers.ROOT)])
-    return side
-
-
-def _flask(
-    name: str, module: str, database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace
-) -> Side:
-    """A Flask baseline under gunicorn: sync workers on SQLite (sqlite3 is in-line and
-    quick), threads on PostgreSQL, where a worker would otherwise sit idle during each
-    round trip (`--flask-threads`)."""
-    app = servers.Server(
-        f"{name} (gunicorn)",
-        servers.gunicorn(module, args.workers, args.flask_threads),
-        app_env(database, workdir, secrets.token_hex(32)),
-        "/hello",
-        args.workers,
-        workdir / f"{name}.log",
-    )
-    return Side(name, app, app, database, seeded)
-
-
-def _flask_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    return _flask("flask", "bench.baseline.flask_app:app", database, seeded, workdir, args)
-
-
-def _simplest_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    module = "bench.baseline.flask_simplest:app"
-    return _flask("simplest", module, database, seeded, workdir, args)
 
 
 def _live(seeded: Seeded, workdir: Path, args: argparse.Namespace) -> list[dict]:

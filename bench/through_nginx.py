@@ -92,35 +92,52 @@ class Nginx:
                 self.proc.wait()
 
 
+def sample_parts(upstream_port: int, workdir: Path) -> tuple[str, str]:
+    """The sample site made plain HTTP for the bench: its head (the maps, the cache in
+    `workdir`, the `guestbook` upstream at `upstream_port`) and its HTTPS server block,
+    without its certificates, access log off, still on the sample's port (`front` puts
+    it on another). The redirect server is left out."""
+    text = SITE.read_text()
+    first = text.index("server {")
+    text = text[:first] + text[text.index("server {", first + 1) :]  # no redirect server
+    text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
+    text = text.replace("/var/cache/nginx/guestbook", str(workdir / "cache"))
+    text = re.sub(r"\n\s*ssl_certificate\S* [^;]+;", "", text)
+    text = re.sub(r"access_log \S+ guestbook;", "access_log off;", text)
+    split = text.index("server {")
+    return text[:split], text[split:]
+
+
+def front(server: str, port: int, upstream: str = "guestbook", cache: bool = True) -> str:
+    """The sample's server block (`sample_parts`) as plain HTTP on `port`, in front of
+    `upstream`, with its cache or with `proxy_cache off`."""
+    block = server.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port};")
+    if not cache:
+        block = block.replace("proxy_cache guestbook;", "proxy_cache off;")
+    return block.replace("proxy_pass http://guestbook;", f"proxy_pass http://{upstream};")
+
+
+def upstream(name: str, port: int) -> str:
+    """An upstream like the sample's `guestbook`, for another server."""
+    return (
+        f"upstream {name} {{\n    server 127.0.0.1:{port};\n"
+        "    keepalive 16;\n    keepalive_timeout 4s;\n}\n"
+    )
+
+
 def site_for(ports: dict[str, int], upstreams: dict[str, int], workdir: Path) -> str:
     """The sample site for the bench: its HTTPS server as plain HTTP on `ports["cached"]`
     in front of hypercorn (`upstreams["uncached"]`); a copy of that server with the cache
     off per proxied side, each in front of its own upstream; the static file's server.
     Access logs off for all."""
-    text = SITE.read_text()
-    first = text.index("server {")
-    text = text[:first] + text[text.index("server {", first + 1) :]  # no redirect server
-    text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstreams['uncached']};")
-    text = text.replace("/var/cache/nginx/guestbook", str(workdir / "cache"))
-    text = re.sub(r"\n\s*ssl_certificate\S* [^;]+;", "", text)
-    text = re.sub(r"access_log \S+ guestbook;", "access_log off;", text)
-    head, server = text[: text.index("server {")], text[text.index("server {") :]
-    cached = server.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{ports['cached']};")
-    uncached = cached.replace("proxy_cache guestbook;", "proxy_cache off;")
-    blocks = [head, cached]
+    head, server = sample_parts(upstreams["uncached"], workdir)
+    blocks = [head, front(server, ports["cached"])]
     for side in PROXIED:
-        upstream = "guestbook"  # the sample's own, hypercorn
+        name = "guestbook"  # the sample's own, hypercorn
         if side != "uncached":
-            upstream = side
-            blocks.append(
-                f"upstream {side} {{\n    server 127.0.0.1:{upstreams[side]};\n"
-                "    keepalive 16;\n    keepalive_timeout 4s;\n}\n"
-            )
-        blocks.append(
-            uncached.replace(f":{ports['cached']};", f":{ports[side]};").replace(
-                "proxy_pass http://guestbook;", f"proxy_pass http://{upstream};"
-            )
-        )
+            name = side
+            blocks.append(upstream(side, upstreams[side]))
+        blocks.append(front(server, ports[side], name, cache=False))
     blocks.append(
         f"server {{\n    listen 127.0.0.1:{ports['static']};\n    access_log off;\n"
         f"    location / {{ root {workdir / 'static'}; }}\n}}\n"
@@ -128,7 +145,9 @@ def site_for(ports: dict[str, int], upstreams: dict[str, int], workdir: Path) ->
     return "".join(blocks)
 
 
-def nginx_conf(site: str, workdir: Path) -> str:
+def nginx_conf(site: str, workdir: Path, connections: int = 1024) -> str:
+    """nginx's main file around `site`: one worker of `connections` connections (a
+    proxied one counts twice), its files in `workdir`."""
     temp_paths = "\n".join(
         f"{kind}_temp_path {workdir / kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -137,7 +156,7 @@ def nginx_conf(site: str, workdir: Path) -> str:
     return (
         f"user {pwd.getpwuid(os.geteuid()).pw_name};\n"
         f"worker_processes 1;\npid {workdir / 'nginx.pid'};\n"
-        f"events {{ worker_connections 1024; }}\n"
+        f"events {{ worker_connections {connections}; }}\n"
         f"http {{\n{temp_paths}\n{site}\n}}\n"
     )
 
@@ -160,19 +179,36 @@ def wait_for(url: str, seconds: float = 30) -> httpx.Response:
 
 
 @contextlib.contextmanager
-def running(
-    apps: dict[str, servers.Server], workdir: Path
-) -> Iterator[tuple[dict[str, str], Nginx]]:
-    """The proxied sides' servers and nginx started: the base URL of each side, and nginx."""
+def serving(
+    apps: dict[str, servers.Server],
+    workdir: Path,
+    site: Callable[[dict[str, int]], str],
+    connections: int = 1024,
+) -> Iterator[Nginx]:
+    """`apps` started and answering, then nginx in front of them with the site `site`
+    writes for their ports (by side); all stopped after."""
     nginx = Nginx(workdir)
     try:
         for server in apps.values():
             server.launch()
         for server in apps.values():
             server.wait_ready()
-        ports = {side: servers.free_port() for side in SIDES}
         upstreams = {side: server.port for side, server in apps.items()}
-        nginx.start(nginx_conf(site_for(ports, upstreams, workdir), workdir))
+        nginx.start(nginx_conf(site(upstreams), workdir, connections))
+        yield nginx
+    finally:
+        nginx.stop()
+        for server in apps.values():
+            server.stop()
+
+
+@contextlib.contextmanager
+def running(
+    apps: dict[str, servers.Server], workdir: Path
+) -> Iterator[tuple[dict[str, str], Nginx]]:
+    """The proxied sides' servers and nginx started: the base URL of each side, and nginx."""
+    ports = {side: servers.free_port() for side in SIDES}
+    with serving(apps, workdir, lambda upstreams: site_for(ports, upstreams, workdir)) as nginx:
         urls = {side: f"http://127.0.0.1:{port}" for side, port in ports.items()}
         # The static file: the bytes our cached page answers with, as nginx serves them.
         (workdir / "static").mkdir(exist_ok=True)
@@ -181,10 +217,6 @@ def running(
         for url in urls.values():
             wait_for(url + "/")
         yield urls, nginx
-    finally:
-        nginx.stop()
-        for server in apps.values():
-            server.stop()
 
 
 def measure(urls: dict[str, str], nginx: Nginx, args: argparse.Namespace) -> list[dict]:

@@ -5,13 +5,14 @@ timing is asserted: speed is what the benchmark reports, not what the suite chec
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from support import ROOT
+from support import ROOT, _unavailable
 
 SCENARIOS = [
     "hello", "index", "index_member", "profile", "post", "api_list", "api_post", "wait", "bare_wait"
@@ -22,11 +23,9 @@ SIMPLEST = {"hello", "index"}
 OURS_ONLY = {"bare_wait", "api_list", "api_post"}
 
 
-def run_bench(out: Path, *extra: str) -> dict:
-    # A small list of scenarios keeps it short; every kind is there: reads with and
-    # without cookies, a write with its row count, the slow pages, the hello ceiling.
-    args = ["--users", "5", "--messages", "60", "--runs", "1", "--duration", "1"]
-    args += ["--warmup", "0", "--scenarios", ",".join(SCENARIOS), "--live", "", *extra]
+def bench(out: Path, args: list[str], shown: str) -> dict:
+    """`python -m bench` with `args`, its output in `out`: the run's JSON, once it ran
+    and printed `shown` and its targets."""
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args, "--out", str(out)],
         cwd=ROOT,
@@ -35,9 +34,17 @@ def run_bench(out: Path, *extra: str) -> dict:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "main page, no cookies" in done.stdout
+    assert shown in done.stdout
     assert "targets:" in done.stdout
     return json.loads((out / "latest.json").read_text())
+
+
+def run_bench(out: Path, *extra: str) -> dict:
+    # A small list of scenarios keeps it short; every kind is there: reads with and
+    # without cookies, a write with its row count, the slow pages, the hello ceiling.
+    args = ["--users", "5", "--messages", "60", "--runs", "1", "--duration", "1"]
+    args += ["--warmup", "0", "--scenarios", ",".join(SCENARIOS), "--live", "", *extra]
+    return bench(out, args, "main page, no cookies")
 
 
 def check_summary(result: dict) -> None:
@@ -124,19 +131,9 @@ def test_the_requests_whose_instructions_are_counted_answer(
 @pytest.mark.sqlite_only
 def test_the_benchmark_through_nginx_runs_and_counts(tmp_path: Path) -> None:
     """`--through nginx`: four sides behind one nginx, each measured once per round."""
-    out = tmp_path / "out"
     args = ["--through", "nginx", "--users", "5", "--messages", "60", "--runs", "2"]
-    args += ["--duration", "1", "--warmup", "0", "--out", str(out)]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "through nginx" in done.stdout
-    result = json.loads((out / "latest.json").read_text())
+    args += ["--duration", "1", "--warmup", "0"]
+    result = bench(tmp_path / "out", args, "through nginx")
     sides = ["cached", "static", "uncached", "granian", "uvicorn", "simplest"]
     assert sorted(result["summary"]) == sorted(sides)
     assert sorted((s["run"], s["side"]) for s in result["samples"]) == sorted(
@@ -154,3 +151,52 @@ def test_the_benchmark_through_nginx_runs_and_counts(tmp_path: Path) -> None:
         "through nginx: cached main page x static >= 0.8",
         "through nginx: cached main page x simplest >= 10",
     }
+
+
+@pytest.mark.postgres_only
+def test_the_mixed_scenario_runs_and_counts(tmp_path: Path) -> None:
+    """`--mixed`: readers, members, writers and a few /live sockets at once through
+    nginx, then the Flask baseline's readers, members and writers: every acknowledged
+    post is in the database, every socket hears every post once, nothing fails.
+    Counts only; no speed is asserted."""
+    if not (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")):
+        _unavailable("nginx is not installed (apt-get install nginx-light)")
+    args = ["--mixed", "--users", "12", "--messages", "60", "--duration", "3", "--warmup", "0"]
+    args += ["--mixed-sockets", "20", "--mixed-clients", "4,2,2", "--mixed-rate", "4"]
+    result = bench(tmp_path / "out", args, "mixed load through nginx")
+    assert result["config"]["database"] == "postgres"
+    assert result["config"]["workers"] == 2
+    sides = result["sides"]
+    assert sorted(sides) == ["flask", "ours"]
+    for name, side in sides.items():
+        posts = side["posts"]
+        assert posts["acknowledged"] == posts["found"] > 0, name
+        assert posts["lost"] == 0, name
+        for kind, entry in side["classes"].items():
+            where = f"{name} {kind}: {entry}"
+            assert entry["requests"] > 0, where
+            assert entry["errors"] == 0, where
+            assert 0 <= entry["p50_ms"] <= entry["p99_ms"], where
+        assert side["classes"]["writers"]["requests"] == posts["acknowledged"], name
+        # Each member's request a member's page from the app, never a kept copy (nginx
+        # logs too the requests in flight when wrk stops: at most one per connection).
+        members = side["classes"]["members"]
+        [(status, logged)] = members["cache"].items()
+        assert status == ("BYPASS" if name == "ours" else "-"), name
+        assert members["requests"] <= logged <= members["requests"] + members["connections"]
+    fanout = sides["ours"]["fanout"]
+    assert (fanout["sockets"], fanout["opened"], fanout["refused"]) == (20, 20, 0)
+    assert (fanout["dropped"], fanout["reloads"], fanout["frames_missing"]) == (0, 0, 0)
+    assert fanout["posts_heard_by_all"] == sides["ours"]["posts"]["acknowledged"]
+    assert fanout["sockets_heard_every_post"] == 20
+    assert len(fanout["per_worker"]) == 2
+    assert 0 <= fanout["p50_ms"] <= fanout["p99_ms"]
+    assert sides["flask"]["fanout"] is None  # it has no sockets
+    assert [t["target"] for t in result["targets"]] == [
+        "mixed: readers p99 ms <= 100",
+        "mixed: members p99 ms <= 250",
+        "mixed: fan-out p99 ms, acknowledged -> last socket <= 500",
+        "mixed: errors = 0",
+        "mixed: lost posts = 0",
+    ]
+    assert all(isinstance(t["met"], bool) for t in result["targets"])

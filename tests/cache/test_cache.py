@@ -163,6 +163,61 @@ async def test_identical_requests_render_the_list_once(app, client, auth) -> Non
     assert len(app.extensions["guestbook.messages.lists"].kept) == 1  # and one rendering
 
 
+async def test_a_new_post_renders_only_itself_on_a_members_next_list(app, client, auth) -> None:
+    """Each message's HTML is kept too: after a post, a member's list (their own, with
+    their token) renders the new message and takes the others as they were, unless
+    what they show changed (a like)."""
+    await auth.signup("alice")
+    for body in ("one", "two", "three"):
+        await client.post("/messages", form={"body": body})
+    first = await seen_by(client)
+    items = app.extensions["guestbook.messages.lists"].items
+    assert len(items) == 3
+    await client.post("/messages", form={"body": "four"})
+    page = await seen_by(client)
+    assert bodies(page) == ["four", "three", "two", "one"]
+    assert len(items) == 4  # the new one's
+    for ident in [await message_id(app, body) for body in ("one", "two", "three")]:
+        item = re.search(rf'<li class="message" id="m{ident}".*?</li>', first, re.S)
+        assert item is not None and item.group(0) in page  # the same bytes
+    # A like changes what one message shows (its count, the button): that one only.
+    two = await message_id(app, "two")
+    assert (await client.post(f"/messages/{two}/like", form={"next": "/"})).status_code == 302
+    page = await seen_by(client)
+    assert len(items) == 5
+    liked = re.search(rf'<li class="message" id="m{two}".*?</li>', page, re.S)
+    assert liked is not None and 'aria-pressed="true"' in liked.group(0)
+    assert "1 like" in liked.group(0)
+    # Another member's list is their own: every message rendered for them.
+    await auth.logout()
+    await AuthActions(client).signup("bob")
+    await seen_by(client)
+    assert len(items) == 5 + 4
+
+
+async def test_a_list_asks_only_about_the_messages_someone_likes(
+    app, client, auth, monkeypatch
+) -> None:
+    """A member's list asks which messages they like only among those whose count is
+    not 0: a list of messages nobody likes asks nothing of the likes."""
+    await auth.signup("alice")
+    for body in ("one", "two"):
+        await client.post("/messages", form={"body": body})
+    await seen_by(client)  # the flash
+    statements = Statements(app, monkeypatch)
+    await client.post("/messages", form={"body": "three"})
+    await seen_by(client)
+    assert not [seen for seen in statements.seen if "likes" in seen], statements.seen
+    two = await message_id(app, "two")
+    assert (await client.post(f"/messages/{two}/like", form={"next": "/"})).status_code == 302
+    statements.seen.clear()
+    page = await seen_by(client)
+    assert [seen for seen in statements.seen if "likes" in seen] == ["SELECT likes.message_id"]
+    assert page.count('aria-pressed="true"') == 1
+    liked = re.search(rf'<li class="message" id="m{two}".*?</li>', page, re.S)
+    assert liked is not None and 'aria-pressed="true"' in liked.group(0)
+
+
 async def test_a_repeat_visit_asks_the_database_one_question(app, client, auth, monkeypatch):
     await auth.signup("alice")
     await client.post("/messages", form={"body": "hello"})

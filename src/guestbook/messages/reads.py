@@ -142,8 +142,11 @@ async def _read_thread(message_id: int) -> Thread:
 
 
 async def liked(viewer: User, rows: tuple[Row, ...]) -> frozenset[int]:
-    """Which of the listed messages `viewer` likes (a like changes the content version)."""
-    ids = tuple(row.id for row in rows)
+    """Which of the listed messages `viewer` likes (a like changes the content version).
+    Only messages whose row counts a like are asked about: the count is kept by
+    triggers in the like's own transaction, so 0 is nobody's like, and a list of
+    messages nobody likes (new ones, say) asks the database nothing."""
+    ids = tuple(row.id for row in rows if row.like_count)
     if not ids:
         return frozenset()
     found = await versions.read(("liked", viewer.id, ids), lambda: _read_liked(viewer.id, ids))
