@@ -64,8 +64,22 @@ def _sqlite_engine(url: str) -> AsyncEngine:
     # pool of connections only turns waiting in line into "database is locked"
     # retries (see bench/RESULTS.md). Requests queue for it in the pool, fairly.
     engine = create_async_engine(
-        url, pool_size=1, max_overflow=0, pool_timeout=30, poolclass=sqlite_pool.FairPool
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=30,
+        poolclass=sqlite_pool.FairPool,
+        pool_reset_on_return=None,  # `_rollback_if_begun` instead
     )
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _rollback_if_begun(_dbapi_connection: Any, record: Any, state: Any) -> None:
+        # SQLAlchemy's own reset rolls back every connection given back: a trip to
+        # aiosqlite's thread each time, where sqlite3 does nothing unless a transaction
+        # is open, and the versions question (`driver_row`) opens none. Where asyncio
+        # can await, as SQLAlchemy's; its documented way to replace it (PoolEvents.reset).
+        if state.asyncio_safe and record.driver_connection.in_transaction:
+            record.dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
