@@ -151,7 +151,7 @@ def init_app(app: Quart, settings: Settings) -> None:
 
     @app.teardown_request
     async def _close_request_session(exc: BaseException | None) -> None:
-        session: AsyncSession | None = g.__dict__.pop("_db", None)
+        session: AsyncSession | None = g._get_current_object().__dict__.pop("_db", None)
         if session is None:
             return
         if exc is not None:
@@ -175,7 +175,7 @@ def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
 
 def request_session() -> AsyncSession | None:
     """This request's session if it made one, without making one."""
-    return g.__dict__.get("_db")
+    return g._get_current_object().__dict__.get("_db")
 
 
 async def release() -> None:

@@ -16,10 +16,10 @@ import time
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from quart import Quart, Response, current_app
+from quart import Quart, Response, current_app, g, has_request_context, has_websocket_context
 from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 from quart.wrappers import BaseRequestWebsocket
-from quart_auth import QuartAuth
+from quart_auth import AuthUser, QuartAuth
 
 from guestbook import config
 from guestbook.lib.lru import LRU
@@ -29,6 +29,7 @@ VERIFIED_CAPACITY = 1024  # per cookie and worker: the visitors of the last mome
 # A session holding only these is kept as checked (a copy of a flat dict shares
 # nothing a request could change); one with a list in it (flashes) is read anew.
 _FLAT = (str, int, float, bool, type(None))
+_LOGIN = "guestbook.web.cookies.login"
 
 
 def set_script_cookie(response: Response, name: str, value: str) -> None:
@@ -103,16 +104,30 @@ class SessionInterface(SecureCookieSessionInterface):
 
 class LoginCookie(QuartAuth):
     """quart-auth, with the login cookies it has checked remembered (it builds a
-    serializer and checks the signature on every request)."""
+    serializer and checks the signature on every request), and the request's user
+    read through `g`'s object, not its proxy (`web.pipeline`; quart-auth reads three
+    attributes on every `current_user`)."""
 
     def __init__(self, app: Quart) -> None:
         self._verified: dict[tuple, _Verified] = {}  # per signing key
         super().__init__(app)
+        app.extensions[_LOGIN] = self
+
+    def load_user(self) -> AuthUser:
+        """quart-auth's: this request's user, resolved from its cookie on first use."""
+        if not (has_request_context() or has_websocket_context()):
+            return self.user_class(None)
+        here = g._get_current_object()
+        user = getattr(here, self.attribute_name, None)
+        if user is None:
+            user = self.resolve_user()
+            setattr(here, self.attribute_name, user)
+        return user
 
     def load_token(self, token: str, app: Quart | None = None) -> str | None:
         """quart-auth's: the auth id signed into `token`, None if it is forged or old."""
         if app is None:
-            app = current_app
+            app = current_app._get_current_object()
         keys = (*(app.config.get("SECRET_KEY_FALLBACKS") or ()), app.secret_key)
         verified = self._verified.get(keys) or self._verified.setdefault(keys, _Verified())
         if (known := verified.payload(token, self.duration)) is not None:
@@ -124,6 +139,13 @@ class LoginCookie(QuartAuth):
             return None
         verified.keep(token, auth_id, signed)
         return auth_id
+
+
+def login_auth_id() -> str | None:
+    """`quart_auth.current_user.auth_id`: the id in this request's login cookie, None
+    without a valid one (read without quart-auth's proxies, `web.pipeline`)."""
+    login: LoginCookie = current_app._get_current_object().extensions[_LOGIN]
+    return login.load_user().auth_id
 
 
 def init_app(app: Quart) -> None:
