@@ -170,7 +170,12 @@ def _source_of(revision: str, into: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
     parser.add_argument("paths", nargs="*", default=["/bench/wait", "/"])
-    parser.add_argument("--against", help="also our app as of this git revision")
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        help="also our app as of this git revision (may be given again, for more)",
+    )
     parser.add_argument("--member", action="store_true", help="logged in, as the bench's reader")
     parser.add_argument(
         "--at-once",
@@ -191,9 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.member:
         env[COOKIE_ENV] = _member_cookie(env)
     sides = {"ours": env}
-    if args.against:
-        source = _source_of(args.against, workdir / "before")
-        sides[args.against] = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(ROOT)])}
+    for revision in args.against:
+        source = _source_of(revision, workdir / revision)
+        sides[revision] = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(ROOT)])}
     print(f"instructions per request (callgrind; {COUNTS[1] - COUNTS[0]} requests counted)")
     for path in args.paths:
         if path == "/hello":  # the bare app's route, without cookies
