@@ -10,7 +10,8 @@ import sys
 from support import ROOT
 
 # Names in any script (ICU): signup, a rename, a non-ASCII name looked up.
-LAZY = ("icu",)
+# SMTP (aiosmtplib): the mail sender's SMTP backend. PostgreSQL's dialect, on SQLite.
+LAZY = ("icu", "aiosmtplib", "sqlalchemy.dialects.postgresql")
 
 SCRIPT = """
 import sys

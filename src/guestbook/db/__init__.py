@@ -17,7 +17,6 @@ from typing import Any
 from quart import Quart, current_app, g
 from quart.ctx import _AppCtxGlobals
 from sqlalchemy import Insert, event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -195,7 +194,12 @@ async def release() -> None:
 def insert_if_new(session: AsyncSession, table: type) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING in the session's dialect (both have it): a row
     that a concurrent writer added first is left as it is, with no error to roll back."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # Imported here, not with the app: the engine loads its own dialect, and
+    # PostgreSQL's is 2 MB of memory that a SQLite worker never needs.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect  # noqa: PLC0415
+    else:
+        from sqlalchemy.dialects import sqlite as dialect  # noqa: PLC0415
     return dialect.insert(table).on_conflict_do_nothing()
 
 
