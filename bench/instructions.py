@@ -4,6 +4,7 @@ code on a busy machine or a quiet one, where seconds move with the neighbours' l
     python -m bench.instructions                     # /bench/wait (not waiting) and /
     python -m bench.instructions / --against main    # also our app as of another revision
     python -m bench.instructions / --member          # the main page, logged in
+    python -m bench.instructions / --database postgres --at-once 32
 
 Requests go straight to the ASGI app, in-process and one at a time (no server, no
 client), after a warm-up: what is counted is the app's own path. The 50 ms page is
@@ -33,12 +34,14 @@ import sys
 import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvloop
 
+from . import pg
 from .run import PAGE_SIZE, app_env
-from .seed import seed
+from .seed import Seeded, seed
 from .servers import ROOT
 
 WARM_UP = 200
@@ -117,16 +120,22 @@ def _child(side: str, path: str, count: int) -> None:
     uvloop.run(_requests(module.app, path, count))  # the servers' loop (`-k uvloop`)
 
 
-def environment(workdir: Path) -> dict[str, str]:
-    """A seeded copy in `workdir`, and the variables that serve it as the benchmark does."""
-    seeded = seed(workdir / "guestbook.sqlite3", 100, 1000, PAGE_SIZE)
+def environment(workdir: Path, database: str | None = None) -> dict[str, str]:
+    """The variables that serve `database` (a URL), or a seeded SQLite copy in
+    `workdir`, as the benchmark does."""
+    if database is None:
+        database = f"sqlite+aiosqlite:///{seeded(workdir).path}"
     return {
         **os.environ,
-        **app_env(f"sqlite+aiosqlite:///{seeded.path}", workdir, secrets.token_hex(32)),
+        **app_env(database, workdir, secrets.token_hex(32)),
         "GUESTBOOK_ALLOWED_HOSTS": "localhost",
         "PYTHONHASHSEED": "0",
         "PYTHONPATH": str(ROOT),
     }
+
+
+def seeded(workdir: Path) -> Seeded:
+    return seed(workdir / "guestbook.sqlite3", 100, 1000, PAGE_SIZE)
 
 
 def _member_cookie(env: dict[str, str]) -> str:
@@ -184,6 +193,13 @@ def main(argv: list[str] | None = None) -> None:
         help="requests in flight together, in waves (the benchmark's wrk keeps 32): they "
         "share one versions question, as under load",
     )
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: a copy on the bench's server (GUESTBOOK_BENCH_PG_URL); only this "
+        "process's instructions are counted, not the server's",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -191,7 +207,15 @@ def main(argv: list[str] | None = None) -> None:
         return _child(side, path, int(count))
 
     workdir = Path(tempfile.mkdtemp(prefix="guestbook-instructions-"))
-    env = environment(workdir)
+    if args.database == "postgres":  # a database of its own on the bench's server
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        with pg.databases(seeded(workdir).path, f"i{stamp}", ["ours"]) as urls:
+            database = urls["ours"].replace("postgresql://", "postgresql+asyncpg://")
+            return _count_all(args, workdir, environment(workdir, database))
+    return _count_all(args, workdir, environment(workdir))
+
+
+def _count_all(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> None:
     env[AT_ONCE_ENV] = str(args.at_once)
     if args.member:
         env[COOKIE_ENV] = _member_cookie(env)
