@@ -37,8 +37,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 CONTROL_POOL = Pool(pool_size=2, max_overflow=0, pool_timeout=2)
 
 
-def make_engine(settings: Settings, pool: Pool | None = None) -> AsyncEngine:
-    """The app's engine, with the pool of `settings` or `pool` (PostgreSQL)."""
+def make_engine(settings: Settings, pool: Pool | None = None, **options: Any) -> AsyncEngine:
+    """The app's engine, with the pool of `settings` or `pool` (PostgreSQL), and
+    SQLAlchemy's `options`."""
     if settings.is_sqlite:
         return _sqlite_engine(settings.database_url)
     pool = pool or settings.db
@@ -55,6 +56,7 @@ def make_engine(settings: Settings, pool: Pool | None = None) -> AsyncEngine:
             "timeout": settings.db.connect_timeout,
             "server_settings": {"statement_timeout": str(settings.db.statement_timeout_ms)},
         },
+        **options,
     )
 
 
@@ -128,7 +130,14 @@ def init_app(app: Quart, settings: Settings) -> None:
         if settings.is_sqlite:
             settings.instance_path.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
-        control = engine if settings.is_sqlite else make_engine(settings, CONTROL_POOL)
+        # The control questions only read, one statement each: no transaction. That
+        # also makes the pre-ping on asyncpg one round trip, where in a transaction it
+        # is three (BEGIN, the ping, ROLLBACK), before nearly every request's question.
+        control = (
+            engine
+            if settings.is_sqlite
+            else make_engine(settings, CONTROL_POOL, isolation_level="AUTOCOMMIT")
+        )
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         app.extensions[_EXT] = Database(engine, sessions, control)
 
