@@ -3,6 +3,8 @@ code on a busy machine or a quiet one, where seconds move with the neighbours' l
 
     python -m bench.instructions                     # /bench/wait (not waiting) and /
     python -m bench.instructions / --against main    # also our app as of another revision
+    python -m bench.instructions / --member          # the main page, logged in
+    python -m bench.instructions / --database postgres --at-once 32
     python -m bench.instructions / --side "json logs:GUESTBOOK_LOG_FORMAT=json"
                                                      # also our app with other settings
 
@@ -12,6 +14,13 @@ asked without its wait, on our app and on the bare Quart app, whose count is the
 floor: the difference is what our path costs a page that does no work of its own.
 Each side runs twice, with two request counts; the difference over the difference in
 requests leaves out everything but the requests (start, imports, warm-up).
+
+`--member` asks with the cookies the benchmark's logged-in scenario sends (the reader's
+session and login cookies and `popup_skip=yes`), got from the real login form once,
+outside valgrind (an argon2 hash there would take minutes). `/hello` is counted on the
+bare app: the route the benchmark's "x hello" divides by. `--at-once 32` sends the
+requests in waves of 32, as wrk's 32 connections keep them in flight: they then share
+one versions question (`lib.singleflight`), which one request at a time asks alone.
 """
 
 from __future__ import annotations
@@ -27,19 +36,26 @@ import sys
 import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvloop
 
-from .seed import seed
+from . import pg
+from .seed import Seeded, seed
 from .servers import ROOT
 from .sides import PAGE_SIZE, app_env
 
 WARM_UP = 200
 COUNTS = (100, 400)
+COOKIE_ENV = "BENCH_INSTRUCTIONS_COOKIE"
+AT_ONCE_ENV = "BENCH_INSTRUCTIONS_AT_ONCE"
 
 
-def _scope(path: str) -> dict:
+def _scope(path: str, cookie: str = "") -> dict:
+    headers = [(b"host", b"localhost"), (b"user-agent", b"bench"), (b"accept", b"*/*")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -50,7 +66,7 @@ def _scope(path: str) -> dict:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"localhost"), (b"user-agent", b"bench"), (b"accept", b"*/*")],
+        "headers": headers,
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 443),
         "extensions": {},
@@ -58,6 +74,9 @@ def _scope(path: str) -> dict:
 
 
 async def _requests(app, path: str, count: int) -> None:  # noqa: ANN001 (an ASGI app)
+    cookie = os.environ.get(COOKIE_ENV, "")
+    at_once = int(os.environ.get(AT_ONCE_ENV, "1"))
+
     async def one() -> int:
         sent: list[dict] = []
         done = asyncio.Event()
@@ -76,16 +95,25 @@ async def _requests(app, path: str, count: int) -> None:  # noqa: ANN001 (an ASG
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 done.set()
 
-        await app(_scope(path), receive, send)
+        await app(_scope(path, cookie), receive, send)
         return sent[0]["status"]
 
     async with app.test_app():
-        for _ in range(WARM_UP + count):
-            if (status := await one()) != 200:
-                raise SystemExit(f"{path}: {status}")
+        left = WARM_UP + count
+        while left:
+            wave = min(left, at_once)
+            left -= wave
+            for status in await asyncio.gather(*(one() for _ in range(wave))):
+                if status != 200:
+                    raise SystemExit(f"{path}: {status}")
 
 
 def _child(side: str, path: str, count: int) -> None:
+    if side == "login":  # not counted: the member's cookies, printed for the parent
+        from .profile import member_cookie
+
+        print(uvloop.run(member_cookie()))
+        return
     if side == "bare":
         from .baseline import hello as module
     else:
@@ -94,16 +122,32 @@ def _child(side: str, path: str, count: int) -> None:
     uvloop.run(_requests(module.app, path, count))  # the servers' loop (`-k uvloop`)
 
 
-def environment(workdir: Path) -> dict[str, str]:
-    """A seeded copy in `workdir`, and the variables that serve it as the benchmark does."""
-    seeded = seed(workdir / "guestbook.sqlite3", 100, 1000, PAGE_SIZE)
+def environment(workdir: Path, database: str | None = None) -> dict[str, str]:
+    """The variables that serve `database` (a URL), or a seeded SQLite copy in
+    `workdir`, as the benchmark does."""
+    if database is None:
+        database = f"sqlite+aiosqlite:///{seeded(workdir).path}"
     return {
         **os.environ,
-        **app_env(f"sqlite+aiosqlite:///{seeded.path}", workdir, secrets.token_hex(32)),
+        **app_env(database, workdir, secrets.token_hex(32)),
         "GUESTBOOK_ALLOWED_HOSTS": "localhost",
         "PYTHONHASHSEED": "0",
         "PYTHONPATH": str(ROOT),
     }
+
+
+def seeded(workdir: Path) -> Seeded:
+    return seed(workdir / "guestbook.sqlite3", 100, 1000, PAGE_SIZE)
+
+
+def _member_cookie(env: dict[str, str]) -> str:
+    """The Cookie header of the benchmark's logged-in scenario, from the real login
+    form, in a child of its own (not under valgrind)."""
+    command = [sys.executable, "-m", "bench.instructions", "--child", "login", "/", "0"]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"login failed\n{done.stderr[-2000:]}")
+    return done.stdout.strip().splitlines()[-1] + "; popup_skip=yes"
 
 
 def _count(side: str, path: str, count: int, env: dict[str, str]) -> int:
@@ -137,7 +181,27 @@ def _source_of(revision: str, into: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
     parser.add_argument("paths", nargs="*", default=["/bench/wait", "/"])
-    parser.add_argument("--against", help="also our app as of this git revision")
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        help="also our app as of this git revision (may be given again, for more)",
+    )
+    parser.add_argument("--member", action="store_true", help="logged in, as the bench's reader")
+    parser.add_argument(
+        "--at-once",
+        type=int,
+        default=1,
+        help="requests in flight together, in waves (the benchmark's wrk keeps 32): they "
+        "share one versions question, as under load",
+    )
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: a copy on the bench's server (GUESTBOOK_BENCH_PG_URL); only this "
+        "process's instructions are counted, not the server's",
+    )
     parser.add_argument(
         "--side", action="append", default=[], metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
         help="also our app with these environment variables (repeatable)",
@@ -149,18 +213,32 @@ def main(argv: list[str] | None = None) -> None:
         return _child(side, path, int(count))
 
     workdir = Path(tempfile.mkdtemp(prefix="guestbook-instructions-"))
-    env = environment(workdir)
+    if args.database == "postgres":  # a database of its own on the bench's server
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        with pg.databases(seeded(workdir).path, f"i{stamp}", ["ours"]) as urls:
+            database = urls["ours"].replace("postgresql://", "postgresql+asyncpg://")
+            return _count_all(args, workdir, environment(workdir, database))
+    return _count_all(args, workdir, environment(workdir))
+
+
+def _count_all(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> None:
+    env[AT_ONCE_ENV] = str(args.at_once)
+    if args.member:
+        env[COOKIE_ENV] = _member_cookie(env)
     sides = {"ours": env}
-    if args.against:
-        source = _source_of(args.against, workdir / "before")
-        sides[args.against] = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(ROOT)])}
+    for revision in args.against:
+        source = _source_of(revision, workdir / revision)
+        sides[revision] = {**env, "PYTHONPATH": os.pathsep.join([str(source), str(ROOT)])}
     for side in args.side:
         label, _, assignments = side.partition(":")
         sides[label] = {**env, **dict(pair.split("=", 1) for pair in assignments.split(","))}
     width = max(12, *map(len, sides))
     print(f"instructions per request (callgrind; {COUNTS[1] - COUNTS[0]} requests counted)")
     for path in args.paths:
-        counted = {name: _per_request("ours", path, side_env) for name, side_env in sides.items()}
+        if path == "/hello":  # the bare app's route, without cookies
+            counted = {"bare Quart": _per_request("bare", path, {**env, COOKIE_ENV: ""})}
+        else:
+            counted = {name: _per_request("ours", path, side) for name, side in sides.items()}
         if path == "/bench/wait":
             counted["bare Quart"] = _per_request("bare", path, env)
         floor = counted.get("bare Quart")

@@ -28,6 +28,7 @@ import secrets
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from pyinstrument import Profiler
 from quart import Response
@@ -58,9 +59,7 @@ async def _profile(
         get = functools.partial(client.get, scheme="https")
         post_form = functools.partial(client.post, scheme="https")
         if member or post:
-            page = await (await get("/auth/login")).get_data(as_text=True)
-            form = {"username": READER, "password": PASSWORD, "csrf_token": _csrf(page)}
-            assert (await post_form("/auth/login", form=form, headers=ORIGIN)).status_code == 302
+            await _log_in(client)
         if post:
             token = _csrf(await (await get("/")).get_data(as_text=True))
             numbers = itertools.count()  # the same body twice is refused as a repeat
@@ -108,6 +107,26 @@ async def _profile(
 
 
 _TOKEN_RE = re.compile(r'<code id="new-token">([^<]+)</code>')
+
+
+async def _log_in(client: Any) -> None:  # noqa: ANN401 (Quart's test client)
+    """Log the reader in through the real login form; the client keeps the cookies."""
+    page = await (await client.get("/auth/login", scheme="https")).get_data(as_text=True)
+    form = {"username": READER, "password": PASSWORD, "csrf_token": _csrf(page)}
+    answer = await client.post("/auth/login", form=form, headers=ORIGIN, scheme="https")
+    assert answer.status_code == 302
+
+
+async def member_cookie() -> str:
+    """The Cookie header a browser sends once the reader has logged in and seen the
+    main page (bench.instructions --member), with the GUESTBOOK_* variables set."""
+    from bench.app import app
+
+    async with app.test_app():
+        client = app.test_client()
+        await _log_in(client)
+        assert (await client.get("/", scheme="https")).status_code == 200
+        return "; ".join(f"{c.name}={c.value}" for c in client.cookie_jar)
 
 
 def _print_share(profile: cProfile.Profile, parts: list[str]) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
-from quart_auth import QuartAuth
 
 from guestbook import db, i18n
 from guestbook.accounts import account_views, auth, deletion, language, passwords, unsubscribe
@@ -129,7 +128,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         QUART_AUTH_DURATION=int(settings.session_absolute.total_seconds()),
         QUART_AUTH_SALT="guestbook login",
     )
-    QuartAuth(app)  # one instance per app: a shared one would keep the first app's settings
+    # quart-auth, remembering the cookies it checked; one instance per app: a shared one
+    # would keep the first app's settings.
+    cookies.LoginCookie(app)
 
     db.init_app(app, settings)
     cookies.init_app(app)

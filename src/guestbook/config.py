@@ -75,7 +75,8 @@ _READERS = dict(bool=parse_bool, int=int, float=float, Path=Path, datetime=parse
 
 def current() -> Settings:
     """The running app's settings: the one way code in a request or app context reads them."""
-    return current_app.config["SETTINGS"]
+    # The app itself, not an attribute through its proxy (`web.pipeline` says why).
+    return current_app._get_current_object().config["SETTINGS"]
 
 
 @dataclass(frozen=True)

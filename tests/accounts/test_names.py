@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from guestbook import db
 from guestbook.accounts import names
-from guestbook.forms import FieldError
+from guestbook.forms import FieldError, printable
 from guestbook.models import Outbox, User
 from support import (
     AuthActions,
@@ -123,6 +123,18 @@ def test_each_refusal_has_its_own_message():
         + (f"p{CYRILLIC_A}ul", "\u0661" + "2")
     }
     assert len(messages) == 10
+
+
+def test_an_ascii_name_is_findable_exactly_as_icu_says():
+    """`findable` answers an ASCII name without ICU (loaded on first use): the same
+    answer as ICU's set, for every ASCII character."""
+    import icu
+
+    allowed = icu.UnicodeSet(r"[[:L:][:M:][:Nd:]_\-.]")
+    for code in range(128):
+        name = f"a{chr(code)}b"
+        expected = printable(name) == name and allowed.containsAll(name)
+        assert names.findable(name) == expected, repr(name)
 
 
 def test_a_skeleton_is_shared_by_names_that_look_alike():

@@ -73,3 +73,18 @@ async def test_g_db_is_one_session_per_request(app: Quart) -> None:
     assert sessions[0] is sessions[1]
     assert sessions[2] is not sessions[0]
     assert db.engine(app).pool.checkedout() == 0
+
+
+@pytest.mark.postgres_only
+async def test_the_control_pool_asks_without_a_transaction(app: Quart) -> None:
+    """The versions question and the readiness probe only read, one statement each; in
+    autocommit, the pool's pre-ping is one round trip, not three (BEGIN, ping,
+    ROLLBACK), before nearly every request's question."""
+    control = db.control_engine(app)
+    assert control is not db.engine(app)
+    async with control.connect() as conn:
+        # SQLAlchemy's asyncpg adapter: no transaction of its own, so a one-trip ping.
+        assert (await conn.get_raw_connection()).dbapi_connection.isolation_level == "autocommit"
+        assert control.pool._pre_ping  # noqa: SLF001 (no public accessor): dead ones replaced
+    async with db.engine(app).connect() as conn:  # requests write in transactions
+        assert (await conn.get_raw_connection()).dbapi_connection.isolation_level != "autocommit"

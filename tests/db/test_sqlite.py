@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
 from guestbook.config import Settings
+from guestbook import db
 from guestbook.db import make_engine, sqlite_pool
 
 pytestmark = pytest.mark.sqlite_only  # its own SQLite file, whatever the test database
@@ -192,3 +193,33 @@ def test_what_sqlite_py_borrows_from_its_libraries_is_still_there() -> None:
     pool = sqlite_pool.FairPool(lambda: None, pool_size=1, max_overflow=0)
     uses = isinstance(pool._pool, sqlite_pool._FairQueue)
     assert uses, f"{where} pool no longer uses _queue_class"
+
+
+async def test_a_connection_given_back_is_rolled_back_only_if_a_transaction_is_open(
+    engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's reset rolls back what a returned connection left open (a write through
+    the driver, outside SQLAlchemy's transactions), and skips the trip to aiosqlite's
+    thread when nothing is open (the versions question reads through the driver)."""
+    import aiosqlite
+
+    rollbacks = []
+    real_rollback = aiosqlite.Connection.rollback
+
+    async def counted(self: aiosqlite.Connection) -> None:
+        rollbacks.append(self.in_transaction)
+        await real_rollback(self)
+
+    monkeypatch.setattr(aiosqlite.Connection, "rollback", counted)
+    async with engine.connect() as conn:
+        assert await db.driver_row(conn, "SELECT count(*) FROM t") == (3,)
+    assert rollbacks == []
+
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.execute("INSERT INTO t VALUES (99)")
+        assert driver.in_transaction
+    assert rollbacks == [True]
+    async with engine.connect() as conn:
+        assert await db.driver_row(conn, "SELECT count(*) FROM t") == (3,)
+        assert not (await conn.get_raw_connection()).driver_connection.in_transaction

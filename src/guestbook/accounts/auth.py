@@ -25,11 +25,12 @@ async def load_logged_in_user() -> None:
     cookie's token is looked up in `login_sessions` (one query, joined with the user).
     Not for the JSON API: it knows members by their tokens alone, so a page's login
     cannot be used through it from another site."""
+    here = g._get_current_object()  # the object, not its proxy (web.pipeline)
     if is_bearer_only():
-        g.user = g.login_session = None
+        here.user = here.login_session = None
         return
     found = await login_sessions.resolve()
-    g.user, g.login_session = found if found else (None, None)
+    here.user, here.login_session = found if found else (None, None)
 
 
 def login_required(view: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

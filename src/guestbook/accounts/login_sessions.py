@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from quart import current_app, g, request, session
-from quart_auth import AuthUser, current_user, login_user, logout_user
+from quart_auth import AuthUser, login_user, logout_user
 from sqlalchemy import bindparam, delete, select
 from werkzeug.exceptions import Forbidden
 
@@ -31,6 +31,7 @@ from guestbook.forms import printable
 from guestbook.i18n import N_, gettext
 from guestbook.lib.lru import LRU
 from guestbook.models import IP_MAX, USER_AGENT_MAX, ContentVersion, LoginSession, User, utcnow
+from guestbook.web.cookies import login_auth_id
 from guestbook.web.csrf import csrf_token
 
 TOUCH_EVERY = timedelta(minutes=1)
@@ -107,7 +108,7 @@ def _alive(login: LoginSession, now: datetime) -> bool:
 async def resolve() -> tuple[User, LoginSession] | None:
     """The user behind this request's login cookie; None if the cookie is missing,
     forged, or its row was deleted or timed out (the stale cookie is then cleared)."""
-    token = current_user.auth_id
+    token = login_auth_id()
     if token is None:
         return None
     token_hash, now = _hash(token), utcnow()

@@ -14,6 +14,7 @@ from werkzeug.exceptions import PreconditionFailed
 
 from guestbook import config
 from guestbook.i18n import gettext
+from guestbook.lib import scope_headers
 from guestbook.web.conditional import etag
 
 JSON = "application/json"
@@ -53,7 +54,8 @@ async def add_cors_headers(response: Response) -> Response:
     """A response step: an API answer to a listed origin says so (and, to a preflight,
     which methods and headers it may send). Other origins get no CORS header, so their
     pages cannot read what the API says, nor send it anything but a simple request."""
-    origin = request.headers.get("Origin")
+    # From the scope: werkzeug's `headers.get` raises and catches for a missing header.
+    origin = scope_headers.header(b"origin")
     if origin is None or not request.path.startswith("/api/"):
         return response
     settings = config.current()

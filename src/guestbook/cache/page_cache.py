@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import ParamSpec
 
-from quart import Response, current_app, g, make_response, request, session
+from quart import Request, Response, current_app, g, make_response, request, session
 
 from guestbook import i18n
 from guestbook.cache import versions
@@ -46,30 +46,32 @@ class Page:
     etag: str
 
 
-def is_reader() -> bool:
+def _is_reader(asked: Request) -> bool:
     """A GET from a visitor with no session and no login cookie."""
-    cookies, config = request.cookies, current_app.config
+    cookies, config = asked.cookies, current_app._get_current_object().config
     return (
-        request.method == "GET"
+        asked.method == "GET"
         and config["SESSION_COOKIE_NAME"] not in cookies
         and config["QUART_AUTH_COOKIE_NAME"] not in cookies
     )
 
 
-def _key(also: Callable[[], Hashable]) -> tuple | None:
+def _key(asked: Request, reader: bool, also: Callable[[], Hashable]) -> tuple | None:
     """Whatever the page reads from the request; None for a request whose page is not
     kept."""
-    if request.method != "GET":
+    if asked.method != "GET":
         return None
-    page = (request.full_path, also(), g.countdown.badge, i18n.locale())
-    if is_reader():
+    here = g._get_current_object()
+    page = (asked.full_path, also(), here.countdown.badge, i18n.locale())
+    if reader:
         return page
-    if g.user is None or session.get("_flashes"):  # a flash is shown once, then gone
+    user = here.user
+    if user is None or session._get_current_object().get("_flashes"):  # shown once, then gone
         return None
     # What the menu shows of the member, and the token their forms carry (a fresh one,
     # if the session's belongs to another login, marks the session modified: that page
     # is then not kept).
-    return (*page, g.user.id, g.user.username, g.user.role, csrf_token())
+    return (*page, user.id, user.username, user.role, csrf_token())
 
 
 def _nothing() -> None:
@@ -89,7 +91,9 @@ def _kept_whole(
 ) -> Callable[P, Awaitable[Response]]:
     @functools.wraps(view)
     async def wrapped(*args: P.args, **kwargs: P.kwargs) -> Response:
-        key = _key(also)
+        asked = request._get_current_object()  # the object, not its proxy (web.pipeline)
+        reader = _is_reader(asked)
+        key = _key(asked, reader, also)
         version = None if key is None else await versions.content_version()
         if version is None:  # or no version row: nothing would tell a write, keep nothing
             return await make_response(await view(*args, **kwargs))
@@ -105,7 +109,7 @@ def _kept_whole(
             page = Page(body, etag(body))
             pages.put((version, key), page)
         response = Response(page.body, content_type="text/html; charset=utf-8")
-        if is_reader():
+        if reader:
             response.headers["Cache-Control"] = READER_CACHE_CONTROL
             response.headers["Vary"] = "Cookie, Accept-Language"  # the language's sources
         response.set_etag(page.etag)

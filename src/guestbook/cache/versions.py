@@ -64,13 +64,14 @@ async def current() -> tuple[int, int, int] | None:
     the requests asking at the same time (`SharedQuestion`), unless this request is
     inside a transaction already: it holds a connection (SQLite's only one), so it asks
     on it."""
-    if "versions" not in g:
+    here = g._get_current_object()  # the object, not its proxy (web.pipeline)
+    if "versions" not in here:
         session = db.request_session()
         if session is not None and session.in_transaction():
-            g.versions = await db.driver_row(await session.connection(), VERSIONS_SQL)
+            here.versions = await db.driver_row(await session.connection(), VERSIONS_SQL)
         else:
-            g.versions = await _caches(current_app._get_current_object()).version.answer()
-    return g.versions
+            here.versions = await _caches(current_app._get_current_object()).version.answer()
+    return here.versions
 
 
 def forget() -> None:

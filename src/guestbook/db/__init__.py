@@ -17,7 +17,6 @@ from typing import Any
 from quart import Quart, current_app, g
 from quart.ctx import _AppCtxGlobals
 from sqlalchemy import Insert, event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -38,8 +37,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 CONTROL_POOL = Pool(pool_size=2, max_overflow=0, pool_timeout=2)
 
 
-def make_engine(settings: Settings, pool: Pool | None = None) -> AsyncEngine:
-    """The app's engine, with the pool of `settings` or `pool` (PostgreSQL)."""
+def make_engine(settings: Settings, pool: Pool | None = None, **options: Any) -> AsyncEngine:
+    """The app's engine, with the pool of `settings` or `pool` (PostgreSQL), and
+    SQLAlchemy's `options`."""
     if settings.is_sqlite:
         return _sqlite_engine(settings.database_url)
     pool = pool or settings.db
@@ -56,6 +56,7 @@ def make_engine(settings: Settings, pool: Pool | None = None) -> AsyncEngine:
             "timeout": settings.db.connect_timeout,
             "server_settings": {"statement_timeout": str(settings.db.statement_timeout_ms)},
         },
+        **options,
     )
 
 
@@ -64,8 +65,22 @@ def _sqlite_engine(url: str) -> AsyncEngine:
     # pool of connections only turns waiting in line into "database is locked"
     # retries (see bench/RESULTS.md). Requests queue for it in the pool, fairly.
     engine = create_async_engine(
-        url, pool_size=1, max_overflow=0, pool_timeout=30, poolclass=sqlite_pool.FairPool
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=30,
+        poolclass=sqlite_pool.FairPool,
+        pool_reset_on_return=None,  # `_rollback_if_begun` instead
     )
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _rollback_if_begun(_dbapi_connection: Any, record: Any, state: Any) -> None:
+        # SQLAlchemy's own reset rolls back every connection given back: a trip to
+        # aiosqlite's thread each time, where sqlite3 does nothing unless a transaction
+        # is open, and the versions question (`driver_row`) opens none. Where asyncio
+        # can await, as SQLAlchemy's; its documented way to replace it (PoolEvents.reset).
+        if state.asyncio_safe and record.driver_connection.in_transaction:
+            record.dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -115,7 +130,14 @@ def init_app(app: Quart, settings: Settings) -> None:
         if settings.is_sqlite:
             settings.instance_path.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
-        control = engine if settings.is_sqlite else make_engine(settings, CONTROL_POOL)
+        # The control questions only read, one statement each: no transaction. That
+        # also makes the pre-ping on asyncpg one round trip, where in a transaction it
+        # is three (BEGIN, the ping, ROLLBACK), before nearly every request's question.
+        control = (
+            engine
+            if settings.is_sqlite
+            else make_engine(settings, CONTROL_POOL, isolation_level="AUTOCOMMIT")
+        )
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         app.extensions[_EXT] = Database(engine, sessions, control)
 
@@ -137,7 +159,7 @@ def init_app(app: Quart, settings: Settings) -> None:
 
     @app.teardown_request
     async def _close_request_session(exc: BaseException | None) -> None:
-        session: AsyncSession | None = g.__dict__.pop("_db", None)
+        session: AsyncSession | None = g._get_current_object().__dict__.pop("_db", None)
         if session is None:
             return
         if exc is not None:
@@ -161,7 +183,7 @@ def sessionmaker(app: Quart | None = None) -> async_sessionmaker[AsyncSession]:
 
 def request_session() -> AsyncSession | None:
     """This request's session if it made one, without making one."""
-    return g.__dict__.get("_db")
+    return g._get_current_object().__dict__.get("_db")
 
 
 async def release() -> None:
@@ -181,7 +203,12 @@ async def release() -> None:
 def insert_if_new(session: AsyncSession, table: type) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING in the session's dialect (both have it): a row
     that a concurrent writer added first is left as it is, with no error to roll back."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # Imported here, not with the app: the engine loads its own dialect, and
+    # PostgreSQL's is 2 MB of memory that a SQLite worker never needs.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect  # noqa: PLC0415
+    else:
+        from sqlalchemy.dialects import sqlite as dialect  # noqa: PLC0415
     return dialect.insert(table).on_conflict_do_nothing()
 
 

@@ -90,12 +90,14 @@ def pick(cookie: str | None, accept_language: str | None, default: str) -> str:
 
 async def choose_language() -> None:
     """A request step (see `web.pipeline`): `g.locale` and the request's catalog."""
-    g.locale = pick(
-        request.cookies.get(COOKIE),
+    # The objects behind the proxies (`web.pipeline` says why).
+    language = pick(
+        request._get_current_object().cookies.get(COOKIE),
         scope_headers.header(b"accept-language"),
         config.current().default_locale,
     )
-    _current.set(current_app.extensions[_EXT][g.locale])
+    g._get_current_object().locale = language
+    _current.set(current_app._get_current_object().extensions[_EXT][language])
 
 
 def _load(language: str) -> NullTranslations:

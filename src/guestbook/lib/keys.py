@@ -4,9 +4,9 @@ database alike, in Python, not SQL), and of names that only look alike (UTS #39)
 from __future__ import annotations
 
 import contextlib
+import functools
 import unicodedata
-
-import icu
+from typing import Any
 
 
 def canonical(text: str) -> str:
@@ -17,8 +17,14 @@ def canonical(text: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
-# ICU's skeleton needs no settings, and a checker is safe to share once made.
-_CONFUSABLES = icu.SpoofChecker()
+@functools.cache
+def _confusables() -> Any:  # noqa: ANN401 (icu.SpoofChecker)
+    """ICU's skeleton needs no settings, and a checker is safe to share once made.
+    Loaded on first use: ICU is 7 MB of a worker's memory, and only setting a name
+    (signup, a rename, the CLI) or a signup's look-alike search needs it."""
+    import icu  # noqa: PLC0415
+
+    return icu.SpoofChecker()
 
 
 def skeleton(name: str) -> str:
@@ -26,8 +32,9 @@ def skeleton(name: str) -> str:
     confusables data): "p\u0430ul" (a Cyrillic \u0430) and "PAUL" have one, "rn" and "m"
     too. Taken of the canonical key, then folded and taken once more: the data maps some
     characters to capitals ("0" to "O"), and "G00GLE" must meet "google"."""
-    first = _CONFUSABLES.getSkeleton(0, canonical(name))
-    return _CONFUSABLES.getSkeleton(0, canonical(first))
+    confusables = _confusables()
+    first = confusables.getSkeleton(0, canonical(name))
+    return confusables.getSkeleton(0, canonical(first))
 
 
 def email_key(email: str) -> str:

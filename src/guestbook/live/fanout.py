@@ -323,7 +323,7 @@ def client_network(address: str, ipv6_prefix: int) -> str:
 
 
 def hub(app: Quart | None = None) -> Hub | None:
-    return (app or current_app).extensions.get(_EXT)
+    return (app or current_app._get_current_object()).extensions.get(_EXT)
 
 
 # The hubs serving in this process: a signal is the process's, not an app's.

@@ -130,6 +130,6 @@ async def remember_seq() -> None:
     """Before a page reads its list: the newest event this worker has read, so the
     page's script resumes from there (an event read later is then not missed; one
     the page already shows may come again, which the script takes in its stride)."""
-    hub = fanout.hub()
-    g.live_seq = hub.seq if hub is not None else None
-    g.live_heartbeat = config.current().live.heartbeat_seconds
+    hub, here = fanout.hub(), g._get_current_object()  # the object, not its proxy (web.pipeline)
+    here.live_seq = hub.seq if hub is not None else None
+    here.live_heartbeat = config.current().live.heartbeat_seconds

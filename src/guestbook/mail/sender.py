@@ -37,7 +37,6 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiosmtplib
 from quart import Quart, current_app
 from sqlalchemy import ColumnElement, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -82,6 +81,9 @@ class SMTPBackend:
         self.settings = settings
 
     async def send(self, message: EmailMessage) -> None:
+        # Loaded with the first mail, not with every worker: 1 MB, for a rare request.
+        import aiosmtplib  # noqa: PLC0415
+
         s = self.settings
         await aiosmtplib.send(
             message,

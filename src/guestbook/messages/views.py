@@ -24,7 +24,7 @@ POPUP_COOKIE = "popup_skip"
 
 def popup_shown() -> bool:
     """The lecture's cookie read: a missing cookie is the normal case, not an error."""
-    return request.cookies.get(POPUP_COOKIE) != "yes"
+    return request._get_current_object().cookies.get(POPUP_COOKIE) != "yes"
 
 
 async def _render_index(

@@ -29,7 +29,8 @@ _children: dict[tuple[str, str, int], BatchedHistogram] = {}
 
 
 async def record(response: Response) -> Response:
-    started = g.get("request_started")  # unset only if the first step never ran
+    here = g._get_current_object()  # the object, not its proxy (web.pipeline)
+    started = here.get("request_started")  # unset only if the first step never ran
     seconds = time.perf_counter() - started if started is not None else 0.0
     asked = request._get_current_object()  # one look through the proxy, not three
     rule = asked.url_rule
@@ -43,7 +44,7 @@ async def record(response: Response) -> Response:
         )
     figure.observe(seconds)
     if log.isEnabledFor(logging.INFO):
-        user = g.get("user")
+        user = here.get("user")
         log.info(
             "%s %s %s",
             method,

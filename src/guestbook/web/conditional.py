@@ -29,7 +29,7 @@ async def body_of(response: Response) -> bytes:
 async def answer_conditionally(response: Response) -> Response:
     """A response step: an ETag on every HTML page, and a 304 when the browser has
     that page."""
-    if request.method != "GET" or response.status_code != 200:
+    if request._get_current_object().method != "GET" or response.status_code != 200:
         return response
     if response.mimetype != "text/html":
         return response

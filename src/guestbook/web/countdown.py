@@ -59,4 +59,6 @@ async def put_countdown_on_g() -> None:
     """A request step (see `web.pipeline`)."""
     settings = config.current()
     now = utcnow().replace(microsecond=0)
-    g.countdown = _this_second(settings.countdown_date, now, settings.countdown_label)
+    g._get_current_object().countdown = _this_second(
+        settings.countdown_date, now, settings.countdown_label
+    )

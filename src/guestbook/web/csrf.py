@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from quart import Quart, current_app, request, session
-from quart_auth import current_user
 from werkzeug.exceptions import BadRequest
 
 from guestbook import config
 from guestbook.i18n import N_
+from guestbook.web.cookies import login_auth_id
 
 V = TypeVar("V", bound=Callable[..., Any])
 
@@ -66,7 +66,7 @@ def is_bearer_only() -> bool:
     """Whether this request is the API's: its view is marked and under the prefix, or
     it is under the prefix and matched no view at all (nothing runs but the routing
     error, a 404 or 405, which is then the API's)."""
-    if not request.path.startswith(BEARER_PREFIX):
+    if not request._get_current_object().path.startswith(BEARER_PREFIX):
         return False
     if request.endpoint is None:
         return True
@@ -85,7 +85,7 @@ def _cross_site() -> bool:
 
 def _login_binding() -> str | None:
     """A fingerprint of this request's login cookie (None without one)."""
-    token = current_user.auth_id
+    token = login_auth_id()
     return hashlib.sha256(token.encode()).hexdigest()[:32] if token else None
 
 
@@ -94,16 +94,18 @@ def csrf_token() -> str:
     and bound to the login cookie it was issued with: a session (and its token) from
     before a login, or from another visitor, is no good with a member's login cookie,
     and a page rendered for such a pair issues a fresh token instead."""
-    token = session.get(CSRF_FIELD)
+    kept = session._get_current_object()  # the object, not its proxy (web.pipeline)
+    token = kept.get(CSRF_FIELD)
     bound = _login_binding()
-    if not token or session.get(CSRF_LOGIN) != bound:
-        token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
-        session[CSRF_LOGIN] = bound
+    if not token or kept.get(CSRF_LOGIN) != bound:
+        token = kept[CSRF_FIELD] = secrets.token_urlsafe(32)
+        kept[CSRF_LOGIN] = bound
     return token
 
 
 async def check_csrf() -> None:
-    if request.method not in UNSAFE_METHODS or not config.current().csrf_enabled:
+    method = request._get_current_object().method
+    if method not in UNSAFE_METHODS or not config.current().csrf_enabled:
         return
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "signed_link", False) or is_bearer_only():

@@ -19,8 +19,9 @@ from guestbook.lib import scope_headers
 
 
 def _incoming():  # noqa: ANN202 (a Request or a Websocket)
-    """The request, or a WebSocket's handshake: the host and head are checked alike."""
-    return websocket if has_websocket_context() else request
+    """The request, or a WebSocket's handshake: the host and head are checked alike
+    (the object, not its proxy: `web.pipeline`)."""
+    return (websocket if has_websocket_context() else request)._get_current_object()
 
 
 async def check_host() -> None:
@@ -48,6 +49,7 @@ async def read_body() -> None:
     """Wait for the whole body, at most `body_timeout` seconds (408), at most
     `max_body_bytes` (413); later `await request.form` reads it from memory. A GET or
     HEAD that announces no body has none to wait for (the wait costs a task)."""
-    if request.method in ("GET", "HEAD") and not scope_headers.has_any(_BODY_HEADERS):
+    method = request._get_current_object().method
+    if method in ("GET", "HEAD") and not scope_headers.has_any(_BODY_HEADERS):
         return
     await request.get_data()

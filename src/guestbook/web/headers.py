@@ -36,8 +36,10 @@ _PAGE_HEADERS = (("Cache-Control", "private, no-cache"),)
 
 
 @functools.cache  # four lists, made once rather than on every response
-def _defaults(production: bool, page: bool) -> tuple[tuple[str, str], ...]:
-    return _HEADERS + _PRODUCTION_HEADERS * production + _PAGE_HEADERS * page
+def _defaults(production: bool, page: bool) -> tuple[tuple[str, str, str], ...]:
+    """(name, name in lower case, value) of each header a response gets."""
+    chosen = _HEADERS + _PRODUCTION_HEADERS * production + _PAGE_HEADERS * page
+    return tuple((key, key.lower(), value) for key, value in chosen)
 
 
 async def add_security_headers(response: Response) -> Response:
@@ -46,11 +48,15 @@ async def add_security_headers(response: Response) -> Response:
     headers = response.headers
     present = {key.lower() for key, _value in headers.items()}
     page = response.mimetype == "text/html"
-    for key, value in _defaults(config.current().is_production, page):
-        if key.lower() not in present:
+    for key, lowered, value in _defaults(config.current().is_production, page):
+        if lowered not in present:
             headers.add(key, value)
     if page:
         # A shared cache must key a page on the cookie and Accept-Language.
         headers.add("Vary", "Cookie, Accept-Language")
-        headers["Content-Language"] = g.get("locale", DEFAULT_LANGUAGE)
+        language = g._get_current_object().get("locale", DEFAULT_LANGUAGE)
+        if "content-language" in present:
+            headers["Content-Language"] = language
+        else:  # the same, without a search through the headers for one to replace
+            headers.add("Content-Language", language)
     return response

@@ -170,15 +170,16 @@ def logging_config(log_format: str) -> dict[str, Any]:
 
 
 async def assign_request_id() -> None:
+    here = g._get_current_object()  # the object, not its proxy (web.pipeline)
+    here.request_started = time.perf_counter()  # for `web.access`
     # Keep a well-formed id from the proxy so one id follows the request through logs.
-    g.request_started = time.perf_counter()  # for `web.access`
     incoming = scope_headers.header(b"x-request-id") or ""
-    g.request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else secrets.token_hex(8)
+    here.request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else secrets.token_hex(8)
 
 
 async def tag_response(response: Response) -> Response:
     """A response step: the request id, so its log lines can be found from the response."""
-    request_id = g.get("request_id")
+    request_id = g._get_current_object().get("request_id")
     if request_id:
         response.headers["X-Request-ID"] = request_id
     return response

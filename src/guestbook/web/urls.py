@@ -30,7 +30,8 @@ def safe_next(target: str | None, default: str = "/") -> str:
 async def routing_redirect_stays_here(response: Response) -> Response:
     """A response step: werkzeug's redirect from `//users/x` to `/users/x` is built
     from the Host header; keep only its path, so it can never point at another site."""
-    if isinstance(request.routing_exception, RequestRedirect) and response.location:
+    routed = request._get_current_object().routing_exception
+    if isinstance(routed, RequestRedirect) and response.location:
         target = urlsplit(response.location)
         response.location = urlunsplit(("", "", target.path, target.query, ""))
     return response
