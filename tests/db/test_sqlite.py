@@ -13,8 +13,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
-from guestbook.config import Settings
 from guestbook import db
+from guestbook.config import Settings
 from guestbook.db import make_engine, sqlite_pool
 
 pytestmark = pytest.mark.sqlite_only  # its own SQLite file, whatever the test database
