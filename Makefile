@@ -54,6 +54,8 @@ messages: $(VENV)/.installed
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench --database both --write-results
+	$(BIN)/python -m bench --through nginx --write-results
+	$(BIN)/python -m bench --mixed --write-results
 
 clean:
 	rm -rf $(VENV) node_modules instance test-artifacts .pytest_cache
