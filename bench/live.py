@@ -42,6 +42,12 @@ def raise_file_limit() -> int:
     return hard
 
 
+def events(payload: bytes) -> list[dict]:
+    """A /live frame's events: it holds one, or a list of those that waited together."""
+    found = json.loads(payload)
+    return found if isinstance(found, list) else [found]
+
+
 class Arrivals:
     """When each socket got each event, by event number."""
 
@@ -51,11 +57,9 @@ class Arrivals:
 
     def arrived(self, payload: bytes) -> None:
         now = time.monotonic()
-        event = json.loads(payload)
-        if event.get("type") != "created":
-            return
-        seq = event["seq"]
-        self.times.setdefault(seq, []).append(now)
+        for event in events(payload):
+            if event.get("type") == "created":
+                self.times.setdefault(event["seq"], []).append(now)
 
     async def wait_for_next(self, known: set[int], timeout: float) -> int | None:
         """The number of the next event every socket got (None on timeout)."""

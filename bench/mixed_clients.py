@@ -11,7 +11,6 @@ event's frame on the last socket.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import re
 import time
@@ -51,13 +50,13 @@ class Listener(live.Socket):
 
     def _text(self, payload: bytes) -> None:
         now = time.monotonic()
-        event = json.loads(payload)
-        kind = event.get("type")
-        if kind == "created":
-            self.created += 1
-            self.frames.arrivals.setdefault(event["id"], []).append(now)
-        elif kind == "reload":
-            self.frames.reloads += 1
+        for event in live.events(payload):
+            kind = event.get("type")
+            if kind == "created":
+                self.created += 1
+                self.frames.arrivals.setdefault(event["id"], []).append(now)
+            elif kind == "reload":
+                self.frames.reloads += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

@@ -25,9 +25,7 @@ test app and test client): the reason these live in a module of their own.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -40,7 +38,7 @@ from typing import IO, Any
 
 import httpx
 
-from support import ROOT
+from support import ROOT, next_live_event
 
 HYPERCORN_TOML = ROOT / "hypercorn.toml"
 GUESTBOOK = Path(sys.executable).with_name("guestbook")  # the venv's console script
@@ -193,7 +191,4 @@ def serving(*servers: LiveServer) -> Iterator[tuple[LiveServer, ...]]:
 async def next_event(socket: Any, timeout: float = 10) -> dict:
     """The next frame of a `/live` socket that is not a heartbeat: a heartbeat is due
     at a random moment, so any frame may be preceded by one."""
-    while True:
-        event = json.loads(await asyncio.wait_for(socket.recv(), timeout))
-        if event["type"] != "ping":
-            return event
+    return await next_live_event(socket, socket.recv, timeout)

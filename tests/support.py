@@ -61,6 +61,7 @@ from guestbook.models import (
     ApiToken,
     AuditEntry,
     Base,
+    LiveEvent,
     LoginSession,
     Message,
     User,
@@ -595,11 +596,28 @@ ORIGIN = {"Origin": "http://localhost"}  # the test client's own host
 
 
 async def next_event(socket: Any, timeout: float = 5) -> dict:
-    """The next frame that is not a heartbeat."""
+    """The next event that is not a heartbeat."""
+    return await next_live_event(socket, socket.receive, timeout)
+
+
+async def next_live_event(socket: Any, receive: Any, timeout: float) -> dict:
+    """The next event of a /live `socket` that is not a heartbeat, read with `receive`.
+    A frame holds one event, or a list of those that waited together: the rest of a
+    list waits on the socket for the next call."""
+    waiting = socket.__dict__.setdefault("live_events_waiting", [])
     while True:
-        event = json.loads(await asyncio.wait_for(socket.receive(), timeout))
+        if not waiting:
+            found = json.loads(await asyncio.wait_for(receive(), timeout))
+            waiting += found if isinstance(found, list) else [found]
+        event = waiting.pop(0)
         if event["type"] != "ping":
             return event
+
+
+async def newest_seq(app: Quart) -> int:
+    """The number of the newest live event (0: none yet): where a socket would resume."""
+    async with db.sessionmaker(app)() as session:
+        return (await session.scalar(select(LiveEvent.seq).order_by(LiveEvent.seq.desc()))) or 0
 
 
 @contextlib.asynccontextmanager

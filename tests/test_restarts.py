@@ -91,12 +91,13 @@ class Load:
                 async with connect(url, origin=https, ssl=tls) as socket:
                     while True:
                         frame = json.loads(await socket.recv())
-                        if frame["type"] == "reload":
-                            if after is not None:
-                                self.reloads[n] += 1  # could not resume: events missed
-                        elif frame["type"] == "created":
-                            self.heard[n].add(frame["id"])
-                        after = frame.get("seq", after)
+                        for event in frame if isinstance(frame, list) else [frame]:
+                            if event["type"] == "reload":
+                                if after is not None:
+                                    self.reloads[n] += 1  # could not resume: events missed
+                            elif event["type"] == "created":
+                                self.heard[n].add(event["id"])
+                            after = event.get("seq", after)
             except (ConnectionClosed, OSError):
                 if self.stop.is_set():
                     return

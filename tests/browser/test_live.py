@@ -1,13 +1,16 @@
 """Live updates in a real browser: a post, an edit and a delete made in one page show
-up in other open pages without a reload, with Edit and Delete on the viewer's own."""
+up in other open pages without a reload, with Edit and Delete on the viewer's own; and
+messages written together, which reach a page as one frame, all show up."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import pytest
 from playwright.async_api import Page, expect
 
 from . import visitor
-from .visitor import NewContext, new_name
+from .visitor import NewContext, Site, new_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
@@ -89,3 +92,31 @@ async def test_an_older_page_offers_a_link_to_new_messages(
     await expect(news).to_be_visible()
     await expect(page.locator(f"#m{new_id}")).to_have_count(0)  # the page stays put
     await not_reloaded(page)
+
+
+async def test_messages_written_together_show_up_together(
+    new_context: NewContext, live_server: Site
+) -> None:
+    """Three rows in one transaction, as psql would write them: the hub reads their
+    events at once and each socket sends them as one frame, a list."""
+    writer = await (await new_context()).new_page()
+    name = new_name("batch")
+    await visitor.sign_up(writer, name)
+    page = await (await new_context()).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await open_live(page)
+    path = live_server.env["GUESTBOOK_DATABASE_URL"].split("///", 1)[1]
+    bodies = [f"together {n} from {name}" for n in range(3)]
+    with sqlite3.connect(path) as connection:  # commits at the block's end
+        (writer_id,) = connection.execute(
+            "SELECT id FROM users WHERE username = ?", (name,)
+        ).fetchone()
+        connection.executemany(
+            "INSERT INTO messages (body, created_at, writer_id) VALUES (?, CURRENT_TIMESTAMP, ?)",
+            [(body, writer_id) for body in bodies],
+        )
+    for body in bodies:
+        await expect(page.locator(".live-list .body", has_text=body)).to_have_count(1)
+    await not_reloaded(page)
+    assert errors == []

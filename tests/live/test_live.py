@@ -23,7 +23,16 @@ from sqlalchemy import delete, select, text
 from guestbook import db
 from guestbook.live import fanout
 from guestbook.models import LiveEvent, Message, User
-from support import ORIGIN, AuthActions, CSRFClient, next_event, opened, page_text, serving
+from support import (
+    ORIGIN,
+    AuthActions,
+    CSRFClient,
+    newest_seq,
+    next_event,
+    opened,
+    page_text,
+    serving,
+)
 
 
 @pytest.fixture
@@ -45,11 +54,6 @@ async def refused(client: CSRFClient, path: str = "/live", **kwargs: Any) -> tup
             await asyncio.wait_for(socket.receive(), 5)
     response = error.value.response
     return response.status_code, (await response.get_data(as_text=True))
-
-
-async def newest_seq(app: Quart) -> int:
-    async with db.sessionmaker(app)() as session:
-        return (await session.scalar(select(LiveEvent.seq).order_by(LiveEvent.seq.desc()))) or 0
 
 
 async def add_messages(app: Quart, writer: int, *bodies: str) -> None:

@@ -1,12 +1,16 @@
 """A socket at its edges: a client frame of exactly 4 KiB is read and the socket goes on
-delivering (one byte more closes it with 1009), and what a socket holds is bounded."""
+delivering (one byte more closes it with 1009), what a socket holds is bounded, and
+events that wait together leave as one frame, at most BATCH of them."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 from quart import Quart
 
-from guestbook.live.subscriber import MAX_FRAME_BYTES, TRY_AGAIN, Subscriber
-from support import member, next_event, opened, write
+from guestbook.live.subscriber import BATCH, MAX_FRAME_BYTES, TRY_AGAIN, Subscriber
+from support import member, newest_seq, next_event, opened, write
 
 
 async def test_a_frame_of_exactly_4_kib_leaves_the_socket_delivering(app: Quart) -> None:
@@ -30,3 +34,24 @@ def test_events_that_arrive_while_a_socket_catches_up_are_bounded() -> None:
     subscriber.push(5, "frame 5")  # one more than it can queue: too slow, closed
     assert subscriber.close_code == TRY_AGAIN
     assert len(subscriber.frames) == 0
+
+
+async def test_events_that_wait_together_leave_as_one_frame_of_at_most_batch() -> None:
+    subscriber = Subscriber(limit=BATCH * 2, address="192.0.2.1")
+    subscriber.start(0, [(1, '{"seq":1}')])
+    assert await subscriber.next_frame() == '{"seq":1}'  # alone: as it is, not a list
+    subscriber.start(1, [(seq, f'{{"seq":{seq}}}') for seq in range(2, BATCH + 3)])
+    first, second = await subscriber.next_frame(), await subscriber.next_frame()
+    assert [event["seq"] for event in json.loads(first)] == list(range(2, BATCH + 2))
+    assert json.loads(second) == {"seq": BATCH + 2}  # the one over BATCH, next
+    assert not subscriber.frames
+
+
+async def test_a_socket_that_resumes_gets_what_it_missed_in_one_frame(app: Quart) -> None:
+    writer = await member(app, "writer")
+    seen = await newest_seq(app)
+    ids = [await write(writer, f"missed {n}") for n in range(3)]
+    async with opened(app.test_client(), after=seen) as socket:
+        while isinstance(frame := json.loads(await asyncio.wait_for(socket.receive(), 5)), dict):
+            assert frame["type"] == "ping"  # a heartbeat may come first
+    assert [(event["type"], event["id"]) for event in frame] == [("created", i) for i in ids]

@@ -151,8 +151,13 @@
 
   function received(message) {
     listen();
-    var event;
-    try { event = JSON.parse(message.data); } catch (error) { return; }
+    var events;
+    // A frame is one event, or a list of those that waited together on the server.
+    try { events = [].concat(JSON.parse(message.data)); } catch (error) { return; }
+    events.forEach(handle);
+  }
+
+  function handle(event) {
     if (event.type === "ping") return;
     work = work.then(function () {
       var done = event.type === "reload" ? reload() : apply(event.type, event.id, event.parent);
