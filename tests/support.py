@@ -54,6 +54,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from guestbook import create_app, db
 from guestbook.accounts.services import reset_token, unsubscribe_token
+from guestbook.api import routes as api_routes
 from guestbook.config import Settings
 from guestbook.models import (
     BODY_MAX,
@@ -422,6 +423,7 @@ def cookie(client: CSRFClient, name: str) -> str | None:
 _PROBE = create_app(
     {"env": "testing", "database_url": "sqlite+aiosqlite://", "mail_backend": "null"}
 )
+api_routes.load(_PROBE)  # the API's views, which its first request would load
 ROUTES = sorted(
     (rule.rule, method)
     for rule in _PROBE.url_map.iter_rules()

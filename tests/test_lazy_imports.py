@@ -1,13 +1,17 @@
 """What a worker does not load until a request needs it: modules that weigh megabytes
-of every worker's memory and serve rare routes (bench/RESULTS.md, memory). Checked in
-a fresh interpreter: the tests' own process has loaded everything."""
+of every worker's memory and serve rare routes (bench/RESULTS.md, memory), the JSON
+API's among them (`api.routes`). Checked in a fresh interpreter: the tests' own
+process has loaded everything."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
-from support import ROOT
+from support import API_ROUTES, ROOT
 
 # Names in any script (ICU): signup, a rename, a non-ASCII name looked up.
 # SMTP (aiosmtplib): the mail sender's SMTP backend. PostgreSQL's dialect, on SQLite.
@@ -32,3 +36,82 @@ def test_the_app_starts_without_the_modules_rare_routes_need(tmp_path) -> None:
         check=True,
     )
     assert done.stdout.split() == []
+
+
+# The JSON API's: its views, their pydantic types and quart-schema (attrs comes with it).
+API = ["pydantic", "pydantic_core", "quart_schema", "attrs"]
+
+SERVING = """
+import asyncio, json, sys
+from pathlib import Path
+from guestbook import create_app, db
+from guestbook.models import Base
+
+async def main(instance, paths, names):
+    app = create_app({"env": "testing", "instance_path": Path(instance),
+                      "database_url": f"sqlite+aiosqlite:///{instance}/db.sqlite3",
+                      "mail_backend": "null"})
+    loaded = lambda: [name for name in names if name in sys.modules]
+    seen = [["built", None, None, loaded()]]
+    async with app.test_app():
+        async with db.engine(app).begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        client = app.test_client()
+        for path in paths:
+            response = await client.get(path)
+            seen.append([path, response.status_code, response.mimetype, loaded()])
+            if path == "/openapi.json":
+                seen.append(sorted(json.loads(await response.get_data())["paths"]))
+    print(json.dumps(seen))
+
+asyncio.run(main(sys.argv[1], sys.argv[2].split(), sys.argv[3:]))
+"""
+
+
+def served(instance: Path, *paths: str) -> list[list]:
+    """What a fresh app answered to `paths`, asked in turn: [path, status, type, which
+    of `API` were loaded after it], after [`built`, ...] as it started."""
+    done = subprocess.run(
+        [sys.executable, "-c", SERVING, str(instance), " ".join(paths), *API],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_pages_leave_the_api_unloaded_until_its_first_request(tmp_path) -> None:
+    pages = ("/", "/auth/login", "/feed.atom", "/nowhere")
+    assert served(tmp_path, *pages, "/api/v1/messages", "/") == [
+        ["built", None, None, []],
+        ["/", 200, "text/html", []],
+        ["/auth/login", 200, "text/html", []],
+        ["/feed.atom", 200, "application/atom+xml", []],
+        ["/nowhere", 404, "text/html", []],
+        ["/api/v1/messages", 200, "application/json", API],
+        ["/", 200, "text/html", API],
+    ]
+
+
+def test_the_openapi_document_may_be_the_first_request(tmp_path) -> None:
+    documented = sorted({re.sub(r"<(?:[^:>]*:)?([^>]+)>", r"{\1}", rule) for rule, _ in API_ROUTES})
+    assert served(tmp_path, "/openapi.json", "/api/v1/messages") == [
+        ["built", None, None, []],
+        ["/openapi.json", 200, "application/json", API],
+        documented,
+        ["/api/v1/messages", 200, "application/json", API],
+    ]
+
+
+def test_the_docs_page_or_an_api_error_may_be_the_first_request(tmp_path) -> None:
+    assert served(tmp_path, "/api/docs", "/api/v1/messages") == [
+        ["built", None, None, []],
+        ["/api/docs", 200, "text/html", API],
+        ["/api/v1/messages", 200, "application/json", API],
+    ]
+    assert served(tmp_path / "b", "/api/v1/nowhere", "/api/v1/messages") == [
+        ["built", None, None, []],
+        ["/api/v1/nowhere", 404, "application/problem+json", API],
+        ["/api/v1/messages", 200, "application/json", API],
+    ]

@@ -18,11 +18,8 @@ from quart import Quart
 from guestbook import db, i18n
 from guestbook.accounts import account_views, auth, deletion, language, passwords, unsubscribe
 from guestbook.accounts import views as account_pages
-from guestbook.api import docs as api_docs
 from guestbook.api import http as api_http
-from guestbook.api import members as api_members
-from guestbook.api import messages as api_messages
-from guestbook.api import problems
+from guestbook.api import routes as api_routes
 from guestbook.config import Settings
 from guestbook.limits import ratelimit, spam
 from guestbook.live import fanout
@@ -54,8 +51,9 @@ from guestbook.web import (
 # language; the countdown needs nothing from the request, so a refused request's error
 # page shows it like every other page. Then the guards: the host is ours, the head is
 # bounded, the whole body has arrived in time, all before any step that can take a
-# database connection (a slow client holds only its socket). The CSRF check runs
-# before the login cookie is looked up, so a forged POST touches no database.
+# database connection (a slow client holds only its socket). A request to the API
+# loads it (its views' marks are read next). The CSRF check runs before the login
+# cookie is looked up, so a forged POST touches no database.
 REQUEST_STEPS = (
     logs.assign_request_id,
     i18n.choose_language,
@@ -63,6 +61,7 @@ REQUEST_STEPS = (
     guards.check_host,
     guards.check_head_size,
     guards.read_body,
+    api_routes.load_when_asked,
     csrf.check_csrf,
     auth.load_logged_in_user,
     live_socket.remember_seq,
@@ -93,9 +92,6 @@ BLUEPRINTS = (
     live_socket,
     language,
     unsubscribe,
-    api_messages,
-    api_members,
-    api_docs,
 )
 
 
@@ -140,16 +136,16 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     sender.init_app(app, settings, producers=[reply_mail.producer(app)])
     deletion.init_app(app, after=[audit.pseudonymize])  # a deleted member's audit entries
     fanout.init_app(app, settings)
-    errors.init_app(app, fronts=(("/api/", problems.answer),))
+    errors.init_app(app, fronts=(("/api/", api_routes.problem),))
     i18n.init_app(app)
     filters.init_app(app)
     formatting.init_app(app)  # `markdown`: a message's filter, which `web` may not import
     spam.init_app(app)
-    api_docs.init_app(app)
+    api_routes.init_app(app)  # /openapi.json, and the API loaded on its first request
     probes.init_app(app, checks={"redis": ratelimit.readiness, "live": fanout.readiness})
     pipeline.init_app(app, REQUEST_STEPS, RESPONSE_STEPS, HANDSHAKE_STEPS)
-    for module in BLUEPRINTS:
-        app.register_blueprint(module.bp)
+    for blueprint in (*(module.bp for module in BLUEPRINTS), *api_routes.BLUEPRINTS):
+        app.register_blueprint(blueprint)
     logs.guard_access_log()
 
     # Template context processors that are plain functions (quart-auth's, and the Flask

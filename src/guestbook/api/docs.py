@@ -1,7 +1,8 @@
 """The API described: `/openapi.json`, an OpenAPI 3.1 document that quart-schema
 generates from the routes and the types they are checked against (`schemas`), and
 `/api/docs`, Swagger UI reading it, its script and styles served from `static/` (the
-site's Content-Security-Policy allows no other origin).
+site's Content-Security-Policy allows no other origin). Both URLs are in `routes`,
+which sets quart-schema up for an app (`init_app`) on the API's first request.
 
 quart-schema's document is completed here with what it does not know: only the API's
 routes, errors as `application/problem+json`, a 204 without a body, the headers an
@@ -14,7 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from quart import Blueprint, Quart, render_template
+from quart import Quart, render_template
 from quart_schema import HttpSecurityScheme, Info, OpenAPIProvider, QuartSchema, hide
 from werkzeug.routing import BaseConverter, IntegerConverter
 
@@ -22,7 +23,6 @@ from guestbook.api.auth import SCHEME
 from guestbook.api.problems import PROBLEM
 from guestbook.api.schemas import Problem
 
-bp = Blueprint("api_docs", __name__)
 PREFIX = "/api/v1/"
 _STRING = {"type": "string"}
 HEADERS = {  # what an answer of each status carries
@@ -102,19 +102,19 @@ def _completed(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-@bp.get("/api/docs")
 @hide
 async def page() -> str:
     return await render_template("api/docs.html")
 
 
-def init_app(app: Quart) -> None:
-    QuartSchema(
+def init_app(app: Quart, endpoint: str) -> None:
+    """quart-schema for `app`, and `endpoint` (/openapi.json's) answered with its
+    document: the rule was registered at startup, when no new one could be now."""
+    schema = QuartSchema(
         app,
-        openapi_path="/openapi.json",
-        swagger_ui_path=None,  # ours is `page`: quart-schema's loads its assets elsewhere
-        redoc_ui_path=None,
-        scalar_ui_path=None,
+        # No routes of its own: none can be added now, and its docs pages load their
+        # assets from elsewhere (ours is `page`).
+        openapi_path=None,
         info=Info(
             title="Guestbook API",
             version="1",
@@ -128,3 +128,4 @@ def init_app(app: Quart) -> None:
     # quart-schema wraps every view's answer to turn returned models into JSON; the
     # API's views answer Responses they built, so pages would pay for nothing.
     del app.make_response
+    app.view_functions[endpoint] = schema.openapi

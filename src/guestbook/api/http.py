@@ -8,7 +8,8 @@ text, edit time and counts, and its replies' too, whatever changed.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import TYPE_CHECKING
+
 from quart import Response, request
 from werkzeug.exceptions import PreconditionFailed
 
@@ -16,6 +17,9 @@ from guestbook import config
 from guestbook.i18n import gettext
 from guestbook.lib import scope_headers
 from guestbook.web.conditional import etag
+
+if TYPE_CHECKING:  # `add_cors_headers` runs on every response: no pydantic for pages
+    from pydantic import BaseModel
 
 JSON = "application/json"
 # What a script on a listed origin may read of an answer, beyond the simple headers.

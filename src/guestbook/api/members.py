@@ -1,10 +1,11 @@
 """/api/v1/users and /api/v1/me: a member's profile and messages, as their page shows
-them (a blocked member's profile says so), and the token's own member."""
+them (a blocked member's profile says so), and the token's own member. Each view's
+URL and method are in `routes`, which loads this module on the API's first request."""
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, g, request, url_for
-from quart_schema import document_querystring, document_response, tag_blueprint
+from quart import Response, g, request, url_for
+from quart_schema import document_querystring, document_response
 
 from guestbook.api import http, pages
 from guestbook.api.auth import READ, bearer
@@ -12,11 +13,7 @@ from guestbook.api.problems import fails
 from guestbook.api.schemas import CursorQuery, Me, Member, MessagePage
 from guestbook.messages import reads
 
-bp = Blueprint("api_members", __name__, url_prefix="/api/v1")
-tag_blueprint(bp, ["members"])
 
-
-@bp.get("/users/<username>")
 @bearer()
 @document_response(Member)
 @fails(401, 404)
@@ -36,7 +33,6 @@ async def profile(username: str) -> Response:
     )
 
 
-@bp.get("/users/<username>/messages")
 @bearer()
 @document_querystring(CursorQuery)
 @document_response(MessagePage)
@@ -51,7 +47,6 @@ async def messages(username: str) -> Response:
     return pages.answer(*pages.encoded(found.page, next_url))
 
 
-@bp.get("/me")
 @bearer(READ)
 @document_response(Me)
 @fails(400, 401)

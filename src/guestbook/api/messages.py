@@ -1,12 +1,13 @@
 """/api/v1/messages: the main page's list, one message with its replies, writing,
 editing, deleting, replying and liking. Each operation calls the service or read its
 page calls; what is hidden from the pages is hidden here, and the limits are the same
-(a post here takes a slot of the member's post limit as the form does)."""
+(a post here takes a slot of the member's post limit as the form does). Each view's
+URL and method are in `routes`, which loads this module on the API's first request."""
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, request, url_for
-from quart_schema import document_querystring, document_response, tag_blueprint
+from quart import Response, request, url_for
+from quart_schema import document_querystring, document_response
 
 from guestbook import config
 from guestbook.api import http, pages
@@ -19,11 +20,7 @@ from guestbook.messages import reads, services
 from guestbook.messages.services import NotYours
 from guestbook.moderation import services as moderation
 
-bp = Blueprint("api_messages", __name__, url_prefix="/api/v1")
-tag_blueprint(bp, ["messages"])
 
-
-@bp.get("/messages")
 @bearer()
 @document_querystring(CursorQuery)
 @document_response(MessagePage)
@@ -59,7 +56,6 @@ def created(message_id: int, body: bytes) -> Response:
     return http.answer(body, 201, Location=location)
 
 
-@bp.get("/messages/<int:message_id>")
 @bearer()
 @document_response(Thread)
 @fails(401, 404)
@@ -69,7 +65,6 @@ async def one(message_id: int) -> Response:
     return http.answer(await shown(message_id))
 
 
-@bp.post("/messages")
 @bearer(WRITE)
 @takes(NewMessage)
 @document_response(Thread, 201)
@@ -97,7 +92,6 @@ async def write(data: NewMessage) -> Response:
     return created(posted.id, http.encoded(message))
 
 
-@bp.patch("/messages/<int:message_id>")
 @bearer(WRITE)
 @takes(NewMessage)
 @document_response(Thread)
@@ -116,7 +110,6 @@ async def edit(message_id: int, data: NewMessage) -> Response:
     return http.answer(await shown(message_id))
 
 
-@bp.delete("/messages/<int:message_id>")
 @bearer(WRITE)
 @document_response(None, 204)
 @fails(401, 403, 404, 412)
@@ -136,7 +129,6 @@ async def delete(message_id: int) -> Response:
     return Response(status=204)
 
 
-@bp.post("/messages/<int:message_id>/replies")
 @bearer(WRITE)
 @takes(NewMessage)
 @document_response(Thread, 201)
@@ -151,7 +143,6 @@ async def reply(message_id: int, data: NewMessage) -> Response:
     return created(reply_id, await shown(reply_id))
 
 
-@bp.put("/messages/<int:message_id>/like")
 @bearer(WRITE)
 @document_response(LikeState)
 @fails(401, 403, 404, 429)
@@ -161,7 +152,6 @@ async def like(message_id: int) -> Response:
     return await _liking(message_id, True)
 
 
-@bp.delete("/messages/<int:message_id>/like")
 @bearer(WRITE)
 @document_response(LikeState)
 @fails(401, 403, 404, 429)
