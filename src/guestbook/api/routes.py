@@ -82,7 +82,8 @@ async def load_when_asked() -> None:
     """A request step, before any step that reads what marks a view (the cookie login
     and the CSRF check skip a `bearer_only` one): a request to the API loads it."""
     app = current_app._get_current_object()
-    if request.endpoint in app.extensions[_EXT]:
+    waiting = app.extensions[_EXT]
+    if waiting and request.endpoint in waiting:  # once loaded, a page asks no more
         load(app)
 
 

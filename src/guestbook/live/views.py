@@ -3,10 +3,10 @@
 Push-only: each event is JSON with `type` (created, edited, deleted; reload when the
 page must fetch its list again; ping, a heartbeat), `seq` to resume from, and the
 message `id`. A frame holds one event, or a list of those that waited together. It
-carries no message and nothing about the viewer: the page fetches a
-message's HTML over HTTP with its own cookies (`messages.fragment`), so what a member
-sees (their Edit and Delete) is decided per request, and a login that ends stops
-showing it at once, on open sockets too. The socket needs no database connection
+carries no message and nothing about the viewer: the page fetches a message's HTML
+over HTTP with its own cookies (`messages.fragment`), so what a member sees (their
+Edit and Delete) is decided per request, and a login that ends stops showing it at
+once, on open sockets too. The socket needs no database connection
 except for a short read when it resumes.
 """
 
