@@ -115,3 +115,59 @@ def test_the_docs_page_or_an_api_error_may_be_the_first_request(tmp_path) -> Non
         ["/api/v1/nowhere", 404, "application/problem+json", API],
         ["/api/v1/messages", 200, "application/json", API],
     ]
+
+
+# Pages in each language, with a message's time and a count on them.
+TIMES_AND_COUNTS = """
+import asyncio, json, sys
+from pathlib import Path
+import babel.localedata
+from guestbook import create_app, db
+from guestbook.models import Base, Message, User
+
+loaded = []
+real_load = babel.localedata.load
+babel.localedata.load = lambda name, *args, **kwargs: loaded.append(name) or real_load(
+    name, *args, **kwargs
+)
+
+async def main(instance):
+    app = create_app({"env": "testing", "instance_path": Path(instance),
+                      "database_url": f"sqlite+aiosqlite:///{instance}/db.sqlite3",
+                      "mail_backend": "null"})
+    seen = []
+    async with app.test_app():
+        async with db.engine(app).begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        async with db.sessionmaker(app)() as session:
+            ada = User(username="ada", email="ada@example.com", username_key="ada",
+                       email_key="ada@example.com", username_skeleton="ada", password_hash="-")
+            session.add(Message(body="Hello", writer=ada))
+            await session.commit()
+        client = app.test_client()
+        for language in ("en", "ko"):
+            for path in ("/", "/users/ada"):
+                response = await client.get(path, headers={"Accept-Language": language})
+                page = await response.get_data(as_text=True)
+                seen.append([language, path, response.status_code, " UTC</time>" in page])
+    print(json.dumps([seen, loaded]))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_pages_show_times_and_counts_without_babels_locale_data(tmp_path) -> None:
+    """Babel's CLDR tables weigh about 4 MB per language: pages take the few formats
+    they show from `web.filters` (checked against Babel in tests/web/test_filters.py)."""
+    done = subprocess.run(
+        [sys.executable, "-c", TIMES_AND_COUNTS, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen, loaded = json.loads(done.stdout)
+    assert seen == [
+        [language, path, 200, True] for language in ("en", "ko") for path in ("/", "/users/ada")
+    ]
+    assert loaded == []

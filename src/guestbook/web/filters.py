@@ -5,11 +5,23 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime
 
-from babel import Locale
-from babel.dates import format_skeleton, format_time
 from quart import Quart
 
 from guestbook.i18n import locale, number
+
+# The one date format pages show, per language, as CLDR has it (Babel's medium date and
+# time, the date as skeleton "yMMMd", the time "short"; tests/web/test_filters.py checks
+# every month and hour against Babel). Written out because Babel loads a language's
+# whole CLDR table for them: about 4 MB in every worker, for two dozen words.
+FORMATS = {
+    "en": "{month} {day}, {year}, {hour}:{minute:02}\u202f{period} UTC",
+    "ko": "{year}년 {month} {day}일 {period} {hour}:{minute:02} UTC",
+}
+MONTHS = {
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    "ko": tuple(f"{n}월" for n in range(1, 13)),
+}
+PERIODS = {"en": ("AM", "PM"), "ko": ("오전", "오후")}
 
 
 def readable(when: datetime) -> str:
@@ -21,11 +33,15 @@ def readable(when: datetime) -> str:
 
 @functools.lru_cache(maxsize=4096)  # a page's times come again on the next render
 def _readable(when: datetime, language: str) -> str:
-    # Babel parses the locale and the patterns on every call: most of a page's i18n cost.
-    date = format_skeleton("yMMMd", when, tzinfo=UTC, locale=language)
-    time = format_time(when, "short", tzinfo=UTC, locale=language)
-    pattern = Locale.parse(language).datetime_formats["medium"]
-    return pattern.replace("{1}", date).replace("{0}", time) + " UTC"
+    when = when if when.tzinfo is None else when.astimezone(UTC)  # naive times are UTC
+    return FORMATS[language].format(
+        month=MONTHS[language][when.month - 1],
+        day=when.day,
+        year=when.year,
+        hour=when.hour % 12 or 12,
+        minute=when.minute,
+        period=PERIODS[language][when.hour >= 12],
+    )
 
 
 def iso(when: datetime) -> str:
