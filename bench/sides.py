@@ -37,16 +37,19 @@ class Side:
     database: str  # its own copy of the data: a SQLAlchemy URL (async driver)
     seeded: Seeded
     visitors: Visitors | None = None
+    api: servers.Server | None = None  # the same app, for the API's scenarios (`Scenario.api`)
 
     def server(self, scenario: Scenario) -> servers.Server | None:
         if self.name == "flask" and not scenario.flask:
             return None
         if self.name == "simplest" and not scenario.simplest:
             return None
+        if scenario.api and self.api is not None:
+            return self.api
         return self.hello if scenario.bare else self.app
 
     def all_servers(self) -> list[servers.Server]:
-        return [s for s in (self.app, self.hello) if s is not None]
+        return [s for s in (self.app, self.hello, self.api) if s is not None]
 
 
 def app_env(database: str, workdir: Path, secret: str) -> dict[str, str]:
@@ -73,17 +76,30 @@ def count_messages(database: str) -> int:
     return seed_count(Path(database.split("///", 1)[1]))
 
 
-def ours(name: str, database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
+def ours(
+    name: str,
+    database: str,
+    seeded: Seeded,
+    workdir: Path,
+    args: argparse.Namespace,
+    api: bool = False,
+) -> Side:
+    """Our app under hypercorn; with `api`, a second server of it (same data, same key)
+    for the API's scenarios."""
     env = app_env(database, workdir, secrets.token_hex(32))
-    app = servers.Server(
-        f"{name} (hypercorn)",
-        servers.hypercorn("bench.app:app", args.workers, args.worker_class),
-        env,
-        "/healthz",
-        args.workers,
-        workdir / f"{name}.log",
-    )
-    return Side(name, app, None, database, seeded)
+
+    def server(label: str) -> servers.Server:
+        return servers.Server(
+            f"{label} (hypercorn)",
+            servers.hypercorn("bench.app:app", args.workers, args.worker_class),
+            env,
+            "/healthz",
+            args.workers,
+            workdir / f"{label}.log",
+        )
+
+    api_server = server(f"{name}-api") if api else None
+    return Side(name, server(name), None, database, seeded, api=api_server)
 
 
 @contextlib.contextmanager
@@ -111,7 +127,7 @@ def copies(
 
 
 def ours_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Namespace) -> Side:
-    side = ours("ours", database, seeded, workdir, args)
+    side = ours("ours", database, seeded, workdir, args, api=True)
     side.hello = servers.Server(
         "hello (hypercorn)",
         servers.hypercorn("bench.baseline.hello:app", args.workers, args.worker_class),
@@ -134,7 +150,7 @@ def before_side(database: str, seeded: Seeded, workdir: Path, args: argparse.Nam
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(source, filter="data")
-    side = ours("before", database, seeded, workdir, args)
+    side = ours("before", database, seeded, workdir, args, api=True)
     side.app.env["PYTHONPATH"] = os.pathsep.join([str(source / "src"), str(servers.ROOT)])
     return side
 

@@ -4,6 +4,7 @@ timing is asserted: speed is what the benchmark reports, not what the suite chec
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -110,6 +111,28 @@ def test_the_benchmark_runs_on_postgres(tmp_path: Path) -> None:
     assert result["config"]["workers"] == 2
     assert result["config"]["flask_threads"] > 1
     assert result["scale"] is None
+
+
+@pytest.mark.sqlite_only
+def test_the_api_scenarios_have_workers_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page workers' peak memory is measured as a site without API clients has it: the
+    API loads on its first request (`api.routes`) and would add its ~10 MB to them."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench.scenarios import SCENARIOS
+    from bench.sides import ours_side
+
+    args = argparse.Namespace(workers=1, worker_class="uvloop")
+    side = ours_side("sqlite+aiosqlite:///unused.sqlite3", None, tmp_path, args)
+    served = {scenario.name: side.server(scenario) for scenario in SCENARIOS}
+    assert {name for name, server in served.items() if server is side.api} == {
+        "api_list",
+        "api_post",
+    }
+    assert served["index"] is served["index_member"] is served["post"] is side.app
+    assert side.api is not side.app and side.api.env is side.app.env  # same data, same key
+    assert side.api in side.all_servers()
 
 
 @pytest.mark.sqlite_only
