@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
+from gettext import NullTranslations, translation
 from pathlib import Path
 from typing import Any
 
-from babel.support import NullTranslations, Translations
 from jinja2 import pass_eval_context
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
@@ -101,7 +101,9 @@ async def choose_language() -> None:
 
 
 def _load(language: str) -> NullTranslations:
-    catalog = Translations.load(str(TRANSLATIONS), [language])
+    # The standard library reads the `.mo` files pybabel compiles: Babel itself (about
+    # 1 MB of code in every worker) is for extracting and compiling them, not serving.
+    catalog = translation("messages", TRANSLATIONS, [language], fallback=True)
     catalog.locale = language  # type: ignore[attr-defined]
     return catalog
 
