@@ -523,3 +523,29 @@ async def test_a_real_server_closes_sockets_with_1001_on_sigterm_and_caps_frames
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert server.returncode == 0
     assert "Traceback" not in server.log()
+
+
+@pytest.mark.sqlite_only
+async def test_a_real_server_leaves_the_browsers_offer_of_compression_unanswered(
+    tmp_path: Path,
+) -> None:
+    """Every browser offers permessage-deflate, as websockets' client does by default;
+    each socket that took it would keep zlib state of its own (`live.worker`)."""
+    from websockets.asyncio.client import connect
+
+    from servers import LiveServer, migrate, next_event
+
+    env = {
+        "GUESTBOOK_ENV": "production",
+        "GUESTBOOK_ALLOW_SQLITE": "1",
+        "GUESTBOOK_SECRET_KEY": "s" * 40,
+        "GUESTBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'live.sqlite3'}",
+        "GUESTBOOK_MAIL_BACKEND": "null",
+    }
+    migrate(env)
+    with LiveServer(tmp_path, env) as server:
+        url = f"ws://127.0.0.1:{server.port}/live"
+        async with connect(url, origin=server.url, compression="deflate") as socket:
+            assert "permessage-deflate" in socket.request.headers["Sec-WebSocket-Extensions"]
+            assert "Sec-WebSocket-Extensions" not in socket.response.headers
+            assert (await next_event(socket))["type"] == "reload"  # and it delivers

@@ -64,3 +64,19 @@ def test_the_websocket_buffer_and_handler_it_replaces_are_still_there() -> None:
     assert "WebsocketBuffer(config.websocket_max_message_size)" in source, f"{WHERE} WSStream"
     assert "async def _handle_events(self)" in source, f"{WHERE} WSStream._handle_events"
     assert "self.buffer.extend(event)" in source, f"{WHERE} WSStream._handle_events"
+
+
+def test_the_handshake_it_replaces_reads_the_offer_into_extensions() -> None:
+    """`UncompressedHandshake` empties `extensions`, which hypercorn's `Handshake`
+    fills from the request and `accept` answers; `WSStream` makes it by name."""
+    from hypercorn.protocol import ws_stream
+
+    offer = [(b"sec-websocket-extensions", b"permessage-deflate")]
+    assert ws_stream.Handshake(offer, "1.1").extensions == ["permessage-deflate"], WHERE
+    assert worker.UncompressedHandshake(offer, "1.1").extensions is None
+    assert "if self.extensions is not None" in inspect.getsource(ws_stream.Handshake.accept), (
+        f"{WHERE} Handshake.accept"
+    )
+    assert "Handshake(event.headers, event.http_version)" in inspect.getsource(
+        ws_stream.WSStream
+    ), f"{WHERE} WSStream"
