@@ -490,14 +490,9 @@ async def test_a_deleted_writer_deletes_events_for_each_message(
 # --- a real server ---------------------------------------------------------------------
 
 
-@pytest.mark.sqlite_only
-async def test_a_real_server_closes_sockets_with_1001_on_sigterm_and_caps_frames(
-    tmp_path: Path,
-) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    from servers import LiveServer, migrate, next_event
+def production_env(tmp_path: Path) -> dict[str, str]:
+    """A real server's settings, production but on a migrated SQLite file."""
+    from servers import migrate
 
     env = {
         "GUESTBOOK_ENV": "production",
@@ -507,7 +502,19 @@ async def test_a_real_server_closes_sockets_with_1001_on_sigterm_and_caps_frames
         "GUESTBOOK_MAIL_BACKEND": "null",
     }
     migrate(env)
-    with LiveServer(tmp_path, env) as server:
+    return env
+
+
+@pytest.mark.sqlite_only
+async def test_a_real_server_closes_sockets_with_1001_on_sigterm_and_caps_frames(
+    tmp_path: Path,
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from servers import LiveServer, next_event
+
+    with LiveServer(tmp_path, production_env(tmp_path)) as server:
         url = f"ws://127.0.0.1:{server.port}/live"
         async with connect(url, origin=server.url) as socket:  # hypercorn.toml's frame cap
             await next_event(socket)
@@ -533,17 +540,9 @@ async def test_a_real_server_leaves_the_browsers_offer_of_compression_unanswered
     each socket that took it would keep zlib state of its own (`live.worker`)."""
     from websockets.asyncio.client import connect
 
-    from servers import LiveServer, migrate, next_event
+    from servers import LiveServer, next_event
 
-    env = {
-        "GUESTBOOK_ENV": "production",
-        "GUESTBOOK_ALLOW_SQLITE": "1",
-        "GUESTBOOK_SECRET_KEY": "s" * 40,
-        "GUESTBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'live.sqlite3'}",
-        "GUESTBOOK_MAIL_BACKEND": "null",
-    }
-    migrate(env)
-    with LiveServer(tmp_path, env) as server:
+    with LiveServer(tmp_path, production_env(tmp_path)) as server:
         url = f"ws://127.0.0.1:{server.port}/live"
         async with connect(url, origin=server.url, compression="deflate") as socket:
             assert "permessage-deflate" in socket.request.headers["Sec-WebSocket-Extensions"]
