@@ -9,7 +9,8 @@ import os
 import threading
 
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import VerifyMismatchError
 from quart import Quart
 from sqlalchemy import select
 
@@ -29,6 +30,38 @@ async def test_hash_is_argon2id_and_verifies(app: Quart):
         assert not await passwords.verify_password(hashed, PASSWORD + "!")
         assert not await passwords.verify_password("not a hash", PASSWORD)
         assert await passwords.hash_password(PASSWORD) != hashed  # salted
+
+
+async def test_an_unknown_name_costs_a_real_verify_in_todays_parameters(app: Quart):
+    """The hash a wrong username is checked against is well formed, in the hasher's own
+    parameters, and nobody's: argon2 runs in full and refuses (a malformed one would
+    be refused at once, and the name's absence would show in the time it takes)."""
+    async with app.app_context():
+        hashing = passwords._hashing()
+        real = await passwords.hash_password(PASSWORD)
+        assert extract_parameters(hashing.dummy_hash) == extract_parameters(real)
+        assert len(hashing.dummy_hash) == len(real)
+        for password in (PASSWORD, "", "not anybody's password"):
+            with pytest.raises(VerifyMismatchError):  # not InvalidHashError: it hashed
+                hashing.hasher.verify(hashing.dummy_hash, password)
+
+
+def test_an_app_starts_without_hashing(tmp_path, monkeypatch) -> None:
+    """A hash holds 64 MiB and a tenth of a second of CPU: every worker's start paid
+    one for the unknown name's check before its hash was built instead."""
+    from guestbook import create_app
+
+    hashed: list[str] = []
+    monkeypatch.setattr(PasswordHasher, "hash", lambda self, password, **_: hashed.append(password))
+    create_app(
+        {
+            "env": "testing",
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'unused.sqlite3'}",
+            "instance_path": tmp_path,
+            "mail_backend": "null",
+        }
+    )
+    assert hashed == []
 
 
 async def test_weaker_parameters_need_a_rehash(app: Quart):

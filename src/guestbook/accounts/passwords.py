@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+from base64 import b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 from quart import Quart, current_app
 
 from guestbook.config import Settings
@@ -40,7 +43,19 @@ def init_app(app: Quart, settings: Settings) -> None:
         time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
     )
     slots = asyncio.Semaphore(os.cpu_count() or 1)
-    app.extensions[_EXT] = Hashing(hasher, hasher.hash("not anybody's password"), slots)
+    app.extensions[_EXT] = Hashing(hasher, _unmatchable_hash(hasher), slots)
+
+
+def _unmatchable_hash(hasher: PasswordHasher) -> str:
+    """A hash in `hasher`'s parameters of no password anyone knows: a random digest
+    beside a random salt. Verifying against it costs a real verify, as a hash made at
+    start would, without a worker's start paying one (and its 64 MiB at once)."""
+    salt, digest = (
+        b64encode(secrets.token_bytes(length)).decode().rstrip("=")
+        for length in (hasher.salt_len, hasher.hash_len)
+    )
+    parameters = f"m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+    return f"$argon2id$v={ARGON2_VERSION}${parameters}${salt}${digest}"
 
 
 def _hashing() -> Hashing:
