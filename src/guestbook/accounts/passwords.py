@@ -55,7 +55,7 @@ def _unmatchable_hash(hasher: PasswordHasher) -> str:
         for length in (hasher.salt_len, hasher.hash_len)
     )
     parameters = f"m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
-    return f"$argon2id$v={ARGON2_VERSION}${parameters}${salt}${digest}"
+    return f"$argon2{hasher.type.name.lower()}$v={ARGON2_VERSION}${parameters}${salt}${digest}"
 
 
 def _hashing() -> Hashing:
