@@ -59,6 +59,17 @@ def pytest_report_header() -> str:
     return f"guestbook test database: {'postgresql' if ON_POSTGRES else 'sqlite'}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_templates_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Production apps and servers load their templates compiled by a child process, once
+    per folder (`web.compiled_templates`): one folder for the run, not one per test
+    (tests/web/test_compiled_templates.py gives its own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("compiled-templates")
+        patch.setenv("GUESTBOOK_COMPILED_TEMPLATES_PATH", str(folder))
+        yield
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A PostgreSQL database for this test run, dropped at the end. In CI a missing

@@ -51,9 +51,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+SHARED = "GUESTBOOK_COMPILED_TEMPLATES_PATH"  # the run's one folder (conftest)
+
+
 def child_env(env: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment without its GUESTBOOK_* variables, plus `env`."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("GUESTBOOK_")}
+    """This process's environment without its GUESTBOOK_* variables (but the run's
+    compiled templates folder), plus `env`."""
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith("GUESTBOOK_") or k == SHARED
+    }
     return {**inherited, "PYTHONUNBUFFERED": "1", **env}
 
 

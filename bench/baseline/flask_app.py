@@ -28,7 +28,6 @@ from flask import (
     g,
     redirect,
     render_template,
-    render_template_string,
     request,
     session,
     url_for,
@@ -205,8 +204,8 @@ def _message_list(page: pagination.Page, empty: str = EMPTY) -> Markup:
         mine = select(Like.message_id).where(Like.user_id == g.user.id, Like.message_id.in_(ids))
         liked = frozenset(db.session.scalars(mine))
     return Markup(
-        render_template_string(
-            lists.SOURCE, page=page, empty=empty, liked=liked, thread=False, items=None
+        render_template(
+            lists.TEMPLATE, page=page, empty=empty, liked=liked, thread=False, items=None
         )
     )
 

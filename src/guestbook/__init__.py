@@ -32,6 +32,7 @@ from guestbook.moderation import audit, report_views
 from guestbook.moderation import views as moderation_pages
 from guestbook.web import (
     access,
+    compiled_templates,
     conditional,
     cookies,
     countdown,
@@ -139,6 +140,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     errors.init_app(app, fronts=(("/api/", api_routes.problem),))
     i18n.init_app(app)
     filters.init_app(app)
+    compiled_templates.init_app(app, settings)  # after every extension is added
     formatting.init_app(app)  # `markdown`: a message's filter, which `web` may not import
     spam.init_app(app)
     api_routes.init_app(app)  # /openapi.json, and the API loaded on its first request

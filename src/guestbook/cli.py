@@ -1,5 +1,5 @@
 """The `guestbook` command: serve, db upgrade, create-user, promote, demote, backup,
-restore, export, import.
+restore, export, import, compile-templates.
 
 Errors print one line and exit non-zero; a traceback is for bugs, not for a wrong
 setting or a taken username.
@@ -210,6 +210,20 @@ def serve(args: argparse.Namespace) -> None:
     sys.exit(run(config))
 
 
+def compile_templates(into: Path) -> Path:
+    """`web.compiled_templates.build`, for this release's app: its Jinja environment
+    does not depend on the settings (the folder's fingerprint would tell), so any do."""
+    import secrets
+
+    from guestbook import create_app
+    from guestbook.web import compiled_templates
+
+    # A key of its own, so none is written into `into` (as development's would be).
+    key = secrets.token_hex(32)
+    app = create_app(Settings(env="testing", secret_key=key, instance_path=into.resolve()))
+    return compiled_templates.build(app.jinja_env, into.resolve())
+
+
 def _operate(command: str, settings: Settings, path: Path) -> str:
     """backup, restore, export or import `path`; the line that says what was done."""
     from guestbook.ops import OpsError, backup, transfer
@@ -247,6 +261,14 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.add_argument("--workers", "-w", type=int, help="worker processes (default 1)")
     p_serve.add_argument("--config", "-c", help="a hypercorn TOML file, e.g. hypercorn.toml")
 
+    p_compile = sub.add_parser(
+        "compile-templates",
+        help="compile the templates ahead, as production workers do when they start",
+    )
+    p_compile.add_argument(
+        "into", type=Path, nargs="?", help="default: GUESTBOOK_COMPILED_TEMPLATES_PATH"
+    )
+
     p_db = sub.add_parser("db", help="database migrations")
     db_sub = p_db.add_subparsers(dest="db_command", required=True)
     p_up = db_sub.add_parser("upgrade", help="migrate to the newest schema (alembic upgrade)")
@@ -268,9 +290,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "serve":
             serve(args)
+        if args.command == "compile-templates" and args.into:
+            print(compile_templates(args.into))  # a worker's child: no settings needed
+            return
         settings = Settings.from_env()
         logging.config.dictConfig(_logging(settings.log_format))
-        if args.command in OPERATIONS:
+        if args.command == "compile-templates":
+            from guestbook.web.compiled_templates import root
+
+            print(compile_templates(root(settings)))
+        elif args.command in OPERATIONS:
             print(_operate(args.command, settings, args.file))
         elif args.command == "db":
             db_upgrade(settings, args.revision)
@@ -326,3 +355,7 @@ def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # `python -m guestbook.cli`: what workers start their child with
+    main()

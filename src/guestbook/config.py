@@ -123,6 +123,9 @@ class Settings:
     database_url: str = ""
     allow_sqlite: bool = False
     instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
+    # Where production workers keep their templates compiled (`web.compiled_templates`),
+    # a folder per release; empty: `compiled-templates` in the instance folder.
+    compiled_templates_path: str = ""
     base_url: str = "http://127.0.0.1:5000"
     # Host headers the app answers (comma-separated, port ignored); empty: any in
     # development and testing, the base URL's host in production.

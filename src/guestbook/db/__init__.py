@@ -33,6 +33,11 @@ from guestbook.models import ID_MAX
 
 _EXT = "guestbook.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# SQLite's page cache, per connection (its default is 2,000 KiB): writes fill it with
+# pages no page reads again, and it is memory the worker keeps. Pages not in it come
+# from the operating system's file cache; what pages show is kept above it anyway
+# (`cache.versions`). bench/RESULTS.md, "Page workers' memory".
+SQLITE_CACHE_KIB = 512
 # Two connections, and a short wait for one: the control questions are tiny.
 CONTROL_POOL = Pool(pool_size=2, max_overflow=0, pool_timeout=2)
 
@@ -87,6 +92,7 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # negative: in KiB
         if ":memory:" not in url:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, far fewer fsyncs

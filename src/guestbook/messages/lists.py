@@ -28,10 +28,7 @@ from guestbook.web.csrf import csrf_token
 _EXT = "guestbook.messages.lists"
 CAPACITY = 256  # lists of ~10 kB each: a few MB per worker at most
 ITEMS = 2048  # messages of ~1 kB each: a hundred members' main pages, 2 MB at most
-SOURCE = (
-    '{% from "_macros.html" import message_list %}'
-    "{{ message_list(page, empty, liked, thread, items) }}"
-)
+TEMPLATE = "messages/list.html"  # the macro, called with the list's inputs
 
 
 class _Lists:
@@ -40,7 +37,7 @@ class _Lists:
     def __init__(self, app: Quart) -> None:
         self.kept = LRU(CAPACITY)
         self.items = LRU(ITEMS)
-        self.template: Template = app.jinja_env.from_string(SOURCE)
+        self.template: Template = app.jinja_env.get_template(TEMPLATE)
 
 
 class _Items:
