@@ -24,6 +24,8 @@ async def test_sqlite_pragmas_are_set_on_every_connection(sqlite_app: Quart) -> 
             assert await conn.scalar(text("PRAGMA foreign_keys")) == 1
             assert await conn.scalar(text("PRAGMA journal_mode")) == "wal"
             assert await conn.scalar(text("PRAGMA busy_timeout")) >= 5000
+            # Negative: KiB, not pages. SQLite's own default (2,000 KiB) stays in a worker.
+            assert await conn.scalar(text("PRAGMA cache_size")) == -db.SQLITE_CACHE_KIB
         await db.engine(app).dispose()
 
 

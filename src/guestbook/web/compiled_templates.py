@@ -99,8 +99,9 @@ def init_app(app: Quart, settings: Settings) -> None:
 
 
 async def _build(into: Path) -> None:
+    # Its answer (the folder) is not a log line; its errors, if any, are.
     child = await asyncio.create_subprocess_exec(
-        *COMMAND, str(into), stdin=asyncio.subprocess.DEVNULL
+        *COMMAND, str(into), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL
     )
     try:
         await asyncio.wait_for(child.wait(), BUILD_TIMEOUT_SECONDS)
