@@ -6,12 +6,12 @@ heap for good (about 2 MB of a page worker's RSS for these templates; bench/RESU
 "Page workers' memory"). In production a worker instead imports them as Python modules
 (Jinja's `ModuleLoader`) from `GUESTBOOK_COMPILED_TEMPLATES_PATH` (by default in the
 instance folder). A child process (`guestbook compile-templates PATH`) compiles them
-there before the worker serves its first request, once: the folder is named by a fingerprint of all
-the compiled code depends on (the sources, Jinja's and Python's versions, the
-environment's options and extensions), so an edit makes a new folder and nothing
-stale is ever loaded. If it cannot be made (a read-only folder, a child that failed),
-templates compile in the worker as before. Not in development, where an
-edited template is read again on its next render.
+there before the worker serves its first request, once: the folder is named by a
+fingerprint of all the compiled code depends on (the sources, Jinja's and Python's
+versions, the environment's options and extensions), so an edit makes a new folder and
+nothing stale is ever loaded. If it cannot be made (a read-only folder, a child that
+failed), templates compile in the worker as before. Not in development, where an edited
+template is read again on its next render.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def fingerprint(env: Environment) -> str:
 
 def root(settings: Settings) -> Path:
     """The folder of the releases' compiled templates."""
-    return Path(settings.compiled_templates_path or settings.instance_path / "compiled-templates")
+    chosen = settings.compiled_templates_path or settings.instance_path / "compiled-templates"
+    return Path(chosen).resolve()
 
 
 def init_app(app: Quart, settings: Settings) -> None:
