@@ -218,10 +218,11 @@ def compile_templates(into: Path) -> Path:
     from guestbook import create_app
     from guestbook.web import compiled_templates
 
+    into = into.resolve()
     # A key of its own, so none is written into `into` (as development's would be).
     key = secrets.token_hex(32)
-    app = create_app(Settings(env="testing", secret_key=key, instance_path=into.resolve()))
-    return compiled_templates.build(app.jinja_env, into.resolve())
+    app = create_app(Settings(env="testing", secret_key=key, instance_path=into))
+    return compiled_templates.build(app.jinja_env, into)
 
 
 def _operate(command: str, settings: Settings, path: Path) -> str:

@@ -89,10 +89,10 @@ def init_app(app: Quart, settings: Settings) -> None:
 
     @app.before_serving
     async def _load_compiled_templates() -> None:
-        env = app.jinja_env
-        folder = root(settings) / fingerprint(env)
+        env, into = app.jinja_env, root(settings)
+        folder = into / fingerprint(env)
         if not folder.is_dir():
-            await _build(root(settings))
+            await _build(into)
         if folder.is_dir():
             env.loader = ChoiceLoader([ModuleLoader(folder), env.loader])  # type: ignore[list-item]
         else:
