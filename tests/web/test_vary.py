@@ -1,5 +1,5 @@
 """Every HTML page says what it depends on, so a shared cache keys it right: forms,
-members' pages and error pages carry `Vary: Cookie, Accept-Language`."""
+members' pages and error pages carry `Vary: Cookie, Accept-Language`, once."""
 
 from __future__ import annotations
 
@@ -26,5 +26,6 @@ async def test_every_html_page_varies_on_cookie_and_language(app: Quart) -> None
     for client, path in pages:
         response = await client.get(path)
         assert response.mimetype == "text/html", path
+        assert len(response.headers.get_all("Vary")) == 1, path  # no header twice
         vary = {part.strip().lower() for part in response.headers.get("Vary", "").split(",")}
         assert {"cookie", "accept-language"} <= vary, (path, response.headers.get("Vary"))

@@ -110,8 +110,7 @@ def _kept_whole(
             pages.put((version, key), page)
         response = Response(page.body, content_type="text/html; charset=utf-8")
         if reader:
-            response.headers["Cache-Control"] = READER_CACHE_CONTROL
-            response.headers["Vary"] = "Cookie, Accept-Language"  # the language's sources
+            response.headers["Cache-Control"] = READER_CACHE_CONTROL  # Vary: web.headers
         response.set_etag(page.etag)
         return response
 

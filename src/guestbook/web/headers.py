@@ -52,8 +52,12 @@ async def add_security_headers(response: Response) -> Response:
         if lowered not in present:
             headers.add(key, value)
     if page:
-        # A shared cache must key a page on the cookie and Accept-Language.
-        headers.add("Vary", "Cookie, Accept-Language")
+        # A shared cache must key a page on the cookie and Accept-Language: one Vary
+        # header, whatever the view's says.
+        if "vary" in present:
+            response.vary.update(("Cookie", "Accept-Language"))
+        else:
+            headers.add("Vary", "Cookie, Accept-Language")
         language = g._get_current_object().get("locale", DEFAULT_LANGUAGE)
         if "content-language" in present:
             headers["Content-Language"] = language
