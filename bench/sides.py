@@ -54,6 +54,8 @@ class Side:
 
 def app_env(database: str, workdir: Path, secret: str) -> dict[str, str]:
     return {
+        # Python as the sample systemd unit runs it: without docstrings (`-OO`).
+        "PYTHONOPTIMIZE": "2",
         "GUESTBOOK_ENV": "production",
         "GUESTBOOK_ALLOW_SQLITE": "1",
         "GUESTBOOK_SECRET_KEY": secret,

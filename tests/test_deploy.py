@@ -70,6 +70,11 @@ from support import (
 )
 
 DEPLOY = ROOT / "deploy"
+# What the sample unit sets for Python itself (PYTHONOPTIMIZE): the instances below
+# run with it, as deployed.
+UNIT_ENVIRONMENT = dict(
+    re.findall(r"^Environment=(\w+)=(\S+)$", (DEPLOY / "guestbook.service").read_text(), re.M)
+)
 SLOW_APP = Path(__file__).with_name("slow_asgi.py")
 
 LOGIN_LIMIT = 3
@@ -336,6 +341,11 @@ def test_the_sample_systemd_unit_verifies(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
+def test_the_sample_unit_runs_python_without_docstrings() -> None:
+    # `-OO`: docstrings are not loaded, some 2 MB of each worker (README, Deployment).
+    assert UNIT_ENVIRONMENT["PYTHONOPTIMIZE"] == "2"
+
+
 # --- Live servers ---
 
 
@@ -403,6 +413,7 @@ def cluster(
         GUESTBOOK_LOG_FORMAT="text",
         # test_restarts.py's writers post steadily through the restarts.
         GUESTBOOK_POST_LIMIT="10000",
+        **UNIT_ENVIRONMENT,
     )
     workdir = tmp_path_factory.mktemp("cluster")
     a, b = LiveServer(workdir, env), LiveServer(workdir, env)
@@ -485,6 +496,20 @@ async def test_a_message_posted_on_one_instance_shows_on_the_other(
     async with httpx.AsyncClient() as reader:
         assert body in (await reader.get(f"{b.url}/")).text
         assert body in (await reader.get(f"{b.url}/users/{name}")).text
+
+
+async def test_the_api_describes_itself_under_the_units_python_flags(
+    cluster: tuple[LiveServer, LiveServer], app: Quart
+) -> None:
+    # The instances run `python -OO`, which drops the docstrings quart-schema and
+    # pydantic write the API's document from; the API reads them back from its source.
+    async with httpx.AsyncClient() as client:
+        served = (await client.get(f"{cluster[0].url}/openapi.json")).json()
+    written = await (await app.test_client().get("/openapi.json")).get_json()
+    assert not sys.flags.optimize  # this process keeps its docstrings: the reference
+    assert (served["paths"], served["components"]) == (written["paths"], written["components"])
+    summaries = [op.get("summary") for path in served["paths"].values() for op in path.values()]
+    assert all(summaries) and len(summaries) >= 11
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from guestbook.accounts import views as account_pages
 from guestbook.api import http as api_http
 from guestbook.api import routes as api_routes
 from guestbook.config import Settings
+from guestbook.lib import memory
 from guestbook.limits import ratelimit, spam
 from guestbook.live import fanout
 from guestbook.live import views as live_socket
@@ -164,6 +165,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         # collection no longer scans them, only what requests made: its pauses, which
         # stall every request in flight, stay short (bench/RESULTS.md).
         gc.freeze()
+        memory.give_back()  # what the startup freed, still counted in the worker's RSS
         yield
         gc.unfreeze()  # an app stopped in a longer-lived process (tests) leaves no trace
 

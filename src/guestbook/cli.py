@@ -254,7 +254,10 @@ def _rows(counts: dict[str, int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="guestbook", description=__doc__.splitlines()[0])
+    # Not the docstring: `python -OO`, as the service runs, drops it.
+    parser = argparse.ArgumentParser(
+        prog="guestbook", description="Serve the guestbook, and look after its data."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_serve = sub.add_parser("serve", help="serve the app with hypercorn")

@@ -114,6 +114,8 @@ def test_the_fingerprint_moves_with_what_the_compiled_code_depends_on() -> None:
         env_of(templates, extensions=["jinja2.ext.i18n"]),
     ]:
         assert compiled_templates.fingerprint(changed) != same
+    # `python -OO` (as deployed) imports other byte code files than plain `python`.
+    assert compiled_templates.fingerprint(env_of(templates), optimize=2) != same
 
 
 def test_a_template_missing_from_the_folder_renders_from_its_source(into: Path) -> None:

@@ -8,17 +8,27 @@ quart-schema's document is completed here with what it does not know: only the A
 routes, errors as `application/problem+json`, a 204 without a body, the headers an
 answer carries (ETag, Location, Link, the rate limit's and the token challenge's), the
 conditional request headers, and ids bounded as the routes bound them.
+
+Both write the operations' and types' descriptions from their docstrings, which
+`python -OO` (the deployment's workers, for their memory: README) drops; the API reads
+them back from its source when it loads (`_docstrings_from_source`).
 """
 
 from __future__ import annotations
 
+import ast
 import copy
+import inspect
+import sys
+from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
 from quart import Quart, render_template
 from quart_schema import HttpSecurityScheme, Info, OpenAPIProvider, QuartSchema, hide
 from werkzeug.routing import BaseConverter, IntegerConverter
 
+from guestbook.api import schemas
 from guestbook.api.auth import SCHEME
 from guestbook.api.problems import PROBLEM
 from guestbook.api.schemas import Problem
@@ -107,9 +117,24 @@ async def page() -> str:
     return await render_template("api/docs.html")
 
 
-def init_app(app: Quart, endpoint: str) -> None:
+def _docstrings_from_source(modules: Iterable[ModuleType]) -> None:
+    """Each top-level function's and class's docstring in `modules`, as written, back
+    on the object under `python -OO`, which left it None."""
+    if sys.flags.optimize < 2:
+        return
+    for module in modules:
+        for node in ast.parse(inspect.getsource(module)).body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                said = ast.get_docstring(node, clean=False)
+                if said is not None:
+                    getattr(module, node.name).__doc__ = said
+
+
+def init_app(app: Quart, endpoint: str, described: Iterable[ModuleType] = ()) -> None:
     """quart-schema for `app`, and `endpoint` (/openapi.json's) answered with its
-    document: the rule was registered at startup, when no new one could be now."""
+    document: the rule was registered at startup, when no new one could be now. The
+    views of `described` and the API's types keep their docstrings under `-OO`."""
+    _docstrings_from_source((*described, schemas))
     schema = QuartSchema(
         app,
         # No routes of its own: none can be added now, and its docs pages load their

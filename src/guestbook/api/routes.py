@@ -96,13 +96,15 @@ def load(app: Quart) -> None:
 
     from guestbook.api import docs  # noqa: PLC0415
 
+    modules = []
     for part in PARTS:
         module = importlib.import_module(part.module)
+        modules.append(module)
         for view in part.views:
             app.view_functions[f"{part.bp.name}.{view}"] = getattr(module, view)
         if part.tags:
             tag_blueprint(part.bp, part.tags)
-    docs.init_app(app, OPENAPI)
+    docs.init_app(app, OPENAPI, described=modules)
     app.extensions[_EXT] = frozenset()
 
 

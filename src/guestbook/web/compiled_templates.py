@@ -55,7 +55,7 @@ OPTIONS = (
 )
 
 
-def fingerprint(env: Environment) -> str:
+def fingerprint(env: Environment, optimize: int = sys.flags.optimize) -> str:
     digest = hashlib.sha256()
 
     def add(part: str | bytes) -> None:
@@ -64,6 +64,7 @@ def fingerprint(env: Environment) -> str:
 
     add(jinja2.__version__)
     add(sys.implementation.cache_tag)
+    add(str(optimize))  # the byte code's level: `python -OO` imports `.opt-2.pyc`
     for option in OPTIONS:
         add(repr(getattr(env, option, None)))
     # A callable autoescape is asked per template name as it compiles.
