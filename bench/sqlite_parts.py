@@ -58,7 +58,8 @@ async def _serve(paths: list[str], requests: int, concurrency: int) -> tuple[flo
         page = await (await member.get("/auth/login")).get_data(as_text=True)
         token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
         form = {"username": READER, "password": PASSWORD, "csrf_token": token}
-        assert (await member.post("/auth/login", form=form)).status_code == 302
+        if (await member.post("/auth/login", form=form)).status_code != 302:
+            raise RuntimeError("the reader's login failed")
         clients = [member, app.test_client()]  # a member, and a reader without cookies
         left = requests
 
@@ -68,7 +69,8 @@ async def _serve(paths: list[str], requests: int, concurrency: int) -> tuple[flo
                 left -= 1
                 sent = time.perf_counter()
                 response = await clients[n % 2].get(paths[left % len(paths)])
-                assert response.status_code == 200, response.status_code
+                if response.status_code != 200:
+                    raise RuntimeError(f"{response.status_code} from a page")
                 latencies.append(time.perf_counter() - sent)
 
         started, cpu = time.perf_counter(), time.process_time()

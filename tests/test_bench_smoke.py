@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from itsdangerous import URLSafeSerializer
 
 from support import ROOT, _unavailable
 
@@ -149,6 +150,26 @@ def test_the_requests_whose_instructions_are_counted_answer(
     command = [sys.executable, "-m", "bench.instructions", "--child", side, "/bench/wait", "3"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.sqlite_only
+def test_the_counted_members_cookie_is_one_whose_page_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--member` counts the page a logged-in browser gets on its next visit: the
+    login's "Logged in" already shown, so the session holds no message waiting (a page
+    with one is rendered every time, never kept). The cookie is made under the bench's
+    -OO, which once skipped the visit that shows it."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench import instructions
+
+    env = instructions.environment(tmp_path)
+    assert env["PYTHONOPTIMIZE"] == "2"
+    cookies = dict(part.split("=", 1) for part in instructions._member_cookie(env).split("; "))
+    payload = cookies["__Host-gb_session"].rsplit(".", 2)[0]
+    session = URLSafeSerializer("unused").load_payload(payload.encode())
+    assert session["csrf_token"]
+    assert "_flashes" not in session
 
 
 @pytest.mark.sqlite_only
