@@ -16,6 +16,7 @@ from quart import Quart, Response
 from sqlalchemy import delete, select, update
 
 from guestbook import create_app, db
+from guestbook.cache import versions
 from guestbook.messages.pagination import Cursor
 from guestbook.models import ContentVersion, LoginSession, Message, User, utcnow
 from guestbook.web import conditional
@@ -276,6 +277,25 @@ async def test_a_profile_is_cached_under_its_canonical_name(client, auth) -> Non
     assert "hello" in await seen_by(client, "/users/kate")
     assert "hello" in await seen_by(client, "/users/\u212aATE")
     assert (await client.get("/users/k\u0131te")).status_code == 404
+
+
+async def test_a_write_drops_what_was_kept_at_older_versions(app, client, auth) -> None:
+    """No dead copy stays: after a write the pages and reads kept are the new
+    version's only (a worker's memory stays what one version's pages take)."""
+    await auth.signup("alice")
+    await client.post("/messages", form={"body": "first"})
+    caches = versions._caches(app)
+
+    async def kept_at() -> set[int]:
+        assert "first" in await seen_by(client)
+        assert "first" in await seen_by(client, "/users/alice")
+        return {key[0] for cache in (caches.pages, caches.reads) for key in cache}
+
+    first = await kept_at()
+    await client.post("/messages", form={"body": "second"})
+    second = await kept_at()
+    assert len(first) == len(second) == 1
+    assert first != second
 
 
 async def test_a_version_that_goes_back_empties_the_cache(app, client, auth) -> None:

@@ -27,13 +27,15 @@ class LRU(OrderedDict):
 
 
 class VersionedLRU(LRU):
-    """Entries keyed by `(version, ...)`, and the highest version seen: a lower one
-    means the numbers started again (a row made anew, a backup restored), so the same
-    number may now stand for other data, and everything kept is dropped."""
+    """Entries keyed by `(version, ...)`, all of one version: the one last named. A
+    higher one drops what was kept, which no request asks for again (a busy site
+    writes every second: kept, the dead copies would fill the cache's capacity in
+    minutes). A lower one means the numbers started again (a row made anew, a
+    backup restored), so the same number may now stand for other data: dropped too."""
 
     highest = -1
 
     def at(self, version: int) -> None:
-        if version < self.highest:
+        if version != self.highest:
             self.clear()
         self.highest = version

@@ -26,7 +26,9 @@ from guestbook.messages.pagination import Page
 from guestbook.web.csrf import csrf_token
 
 _EXT = "guestbook.messages.lists"
-CAPACITY = 256  # lists of ~10 kB each: a few MB per worker at most
+# Lists are 10-30 kB (27 kB for a member's twenty messages of 200 characters): up to
+# ~7 MB per worker once full, as a busy site's workers soon are.
+CAPACITY = 256
 ITEMS = 2048  # messages of ~1 kB each: a hundred members' main pages, 2 MB at most
 TEMPLATE = "messages/list.html"  # the macro, called with the list's inputs
 
