@@ -45,6 +45,7 @@ from guestbook.web import (
     logs,
     pipeline,
     probes,
+    quart_app,
     urls,
 )
 
@@ -106,7 +107,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
         settings = Settings.from_env(**(config or {}))
 
     cookie_prefix = "__Host-" if settings.cookie_secure else ""
-    app = Quart(__name__, instance_path=str(settings.instance_path.resolve()))
+    app = quart_app.App(__name__, instance_path=str(settings.instance_path.resolve()))
     app.app_ctx_globals_class = db.RequestGlobals  # gives `g.db`
     app.config.update(
         SETTINGS=settings,
