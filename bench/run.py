@@ -295,14 +295,18 @@ def run_mixed(args: argparse.Namespace, command: str) -> dict:
     return result
 
 
-def _commit() -> str:
-    """The commit measured, marked when the work tree differs from it."""
+def _commit(root: Path = ROOT) -> str:
+    """The commit measured, marked when the code differs from it: RESULTS.md aside,
+    which `make bench` rewrites between its runs."""
 
     def git(*words: str) -> str:
-        done = subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(["git", *words], cwd=root, capture_output=True, text=True)
         return done.stdout.strip()
 
-    dirty = git("status", "--porcelain", "--untracked-files=no", "src", "bench")
+    dirty = git(
+        "status", "--porcelain", "--untracked-files=no",
+        "src", "bench", ":(exclude)bench/RESULTS.md",
+    )  # fmt: skip
     return git("rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if dirty else "")
 
 

@@ -244,3 +244,28 @@ def test_the_mixed_scenario_runs_and_counts(tmp_path: Path) -> None:
         "mixed: lost posts = 0",
     ]
     assert all(isinstance(t["met"], bool) for t in result["targets"])
+
+
+@pytest.mark.sqlite_only
+def test_a_run_is_marked_by_changed_code_not_by_the_results_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make bench` rewrites RESULTS.md after its first run: the next runs measure the
+    same commit, and say so."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench.run import _commit
+
+    def git(*words: str) -> None:
+        subprocess.run(["git", *words], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "RESULTS.md").write_text("figures\n")
+    (tmp_path / "bench" / "run.py").write_text("code\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "start")
+    clean = _commit(tmp_path)
+    (tmp_path / "bench" / "RESULTS.md").write_text("new figures\n")
+    assert _commit(tmp_path) == clean
+    (tmp_path / "bench" / "run.py").write_text("changed code\n")
+    assert _commit(tmp_path) == f"{clean} (with uncommitted changes)"

@@ -1,11 +1,12 @@
 """Quart, with two answers it works out on every request remembered instead.
 
-Quart asks, for each hook it calls (a request passes six or seven), whether the hook
-is a coroutine function, and works out the request's blueprints three times (before,
-after, teardown) through three properties. Neither answer changes while the app
-serves: remembered, a member's kept page takes 4% fewer instructions
+On every request Quart asks whether each function it is about to await is a coroutine
+function (`ensure_async`: seven times for a member's kept page, the hooks, the view and
+the session's save), and works out the request's blueprints at least three times
+(before, after, teardown) through three properties. Neither answer changes while the
+app serves: remembered, a member's kept page takes 4.6% fewer instructions
 (bench/RESULTS.md, "Quart's per-request answers remembered"). Everything else is
-Quart's own; Flask's `Flask` subclassing works the same way.
+Quart's own.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import quart
 
 # As Quart asks it (quart.app): inspect's answer is wrong for some callables before 3.12.
 _asks = _inspect_iscoroutinefunction if sys.version_info >= (3, 12) else asyncio.iscoroutinefunction
-# Bounded: a caller that wraps a new closure on every request cannot grow it.
+# Bounded: a new closure per request (`after_this_request`) is kept only until 256
+# others push it out.
 _is_coroutine_function = functools.lru_cache(maxsize=256)(_asks)
 
 
 @functools.cache  # one entry per endpoint, and the URL map has a fixed number of those
 def _blueprints_of(endpoint: str) -> list[str]:
-    """ "a.b.view" -> ["a.b", "a"]: the blueprint, then its parents (Quart's order)."""
+    """The blueprint of "a.b.view" and its parents, innermost first: ["a.b", "a"]."""
     parents = endpoint.split(".")[:-1]
     return [".".join(parents[:depth]) for depth in range(len(parents), 0, -1)]
 
