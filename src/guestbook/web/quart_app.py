@@ -11,17 +11,13 @@ Quart's own.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import sys
 from collections.abc import Awaitable, Callable
-from inspect import iscoroutinefunction as _inspect_iscoroutinefunction
 from typing import Any
 
 import quart
+from quart.app import iscoroutinefunction as _asks  # the check Quart makes, as it makes it
 
-# As Quart asks it (quart.app): inspect's answer is wrong for some callables before 3.12.
-_asks = _inspect_iscoroutinefunction if sys.version_info >= (3, 12) else asyncio.iscoroutinefunction
 # Bounded: a new closure per request (`after_this_request`) is kept only until 256
 # others push it out.
 _is_coroutine_function = functools.lru_cache(maxsize=256)(_asks)
