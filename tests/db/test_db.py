@@ -1,8 +1,12 @@
 """The async data layer: engine per app, SQLite pragmas, `g.db` made lazily."""
 
+import asyncio
+
+import asyncpg
 import pytest
 from quart import Quart, g
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from guestbook import create_app, db
 
@@ -79,14 +83,44 @@ async def test_g_db_is_one_session_per_request(app: Quart) -> None:
 
 @pytest.mark.postgres_only
 async def test_the_control_pool_asks_without_a_transaction(app: Quart) -> None:
-    """The versions question and the readiness probe only read, one statement each; in
-    autocommit, the pool's pre-ping is one round trip, not three (BEGIN, ping,
-    ROLLBACK), before nearly every request's question."""
+    """The versions question and the readiness probe only read, one statement each: in
+    autocommit, the probe's `SELECT 1` is one round trip, not three (BEGIN, it,
+    ROLLBACK)."""
     control = db.control_engine(app)
     assert control is not db.engine(app)
     async with control.connect() as conn:
-        # SQLAlchemy's asyncpg adapter: no transaction of its own, so a one-trip ping.
+        # SQLAlchemy's asyncpg adapter: no transaction of its own.
         assert (await conn.get_raw_connection()).dbapi_connection.isolation_level == "autocommit"
-        assert control.pool._pre_ping  # noqa: SLF001 (no public accessor): dead ones replaced
     async with db.engine(app).connect() as conn:  # requests write in transactions
         assert (await conn.get_raw_connection()).dbapi_connection.isolation_level != "autocommit"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("which", ["main", "control"])
+async def test_a_connection_the_server_ended_is_replaced_without_asking(
+    app: Quart, database_url: str, which: str
+) -> None:
+    """A connection PostgreSQL ended (a restart, an administrator) is never handed out:
+    the next checkout gets a fresh one, though no checkout pings the server."""
+    engine = db.engine(app) if which == "main" else db.control_engine(app)
+    assert not engine.pool._pre_ping  # noqa: SLF001 (no public accessor): no round trip
+    await engine.dispose()  # one connection in the pool: the next checkout gets it
+    async with engine.connect() as conn:
+        ended = (await conn.get_raw_connection()).driver_connection
+        pid = ended.get_server_pid()
+    admin = await asyncpg.connect(
+        make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    for _ in range(200):  # the server's goodbye reaches the client's socket
+        if ended.is_closed():
+            break
+        await asyncio.sleep(0.01)
+    assert ended.is_closed()
+
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT 1")) == 1
+        assert (await conn.get_raw_connection()).driver_connection.get_server_pid() != pid

@@ -16,7 +16,7 @@ from typing import Any
 
 from quart import Quart, current_app, g
 from quart.ctx import _AppCtxGlobals
-from sqlalchemy import Insert, event, text
+from sqlalchemy import Insert, event, exc, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -48,21 +48,32 @@ def make_engine(settings: Settings, pool: Pool | None = None, **options: Any) ->
     if settings.is_sqlite:
         return _sqlite_engine(settings.database_url)
     pool = pool or settings.db
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         poolclass=MeteredQueuePool,
         pool_size=pool.pool_size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.pool_timeout,
-        # A connection that died while the database was away is replaced, not reused,
-        # so the app recovers without a restart.
-        pool_pre_ping=True,
         connect_args={
             "timeout": settings.db.connect_timeout,
             "server_settings": {"statement_timeout": str(settings.db.statement_timeout_ms)},
         },
         **options,
     )
+    event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+    return engine
+
+
+def _replace_if_closed(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A connection the server closed (a restart, an idle timeout, a cut link) is
+    replaced, not handed out, so the app recovers without a restart. asyncpg knows it
+    from its socket, at no cost; SQLAlchemy's `pool_pre_ping` asks the server instead,
+    three round trips in a transaction (BEGIN, the ping, ROLLBACK) before every
+    checkout's first statement (bench/RESULTS.md, "Checkouts without a ping")."""
+    if record.driver_connection.is_closed():
+        # SQLAlchemy's documented answer (PoolEvents.checkout): this connection is
+        # dropped and a fresh one checked out in its place.
+        raise exc.DisconnectionError("the database closed this connection")
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:
@@ -136,9 +147,7 @@ def init_app(app: Quart, settings: Settings) -> None:
         if settings.is_sqlite:
             settings.instance_path.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings)
-        # The control questions only read, one statement each: no transaction. That
-        # also makes the pre-ping on asyncpg one round trip, where in a transaction it
-        # is three (BEGIN, the ping, ROLLBACK), before nearly every request's question.
+        # The control questions only read, one statement each: no transaction.
         control = (
             engine
             if settings.is_sqlite
