@@ -105,6 +105,28 @@ SCRIPT = "<script>alert(1)</script>"
 # --- databases -------------------------------------------------------------------------
 
 
+def http_scope(
+    path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
+    """An HTTP request's ASGI scope as a server makes it, for calling an app directly
+    (`await app(scope, receive, send)`) where a test plays the server."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers or [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+        "extensions": {},
+    }
+
+
 async def _pg_admin(statement: str) -> None:
     """Run one statement on the server's admin database (CREATE/DROP DATABASE)."""
     engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -25,7 +25,7 @@ from quart import Quart
 
 from guestbook import create_app, db
 from servers import LiveServer, migrate
-from support import PASSWORD, csrf_from, own_database
+from support import PASSWORD, csrf_from, http_scope, own_database
 
 HELD = 30
 
@@ -149,25 +149,12 @@ async def test_a_body_that_never_ends_gets_408_and_takes_no_connection(
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"localhost"),
-            (b"content-type", b"application/x-www-form-urlencoded"),
-            (b"content-length", b"100"),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 80),
-        "extensions": {},
-    }
+    headers = [
+        (b"host", b"localhost"),
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"content-length", b"100"),
+    ]
+    scope = http_scope(path, method, headers)
     task = asyncio.create_task(app(scope, receive, send))
     await asyncio.sleep(0.25)
     assert db.engine(app).pool.checkedout() == 0  # waiting for the body, holding nothing

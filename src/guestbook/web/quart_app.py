@@ -1,22 +1,34 @@
-"""Quart, with two answers it works out on every request remembered instead.
+"""Quart, with what it works out on every request done once, and a request's tasks
+cut from three to one.
 
 On every request Quart asks whether each function it is about to await is a coroutine
 function (`ensure_async`: seven times for a member's kept page, the hooks, the view and
 the session's save), and works out the request's blueprints at least three times
 (before, after, teardown) through three properties. Neither answer changes while the
 app serves: remembered, a member's kept page takes 4.6% fewer instructions
-(bench/RESULTS.md, "Quart's per-request answers remembered"). Everything else is
-Quart's own.
+(bench/RESULTS.md, "Quart's per-request answers remembered").
+
+Quart also starts two tasks per request, one that reads the body and one that handles
+the request, waits for whichever ends first and cancels the other; and on Python 3.11
+`asyncio.wait_for` starts a third to send the response. `HTTPConnection` handles the
+request in the server's own task, reads the body in the one task it starts, and sends
+under `asyncio.timeout`: the same behaviour, 7.6% fewer instructions for a member's
+kept page (bench/RESULTS.md, "One task per request"). Everything else is Quart's own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import quart
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 from quart.app import iscoroutinefunction as _asks  # the check Quart makes, as it makes it
+from quart.asgi import ASGIHTTPConnection
+from quart.asgi import _handle_exception as _error_response  # Quart's own, as it uses it
 
 # Bounded: a new closure per request (`after_this_request`) is kept only until 256
 # others push it out.
@@ -38,8 +50,55 @@ class Request(quart.Request):
         return [] if rule is None else _blueprints_of(rule.endpoint)
 
 
+# The cancel message that tells the client's leaving from any other cancel.
+_CLIENT_LEFT = "the client left before its answer"
+
+
+class HTTPConnection(ASGIHTTPConnection):
+    """Quart's, in one task instead of three (the module's docstring)."""
+
+    async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        request = self._create_request_from_scope(send)
+        handler = asyncio.current_task()
+        reader = asyncio.ensure_future(self.handle_messages(request, receive))
+        handling = True
+
+        def stop_handling(_reader: asyncio.Future) -> None:
+            # The reader ended first (the client left): the request is cancelled, as
+            # Quart cancels its handler's task.
+            if handling and handler is not None:
+                handler.cancel(_CLIENT_LEFT)
+
+        reader.add_done_callback(stop_handling)
+        try:
+            await self.handle_request(request, send)
+        except asyncio.CancelledError as cancel:
+            if cancel.args != (_CLIENT_LEFT,) or handler is None or handler.uncancel():
+                raise  # (also) a cancel of the server's: it stops this request
+        finally:
+            handling = False
+            reader.cancel()
+        if reader.done() and not reader.cancelled() and reader.exception() is not None:
+            raise reader.exception()  # as Quart raises its reader's error
+
+    async def handle_request(self, request: quart.Request, send: ASGISendCallable) -> None:
+        """As Quart's, with the response sent under `asyncio.timeout` in this task,
+        where `asyncio.wait_for` (Python 3.11) sends it in a task of its own."""
+        try:
+            response = await self.app.handle_request(request)
+        except Exception as error:  # as Quart: every error becomes a page
+            response = await _error_response(self.app, error)
+        timeout = getattr(response, "timeout", Ellipsis)
+        if timeout is Ellipsis:
+            timeout = self.app.config["RESPONSE_TIMEOUT"]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._send_response(send, response)
+
+
 class App(quart.Quart):
     request_class = Request
+    asgi_http_class = HTTPConnection
 
     def ensure_async(self, func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         """As Quart's: `func` if it is a coroutine function, else run in a thread."""
