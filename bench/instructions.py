@@ -7,6 +7,8 @@ code on a busy machine or a quiet one, where seconds move with the neighbours' l
     python -m bench.instructions / --database postgres --at-once 32
     python -m bench.instructions / --side "json logs:GUESTBOOK_LOG_FORMAT=json"
                                                      # also our app with other settings
+    python -m bench.instructions / /hello --member --at-once 32 --server
+                                                     # through hypercorn, its share too
 
 Requests go straight to the ASGI app, in-process and one at a time (no server, no
 client), after a warm-up: what is counted is the app's own path. The 50 ms page is
@@ -21,35 +23,47 @@ outside valgrind (an argon2 hash there would take minutes). `/hello` is counted 
 bare app: the route the benchmark's "x hello" divides by. `--at-once 32` sends the
 requests in waves of 32, as wrk's 32 connections keep them in flight: they then share
 one versions question (`lib.singleflight`), which one request at a time asks alone.
+
+`--server` counts through hypercorn instead: its `serve` in the counted process (uvloop,
+plain HTTP/1.1, no access log), asked by a client in this process over `--at-once`
+keep-alive connections. The count then holds the server's share of a request too, so
+"/" over "/hello" is what the benchmark's "x hello" would be if instructions were time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import re
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import uvloop
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
 
 from . import pg
 from .seed import Seeded, seed
-from .servers import ROOT
+from .servers import ROOT, free_port
 from .sides import PAGE_SIZE, app_env
 
 WARM_UP = 200
 COUNTS = (100, 400)
 COOKIE_ENV = "BENCH_INSTRUCTIONS_COOKIE"
 AT_ONCE_ENV = "BENCH_INSTRUCTIONS_AT_ONCE"
+PORT_ENV = "BENCH_INSTRUCTIONS_PORT"  # set: the child serves there (`--server`)
 
 
 def _scope(path: str, cookie: str = "") -> dict:
@@ -119,7 +133,42 @@ def _child(side: str, path: str, count: int) -> None:
     else:
         from . import app as module  # reads the GUESTBOOK_* variables the parent set
     module.WAIT_SECONDS = 0  # the 50 ms page, without its wait
+    if PORT_ENV in os.environ:  # `--server`: the parent asks, through hypercorn
+        uvloop.run(_serve(module.app, int(os.environ[PORT_ENV])))
+        return
     uvloop.run(_requests(module.app, path, count))  # the servers' loop (`-k uvloop`)
+
+
+async def _serve(app, port: int) -> None:  # noqa: ANN001 (an ASGI app)
+    """hypercorn's own serving, until SIGTERM: then the process ends as a process does
+    (callgrind writes its count)."""
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await serve(app, config, shutdown_trigger=stop.wait)
+
+
+async def _ask(port: int, path: str, total: int, connections: int, cookie: str) -> None:
+    """`total` GETs of `path` over `connections` keep-alive connections, each waiting
+    for its answer before asking again (as wrk does); a status but 200 stops the count."""
+    head = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: bench\r\nAccept: */*\r\n"
+    asked = (head + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n").encode()
+
+    async def over_one(times: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(times):
+            writer.write(asked)
+            answer = await reader.readuntil(b"\r\n\r\n")
+            if not answer.startswith(b"HTTP/1.1 200"):
+                raise SystemExit(f"{path}: {answer[:40]!r}")
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", answer)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+        writer.close()
+
+    shares = [total // connections + (n < total % connections) for n in range(connections)]
+    await asyncio.gather(*(over_one(times) for times in shares if times))
 
 
 def environment(workdir: Path, database: str | None = None) -> dict[str, str]:
@@ -155,11 +204,43 @@ def _count(side: str, path: str, count: int, env: dict[str, str]) -> int:
         "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
         sys.executable, "-m", "bench.instructions", "--child", side, path, str(count),
     ]  # fmt: skip
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode or not found:
-        raise SystemExit(f"{side} {path}: valgrind failed\n{done.stderr[-2000:]}")
+    if PORT_ENV in env:
+        returncode, stderr = _count_served(command, path, count, env)
+    else:
+        done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+        returncode, stderr = done.returncode, done.stderr
+    found = re.search(r"Collected : (\d+)", stderr)
+    if returncode or not found:
+        raise SystemExit(f"{side} {path}: valgrind failed\n{stderr[-2000:]}")
     return int(found.group(1))
+
+
+def wait_for_port(child: subprocess.Popen, port: int, seconds: float) -> None:
+    """Until `child` listens on `port`; SystemExit if it exits or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        if child.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the server on port {port} did not start")
+        time.sleep(0.2)
+
+
+def _count_served(
+    command: list[str], path: str, count: int, env: dict[str, str]
+) -> tuple[int, str]:
+    """The child serving under valgrind, asked `WARM_UP + count` times from here."""
+    port = free_port()
+    child = subprocess.Popen(  # noqa: S603 (our own command)
+        command, env={**env, PORT_ENV: str(port)}, cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for_port(child, port, 300)  # valgrind starts Python slowly
+        connections, cookie = int(env[AT_ONCE_ENV]), env.get(COOKIE_ENV, "")
+        asyncio.run(_ask(port, path, WARM_UP + count, connections, cookie))
+    finally:
+        child.terminate()
+    return child.wait(), child.stderr.read() if child.stderr else ""
 
 
 def _per_request(side: str, path: str, env: dict[str, str]) -> float:
@@ -206,6 +287,11 @@ def main(argv: list[str] | None = None) -> None:
         "--side", action="append", default=[], metavar="LABEL:VAR=VALUE[,VAR=VALUE]",
         help="also our app with these environment variables (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="through hypercorn, asked over --at-once keep-alive connections",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -223,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _count_all(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> None:
     env[AT_ONCE_ENV] = str(args.at_once)
+    if args.server:
+        env[PORT_ENV] = "0"  # each count gets a free port of its own (`_count_served`)
     if args.member:
         env[COOKIE_ENV] = _member_cookie(env)
     sides = {"ours": env}

@@ -5,6 +5,7 @@ timing is asserted: speed is what the benchmark reports, not what the suite chec
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import subprocess
@@ -150,6 +151,31 @@ def test_the_requests_whose_instructions_are_counted_answer(
     command = [sys.executable, "-m", "bench.instructions", "--child", side, "/bench/wait", "3"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.sqlite_only
+def test_the_count_through_hypercorn_serves_asks_and_ends_on_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--server`: the counted child serves under hypercorn (here without valgrind),
+    answers the parent's keep-alive client, refuses a count on a page that is not a
+    200, and ends on SIGTERM as a process does, so that callgrind writes its count."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench import instructions, servers
+
+    env, port = instructions.environment(tmp_path), servers.free_port()
+    command = [sys.executable, "-m", "bench.instructions", "--child", "ours", "/", "0"]
+    child = subprocess.Popen(
+        command, cwd=ROOT, env={**env, instructions.PORT_ENV: str(port)}, stderr=subprocess.PIPE
+    )
+    try:
+        instructions.wait_for_port(child, port, 60)
+        asyncio.run(instructions._ask(port, "/", 13, 4, ""))  # 4, 3, 3 and 3 a connection
+        with pytest.raises(SystemExit, match="404"):
+            asyncio.run(instructions._ask(port, "/nowhere", 1, 1, ""))
+    finally:
+        child.terminate()
+    assert child.wait(30) == 0, child.stderr.read().decode()[-2000:] if child.stderr else ""
 
 
 @pytest.mark.sqlite_only

@@ -13,7 +13,7 @@ the request, waits for whichever ends first and cancels the other; and on Python
 `asyncio.wait_for` starts a third to send the response. `HTTPConnection` handles the
 request in the server's own task, reads the body in the one task it starts, and sends
 under `asyncio.timeout`: the same behaviour, with 7.7% fewer of the app's own
-instructions for a member's kept page, 2.0% fewer through hypercorn (bench/RESULTS.md,
+instructions for a member's kept page, 2.3% fewer through hypercorn (bench/RESULTS.md,
 "One task per request"). Everything else is Quart's own.
 """
 
