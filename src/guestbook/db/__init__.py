@@ -65,7 +65,7 @@ def make_engine(settings: Settings, pool: Pool | None = None, **options: Any) ->
 
 
 def _replace_if_closed(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    """A connection the server closed (a restart, an idle timeout, a cut link) is
+    """A connection the server or a proxy closed (a restart, an idle timeout) is
     replaced, not handed out, so the app recovers without a restart. asyncpg knows it
     from its socket, at no cost; SQLAlchemy's `pool_pre_ping` asks the server instead,
     three round trips in a transaction (BEGIN, the ping, ROLLBACK) before every
