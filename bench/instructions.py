@@ -229,18 +229,22 @@ def wait_for_port(child: subprocess.Popen, port: int, seconds: float) -> None:
 def _count_served(
     command: list[str], path: str, count: int, env: dict[str, str]
 ) -> tuple[int, str]:
-    """The child serving under valgrind, asked `WARM_UP + count` times from here."""
+    """The child serving under valgrind, asked `WARM_UP + count` times from here. Its
+    output goes to a file: a pipe nobody reads while it serves would fill and stop it."""
     port = free_port()
-    child = subprocess.Popen(  # noqa: S603 (our own command)
-        command, env={**env, PORT_ENV: str(port)}, cwd=ROOT, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_for_port(child, port, 300)  # valgrind starts Python slowly
-        connections, cookie = int(env[AT_ONCE_ENV]), env.get(COOKIE_ENV, "")
-        asyncio.run(_ask(port, path, WARM_UP + count, connections, cookie))
-    finally:
-        child.terminate()
-    return child.wait(), child.stderr.read() if child.stderr else ""
+    with tempfile.TemporaryFile("w+") as output:
+        child = subprocess.Popen(  # noqa: S603 (our own command)
+            command, env={**env, PORT_ENV: str(port)}, cwd=ROOT, stderr=output
+        )
+        try:
+            wait_for_port(child, port, 300)  # valgrind starts Python slowly
+            connections, cookie = int(env[AT_ONCE_ENV]), env.get(COOKIE_ENV, "")
+            asyncio.run(_ask(port, path, WARM_UP + count, connections, cookie))
+        finally:
+            child.terminate()
+        returncode = child.wait()
+        output.seek(0)
+        return returncode, output.read()
 
 
 def _per_request(side: str, path: str, env: dict[str, str]) -> float:
