@@ -31,10 +31,12 @@ POST_TEXT = "an ordinary message of ordinary length, as a guest would leave one.
 @dataclass
 class Frames:
     """What the sockets heard: each post's event by message id, with the arrival time
-    on each socket; reloads (a socket told it missed events); sockets the server
-    closed before the client did."""
+    on each socket; the frames (each a send the server paid for, heartbeats included);
+    reloads (a socket told it missed events); sockets the server closed before the
+    client did."""
 
     arrivals: dict[int, list[float]] = field(default_factory=dict)
+    received: int = 0
     reloads: int = 0
     dropped: int = 0
 
@@ -50,6 +52,7 @@ class Listener(live.Socket):
 
     def _text(self, payload: bytes) -> None:
         now = time.monotonic()
+        self.frames.received += 1
         for event in live.events(payload):
             kind = event.get("type")
             if kind == "created":

@@ -91,6 +91,8 @@ def _fanout(w: Window, written: dict[str, int], acked: list) -> dict:
         "refused": w.refused,
         "dropped": w.frames.dropped,
         "reloads": w.frames.reloads,
+        # Sends per socket per post: below 1 when posts close together share a frame.
+        "frames_per_post": round(w.frames.received / max(opened, 1) / max(len(written), 1), 2),
         "posts_heard_by_all": len(last),
         "frames_missing": missing,
         # Every socket heard every committed post's event, each once.
@@ -167,7 +169,8 @@ def render(result: dict) -> str:
             lines.append(
                 f"{side}: fan-out to {f['opened']} sockets (per worker {f['per_worker']}): "
                 f"p50 {_ms(f['p50_ms'])} ms, p99 {_ms(f['p99_ms'])} ms, max {_ms(f['max_ms'])} "
-                f"ms; every socket's frame p99 {_ms(f['p99_every_socket_ms'])} ms; refused "
+                f"ms; every socket's frame p99 {_ms(f['p99_every_socket_ms'])} ms; frames per "
+                f"socket per post {f['frames_per_post']}; refused "
                 f"{f['refused']}, dropped {f['dropped']}, reloads {f['reloads']}, frames "
                 f"missing {f['frames_missing']}"
             )
@@ -235,7 +238,8 @@ def markdown(result: dict) -> str:
             f"- Fan-out (ours): {fanout['posts_heard_by_all']} posts heard by every socket; "
             f"max {_ms(fanout['max_ms'])} ms; every socket's frame p99 "
             f"{_ms(fanout['p99_every_socket_ms'])} ms; from the POST's request, p99 "
-            f"{_ms(fanout['p99_from_request_ms'])} ms; sockets refused {fanout['refused']}, "
+            f"{_ms(fanout['p99_from_request_ms'])} ms; frames per socket per post "
+            f"{fanout['frames_per_post']}; sockets refused {fanout['refused']}, "
             f"dropped {fanout['dropped']}, told to reload {fanout['reloads']}; frames missing "
             f"{fanout['frames_missing']}."
         )

@@ -23,6 +23,7 @@ import contextlib
 import gc
 import ipaddress
 import logging
+import math
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
@@ -46,6 +47,12 @@ _EXT = "guestbook.live.fanout"
 
 BATCH = 500  # log rows read at once
 DELIVER_SLICE = 1000  # sockets given an event per turn of the loop
+# Events that follow one another closely go out together: after a delivery the log is
+# read again no sooner than this, and what came meanwhile reaches each socket as one
+# frame (`Subscriber.next_frame`). A lone event goes out at once. Each frame costs the
+# server a send per socket, whatever its size: under a stream of posts this halves
+# the sends, for at most this much more delay (bench/RESULTS.md, "Frames together").
+DELIVER_GAP = 0.2
 PRUNE_EVERY_SECONDS = 60.0
 RECONNECT_MAX_SECONDS = 10.0
 HEARTBEAT_TICK = 1.0  # seconds between looks for the heartbeats due
@@ -75,6 +82,8 @@ class Hub:
         self.listening: bool | None = None if settings.is_sqlite else False
         self._failing = False
         self._pruned_at = self._beats_checked_at = time.monotonic()
+        self._delivered_at = -math.inf  # when events last went out (`DELIVER_GAP`)
+        self._backlog = False  # the last read left rows unread
         self.gc_defaults = gc.get_threshold()  # while few sockets are open (`_tune_gc`)
 
     # --- sockets -------------------------------------------------------------------
@@ -153,6 +162,9 @@ class Hub:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self.wake.wait()
+            if self.wake.is_set() and not self._backlog:
+                await self._after_gap()
+            self._backlog = False
             self.wake.clear()
             now = time.monotonic()
             if now >= self._beats_checked_at + min(HEARTBEAT_TICK, beat):
@@ -176,6 +188,13 @@ class Hub:
                 if self._failing:
                     log.info("live events: reading the event log again")
                 self._failing = False
+
+    async def _after_gap(self) -> None:
+        """Woken by a write: wait out DELIVER_GAP since the last delivery, so the
+        events written meanwhile are read, and sent, with this one."""
+        gap = self._delivered_at + DELIVER_GAP - time.monotonic()
+        if gap > 0:
+            await asyncio.sleep(gap)
 
     def _beat(self, now: float, beat: float) -> None:
         """A heartbeat for each socket whose one is due; a send hung that long is stalled."""
@@ -210,14 +229,15 @@ class Hub:
             rows = (await session.execute(statement, {"after": self.seq})).all()
         if not rows:
             return
-        now = time.monotonic()
+        now = self._delivered_at = time.monotonic()
         read = [(row.seq, frame(row.kind, row.seq, row.message_id, row.parent_id)) for row in rows]
         # Known before they are queued: a socket that arrives meanwhile catches up on them
         # (every one, a held edit too: a socket that resumes needs it).
         self.recent.extend(read)
         self.seq = rows[-1].seq
-        if len(rows) == BATCH:
-            self.wake.set()  # more waiting
+        if len(rows) == BATCH:  # more waiting: read on at once, not after the gap
+            self._backlog = True
+            self.wake.set()
         # The first slice of sockets gets these frames in this turn of the loop, so
         # the lag is measured now: from each event's row (its commit) to its frame.
         wall = utcnow()
