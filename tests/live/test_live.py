@@ -21,7 +21,7 @@ from quart.testing.connections import WebsocketDisconnectError, WebsocketRespons
 from sqlalchemy import delete, select, text
 
 from guestbook import db
-from guestbook.live import fanout
+from guestbook.live import collector, fanout
 from guestbook.models import LiveEvent, Message, User
 from support import (
     ORIGIN,
@@ -372,16 +372,16 @@ async def test_a_worker_keeps_a_large_young_generation_while_many_sockets_are_op
     # (it shows in the live scenario's p99: bench/RESULTS.md); with few sockets, the
     # defaults keep a worker's memory down (the pages' peak RSS, same file).
     before = gc.get_threshold()
-    many = fanout.MANY_SOCKETS
+    many = collector.MANY_SOCKETS
     async with serving({**settings_overrides, "live_max_per_address": many}) as app:
         hub = fanout.hub(app)
         sockets = [hub.admit("192.0.2.1") for _ in range(many - 1)]
         assert gc.get_threshold() == before
         sockets.append(hub.admit("192.0.2.1"))
-        assert gc.get_threshold() == fanout.GC_THRESHOLDS != before
+        assert gc.get_threshold() == collector.GC_THRESHOLDS != before
         for subscriber in sockets[many // 2 :]:  # half of them close: still many
             hub.leave(subscriber)
-        assert gc.get_threshold() == fanout.GC_THRESHOLDS
+        assert gc.get_threshold() == collector.GC_THRESHOLDS
         hub.leave(sockets[0])
         assert gc.get_threshold() == before
         hub.leave(sockets[1])

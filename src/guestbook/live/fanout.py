@@ -37,6 +37,7 @@ from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 from guestbook import db
 from guestbook.config import Settings
 from guestbook.db.triggers import LIVE_CHANNEL
+from guestbook.live import collector
 from guestbook.live.coalescing import EditCoalescer
 from guestbook.live.subscriber import GOING_AWAY, Subscriber, frame, jitter
 from guestbook.metrics import FANOUT_LAG, LIVE_SOCKETS
@@ -84,7 +85,7 @@ class Hub:
         self._pruned_at = self._beats_checked_at = time.monotonic()
         self._delivered_at = -math.inf  # when events last went out (`DELIVER_GAP`)
         self._backlog = False  # the last read left rows unread
-        self.gc_defaults = gc.get_threshold()  # while few sockets are open (`_tune_gc`)
+        self.gc_defaults = gc.get_threshold()  # while few sockets are open (`collector.tune`)
 
     # --- sockets -------------------------------------------------------------------
 
@@ -105,7 +106,7 @@ class Hub:
         self.per_address[address] += 1
         self.subscribers.add(subscriber)
         LIVE_SOCKETS.set(len(self.subscribers))
-        _tune_gc(len(self.subscribers), self.gc_defaults)
+        collector.tune(len(self.subscribers), self.gc_defaults)
         self.wake.set()  # start reading if this is the first socket
         return subscriber
 
@@ -113,7 +114,7 @@ class Hub:
         if subscriber in self.subscribers:
             self.subscribers.remove(subscriber)
             LIVE_SOCKETS.set(len(self.subscribers))
-            _tune_gc(len(self.subscribers), self.gc_defaults)
+            collector.tune(len(self.subscribers), self.gc_defaults)
             self.per_address[subscriber.address] -= 1
             if not self.per_address[subscriber.address]:
                 del self.per_address[subscriber.address]
@@ -363,28 +364,6 @@ async def readiness() -> str | None:
     if the_hub is None or the_hub.listening is None:
         return None
     return "ok" if the_hub.listening else "reconnecting (polling)"
-
-
-# Thousands of open sockets are millions of objects that live for hours. With CPython's
-# default thresholds a broadcast's objects in flight (a handle, a coroutine, a task step
-# per socket) are promoted to the oldest generation, and every few broadcasts a full
-# collection scans everything while the worker answers nothing. A young generation this
-# size lets a broadcast's objects die young. With few sockets it only lets requests'
-# cyclic garbage pile up, so it is set from `MANY_SOCKETS` open sockets until fewer than
-# half as many are left (the figures: bench/RESULTS.md, the live scenario).
-GC_THRESHOLDS = (100_000, 50, 10)
-MANY_SOCKETS = 1000
-
-
-def _tune_gc(sockets: int, defaults: tuple[int, int, int]) -> None:
-    if sockets >= MANY_SOCKETS:
-        wanted = GC_THRESHOLDS
-    elif sockets < MANY_SOCKETS // 2:
-        wanted = defaults
-    else:
-        return
-    if gc.get_threshold() != wanted:
-        gc.set_threshold(*wanted)
 
 
 def init_app(app: Quart, settings: Settings) -> None:
