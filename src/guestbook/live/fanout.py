@@ -51,8 +51,8 @@ DELIVER_SLICE = 1000  # sockets given an event per turn of the loop
 # Events that follow one another closely go out together: after a delivery the log is
 # read again no sooner than this, and what came meanwhile reaches each socket as one
 # frame (`Subscriber.next_frame`). A lone event goes out at once. Each frame costs the
-# server a send per socket, whatever its size: under a stream of posts this halves
-# the sends, for at most this much more delay (bench/RESULTS.md, "Frames together").
+# server a send per socket, whatever its size: at ten posts a second this cut the sends
+# by two fifths, for at most this much more delay (bench/RESULTS.md, "Frames together").
 DELIVER_GAP = 0.2
 PRUNE_EVERY_SECONDS = 60.0
 RECONNECT_MAX_SECONDS = 10.0
