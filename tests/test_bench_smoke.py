@@ -165,17 +165,19 @@ def test_the_count_through_hypercorn_serves_asks_and_ends_on_sigterm(
 
     env, port = instructions.environment(tmp_path), servers.free_port()
     command = [sys.executable, "-m", "bench.instructions", "--child", "ours", "/", "0"]
-    child = subprocess.Popen(
-        command, cwd=ROOT, env={**env, instructions.PORT_ENV: str(port)}, stderr=subprocess.PIPE
-    )
-    try:
-        instructions.wait_for_port(child, port, 60)
-        asyncio.run(instructions._ask(port, "/", 13, 4, ""))  # 4, 3, 3 and 3 a connection
-        with pytest.raises(SystemExit, match="404"):
-            asyncio.run(instructions._ask(port, "/nowhere", 1, 1, ""))
-    finally:
-        child.terminate()
-    assert child.wait(30) == 0, child.stderr.read().decode()[-2000:] if child.stderr else ""
+    log = tmp_path / "child.log"  # a file, as `_count_served` does: a full pipe would stop it
+    with log.open("w") as output:
+        child = subprocess.Popen(
+            command, cwd=ROOT, env={**env, instructions.PORT_ENV: str(port)}, stderr=output
+        )
+        try:
+            instructions.wait_for_port(child, port, 60)
+            asyncio.run(instructions._ask(port, "/", 13, 4, ""))  # 4, 3, 3 and 3 a connection
+            with pytest.raises(SystemExit, match="404"):
+                asyncio.run(instructions._ask(port, "/nowhere", 1, 1, ""))
+        finally:
+            child.terminate()
+        assert child.wait(30) == 0, log.read_text()[-2000:]
 
 
 @pytest.mark.sqlite_only

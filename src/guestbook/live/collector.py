@@ -4,10 +4,10 @@ Thousands of open sockets are millions of objects that live for hours. With CPyt
 default thresholds a broadcast's objects in flight (a handle, a coroutine, a task step
 per socket) are promoted to the oldest generation, and every few broadcasts a full
 collection scans everything while the worker answers nothing. A young generation of
-100,000 objects lets a broadcast's objects die young. With few sockets it only lets requests'
-cyclic garbage pile up, so it is set from `MANY_SOCKETS` open sockets until fewer than
-half as many are left (the figures: bench/RESULTS.md, the live scenario, and "Frames
-together" for 500 sockets under the mixed load).
+100,000 objects lets a broadcast's objects die young. With few sockets it only lets
+requests' cyclic garbage pile up, so it is set from `MANY_SOCKETS` open sockets until
+fewer than half as many are left (the figures: bench/RESULTS.md, the live scenario, and
+"Frames together" for 500 sockets under the mixed load).
 """
 
 from __future__ import annotations
