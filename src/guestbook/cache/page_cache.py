@@ -11,7 +11,8 @@ page briefly.
 
 A member's page differs only by who they are and their session's form token, so it
 is kept too, with those in its key, whenever no flash message waits to be shown; it
-stays private.
+stays private. A view may keep parts of its page under the same key, without the
+version (`g.page_key`): the main page keeps a member's page around its list.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def _kept_whole(
         page = pages.get_recent((version, key))
         (MISSES if page is None else HITS).inc()
         if page is None:
+            # The view may keep a part of its page under the same key (`messages.frames`).
+            g.page_key = key
             response = await make_response(await view(*args, **kwargs))
             # A page that wrote to the session (a new token, a flash) is not kept.
             if response.status_code != 200 or session.modified:

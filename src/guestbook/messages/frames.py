@@ -1,0 +1,83 @@
+"""A member's main page after a post: the page around its list kept, the list put in.
+
+A member's page is kept whole (`cache.page_cache`) until a write makes a new content
+version; then every member's next page is rendered again, though only two things on
+it changed: the message list and the live position its socket resumes from (the list
+wrapper's `data-live-after`). So a member's first render is also kept as a frame, cut
+at those two and keyed like the whole page without its version; after a post the page
+is the frame with the new list and position put in, the same bytes a render gives
+(tests/messages/test_frames.py), for a fraction of its cost (bench/RESULTS.md).
+
+Only the main page: nothing else on it changes with the messages (the menu, the form,
+the notice), where a profile shows counts. Only members: every reader shares one page
+per worker and version, so a frame would save one render per post.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from markupsafe import Markup
+from quart import current_app, g, render_template, session
+
+from guestbook.lib.lru import LRU
+
+_EXT = "guestbook.messages.frames"
+FRAMES = 128  # pages without their list, ~6 kB each: under 1 MB per worker
+AFTER = 'data-live-after="{}"'  # as `_macros.html`'s live_list writes it
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A page cut around its live position and its list."""
+
+    head: str
+    middle: str
+    tail: str
+
+    @classmethod
+    def cut(cls, html: str, after: str, listed: str) -> Frame | None:
+        """`html` without `listed` and the position `after` that comes before it; None
+        unless each is there exactly once (escaped text never holds either)."""
+        at, mark = html.find(listed), AFTER.format(after)
+        position = html.find(mark, 0, at)
+        if (
+            at < 0
+            or position < 0
+            or html.find(listed, at + 1) >= 0
+            or html.find(mark, position + 1) >= 0
+        ):
+            return None
+        return cls(html[:position], html[position + len(mark) : at], html[at + len(listed) :])
+
+    def fill(self, after: str, listed: str) -> str:
+        return "".join((self.head, AFTER.format(after), self.middle, listed, self.tail))
+
+
+def _frames() -> LRU:
+    app = current_app._get_current_object()
+    return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, LRU(FRAMES))
+
+
+def _live_after() -> str:
+    """The position as the page's template writes it: `live`'s template global (a
+    layer this one may not import), none as an empty attribute."""
+    after = current_app._get_current_object().jinja_env.globals["live_after"]()
+    return "" if after is None else str(after)
+
+
+async def render(template: str, listed: Markup, **context: object) -> str:
+    """`template` with `message_list=listed`; for a member's page that is kept
+    (`g.page_key`, set by `cache.page_cache`), from its frame once it has one."""
+    key, user = g.get("page_key"), g.get("user")
+    if key is None or user is None:
+        return await render_template(template, message_list=listed, **context)
+    frames, after = _frames(), _live_after()
+    frame = frames.get_recent((template, key))
+    if frame is not None:
+        return frame.fill(after, listed)
+    html = await render_template(template, message_list=listed, **context)
+    frame = Frame.cut(html, after, listed)
+    if frame is not None and not session.modified:  # the page itself is not kept either
+        frames.put((template, key), frame)
+    return html

@@ -1,0 +1,114 @@
+"""A member's main page after a post, put together from its frame (`messages.frames`):
+the same bytes a render gives, and rendered again whenever anything around the list
+may have changed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from quart import Quart
+
+from guestbook.messages import frames
+from guestbook.messages.frames import Frame
+from support import bodies, member, page_text, seen_by, serving, write
+
+
+@pytest.fixture
+async def fresh(app: Quart) -> AsyncIterator[Quart]:
+    """A second instance with the same settings (the same secret key: the same logins)
+    on the same database, whose pages are all rendered anew."""
+    async with serving(app.config["SETTINGS"]) as second:
+        yield second
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The templates `frames.render` had to render whole."""
+    seen: list[str] = []
+    render_template = frames.render_template
+
+    async def counted(template: str, **context: object) -> str:
+        seen.append(template)
+        return await render_template(template, **context)
+
+    monkeypatch.setattr(frames, "render_template", counted)
+    return seen
+
+
+def live_after(page: str) -> str:
+    return re.search(r'data-live-after="(\d*)"', page)[1]
+
+
+async def test_a_members_page_after_a_post_is_its_frame_with_the_new_list(
+    app, fresh, renders
+) -> None:
+    alice, bob = await member(app, "alice"), await member(app, "bob")
+    await write(bob, "first")
+    await seen_by(alice)  # the welcome flash: shown once, this page is not kept
+    before = await seen_by(alice)
+    assert renders == ["index.html", "index.html"]
+
+    await write(bob, "second")
+    renders.clear()
+    after = await seen_by(alice)
+    assert renders == []  # put together from the frame
+    assert bodies(after) == ["second", "first"]
+    assert int(live_after(after)) > int(live_after(before))
+
+    # Byte for byte what a render gives: the same member on an instance with no frame.
+    again = fresh.test_client()
+    again.cookie_jar = alice.cookie_jar
+    assert await seen_by(again) == after
+
+
+async def test_what_the_frame_does_not_hold_renders_the_page_again(app, renders) -> None:
+    alice, bob = await member(app, "alice"), await member(app, "bob")
+    await seen_by(alice)
+    await seen_by(alice)
+    renders.clear()
+    # Another page (a query string), the other language, a flash: each rendered whole.
+    await seen_by(alice, "/?x=1")
+    await alice.post("/lang", form={"lang": "ko", "next": "/"})
+    korean = await seen_by(alice)
+    assert '<html lang="ko">' in korean
+    await write(alice, "mine")  # "Posted." waits in the session
+    flashed = await seen_by(alice)
+    assert "<li>글을 올렸습니다.</li>" in flashed
+    assert renders == ["index.html"] * 3
+    # A reader's page is never framed: one render per post and worker serves them all.
+    reader = app.test_client()
+    await seen_by(reader)
+    await write(bob, "another")
+    await seen_by(reader)
+    assert renders == ["index.html"] * 5
+
+
+async def test_a_frame_is_cut_only_where_each_part_is_there_once() -> None:
+    listed = '<ol class="messages"><li>hi</li></ol>'
+    page = f'<p>menu</p><div data-live-after="7"><p>news</p>{listed}</div><footer>'
+    frame = Frame.cut(page, "7", listed)
+    assert frame is not None
+    assert frame.fill("7", listed) == page
+    assert frame.fill("9", "<p>none</p>") == (
+        '<p>menu</p><div data-live-after="9"><p>news</p><p>none</p></div><footer>'
+    )
+    assert Frame.cut(page, "8", listed) is None  # not the position the page shows
+    assert Frame.cut(page, "7", "<ol>elsewhere</ol>") is None
+    assert Frame.cut(page + listed, "7", listed) is None  # twice: which one?
+    assert Frame.cut(page.replace("<p>menu", 'data-live-after="7"<p>'), "7", listed) is None
+    # No position yet (a worker that has read no event): an empty attribute.
+    empty = page.replace('"7"', '""')
+    assert Frame.cut(empty, "", listed).fill("", listed) == empty
+
+
+async def test_a_framed_page_still_answers_a_conditional_get(app) -> None:
+    alice, bob = await member(app, "alice"), await member(app, "bob")
+    await seen_by(alice)
+    await seen_by(alice)
+    await write(bob, "new")
+    first = await alice.get("/")
+    assert bodies(await page_text(first)) == ["new"]
+    tag = first.headers["ETag"]
+    assert (await alice.get("/", headers={"If-None-Match": tag})).status_code == 304
