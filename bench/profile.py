@@ -6,9 +6,17 @@
     python -m bench.profile /api/v1/messages --post  # the same through the API
     python -m bench.profile / --member --share guestbook/i18n.py,babel/,gettext.py
     python -m bench.profile / --member --render    # rendered each time, not kept whole
+    python -m bench.profile / --after-posts 16 --requests 200
+                                                   # 16 members' pages after each post
 
 `--share` runs cProfile instead and prints the share of the time spent in functions
 whose file path contains one of the given parts (a layer's cost: the i18n layer's above).
+
+`--after-posts N` logs in N members and another who posts; after each post every member
+asks for the path, which is then new to each (what the mixed load's members do after
+each of its writers' posts). It prints the milliseconds a page took after a post and
+with no post between (kept whole), timed without the profiler, then profiles as many
+rounds' pages after a post.
 
 The app runs with the benchmark's settings through Quart's test client, so the
 report shows the app's own work (hooks, queries, template) without the server.
@@ -26,6 +34,7 @@ import pstats
 import re
 import secrets
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +42,7 @@ from typing import Any
 from pyinstrument import Profiler
 from quart import Response
 
-from .seed import PASSWORD, READER, seed
+from .seed import PASSWORD, READER, WRITER, seed
 
 ORIGIN = {"Origin": "https://localhost"}  # production checks a POST's origin
 
@@ -61,18 +70,7 @@ async def _profile(
         if member or post:
             await _log_in(client)
         if post:
-            token = _csrf(await (await get("/")).get_data(as_text=True))
-            numbers = itertools.count()  # the same body twice is refused as a repeat
-            # The same cookies each time, as the benchmark's writer sends them (kept, the
-            # unread "Posted." flashes would pile up in the session cookie).
-            cookies = "; ".join(f"{c.name}={c.value}" for c in client.cookie_jar)
-            client.cookie_jar = None
-
-            def request() -> Awaitable[Response]:
-                body = f"A message of a usual length, number {next(numbers)}."
-                form = {"body": body, "csrf_token": token}
-                return post_form(path, form=form, headers={**ORIGIN, "Cookie": cookies})
-
+            token, cookies, request = await _poster(client, path)
             expected = 302
             if path.startswith("/api/"):  # the API's POST, with a write token instead
                 form = {"name": "profile", "scope": "write", "csrf_token": token}
@@ -83,6 +81,7 @@ async def _profile(
                     "Authorization": "Bearer "
                     + _TOKEN_RE.search(await made.get_data(as_text=True))[1]
                 }
+                numbers = itertools.count()
 
                 def request() -> Awaitable[Response]:
                     body = {"body": f"A message of a usual length, number {next(numbers)}."}
@@ -108,13 +107,83 @@ async def _profile(
         stop()
 
 
+async def _poster(client: Any, path: str) -> tuple[str, str, Callable[[], Awaitable[Response]]]:  # noqa: ANN401
+    """For a logged-in client: its form token, its cookies, and a function that posts a
+    new message to `path` with them."""
+    page = await (await client.get("/", scheme="https")).get_data(as_text=True)
+    token, numbers = _csrf(page), itertools.count()  # the same body twice is refused
+    # The same cookies each time, as the benchmark's writer sends them (kept, the unread
+    # "Posted." flashes would pile up in the session cookie).
+    cookies = "; ".join(f"{c.name}={c.value}" for c in client.cookie_jar)
+    client.cookie_jar = None
+
+    def request() -> Awaitable[Response]:
+        body = f"A message of a usual length, number {next(numbers)}."
+        form = {"body": body, "csrf_token": token}
+        headers = {**ORIGIN, "Cookie": cookies}
+        return client.post(path, form=form, headers=headers, scheme="https")
+
+    return token, cookies, request
+
+
+async def _after_posts(
+    path: str, posts: int, members: int, start: Callable, stop: Callable
+) -> None:
+    from bench.app import app
+
+    async with app.test_app():
+        readers = []
+        for name in [READER, *(f"user{n:05d}" for n in range(1, members))]:
+            client = app.test_client()
+            await _log_in(client, name)
+            await client.get(path, scheme="https")  # "Logged in", shown once
+            readers.append(client)
+        writer = app.test_client()
+        await _log_in(writer, WRITER)
+        _, _, post = await _poster(writer, "/messages")
+
+        async def everyone() -> float:
+            began = time.perf_counter()
+            for client in readers:
+                response = await client.get(path, scheme="https")
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path}: {response.status_code}, not 200")
+            return time.perf_counter() - began
+
+        async def rounds(profiled: bool) -> tuple[float, float]:
+            """Seconds for the pages after each post, and for as many kept ones."""
+            after = kept = 0.0
+            for _ in range(posts):
+                if (await post()).status_code != 302:
+                    raise RuntimeError("the post was refused")
+                if profiled:
+                    start()
+                after += await everyone()
+                if profiled:
+                    stop()
+                kept += await everyone()
+            return after, kept
+
+        for _ in range(5):  # warm the caches before measuring
+            await post()
+            await everyone()
+        after, kept = await rounds(profiled=False)  # timed without the profiler's cost
+        pages = posts * len(readers)
+        print(
+            f"{len(readers)} members' {path} after each of {posts} posts: "
+            f"{after / pages * 1000:.3f} ms a page; kept, no post between: "
+            f"{kept / pages * 1000:.3f} ms"
+        )
+        await rounds(profiled=True)
+
+
 _TOKEN_RE = re.compile(r'<code id="new-token">([^<]+)</code>')
 
 
-async def _log_in(client: Any) -> None:  # noqa: ANN401 (Quart's test client)
-    """Log the reader in through the real login form; the client keeps the cookies."""
+async def _log_in(client: Any, name: str = READER) -> None:  # noqa: ANN401 (Quart's test client)
+    """Log `name` in through the real login form; the client keeps the cookies."""
     page = await (await client.get("/auth/login", scheme="https")).get_data(as_text=True)
-    form = {"username": READER, "password": PASSWORD, "csrf_token": _csrf(page)}
+    form = {"username": name, "password": PASSWORD, "csrf_token": _csrf(page)}
     answer = await client.post("/auth/login", form=form, headers=ORIGIN, scheme="https")
     if answer.status_code != 302:
         raise RuntimeError(f"login failed: {answer.status_code}")
@@ -156,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--render", action="store_true", help="pages rendered, never kept")
+    parser.add_argument(
+        "--after-posts", type=int, metavar="N", help="N members read the path after each post"
+    )
     parser.add_argument("--share", help="cProfile; the share of time in files matching these")
     parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
     args = parser.parse_args(argv)
@@ -172,7 +244,12 @@ def main(argv: list[str] | None = None) -> None:
         GUESTBOOK_POST_LIMIT=str(10**9),
         GUESTBOOK_ALLOWED_HOSTS="localhost",  # the test client's host
     )
-    run = functools.partial(_profile, args.path, args.requests, args.member, args.post, args.render)
+    if args.after_posts:
+        run = functools.partial(_after_posts, args.path, args.requests, args.after_posts)
+    else:
+        run = functools.partial(
+            _profile, args.path, args.requests, args.member, args.post, args.render
+        )
     if args.share:
         profile = cProfile.Profile()
         asyncio.run(run(profile.enable, profile.disable))

@@ -102,7 +102,7 @@ def _kept_whole(
         page = pages.get_recent((version, key))
         (MISSES if page is None else HITS).inc()
         if page is None:
-            # The view may keep a part of its page under the same key (`messages.frames`).
+            # The view may keep a part of its page under the same key (`messages.shells`).
             g.page_key = key
             response = await make_response(await view(*args, **kwargs))
             # A page that wrote to the session (a new token, a flash) is not kept.

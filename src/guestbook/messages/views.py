@@ -11,7 +11,7 @@ from guestbook.cache.page_cache import kept_whole
 from guestbook.forms import FieldError, text
 from guestbook.i18n import gettext
 from guestbook.limits import spam
-from guestbook.messages import frames, reads, services
+from guestbook.messages import reads, services, shells
 from guestbook.messages.lists import message_list
 from guestbook.messages.pace import retry_after, slow_down
 from guestbook.web.cookies import set_script_cookie
@@ -31,7 +31,7 @@ async def _render_index(
     body: str = "", error: str | None = None, status: int = 200, headers: dict | None = None
 ):
     page = await reads.newest(request.args.get("before"))
-    html = await frames.render(
+    html = await shells.render(
         "index.html",
         # Rendered once per distinct list, not once per visit (see `lists`).
         await message_list(page),

@@ -3,14 +3,15 @@
 A member's page is kept whole (`cache.page_cache`) until a write makes a new content
 version; then every member's next page is rendered again, though only two things on
 it changed: the message list and the live position its socket resumes from (the list
-wrapper's `data-live-after`). So a member's first render is also kept as a frame, cut
+wrapper's `data-live-after`). So a member's first render is also kept as a shell, cut
 at those two and keyed like the whole page without its version; after a post the page
-is the frame with the new list and position put in, the same bytes a render gives
-(tests/messages/test_frames.py), for a fraction of its cost (bench/RESULTS.md).
+is the shell with the new list and position put in: the same bytes a render gives
+(tests/messages/test_shells.py), and a third less of the page's time after a post
+(bench/RESULTS.md, "A member's page after a post").
 
 Only the main page: nothing else on it changes with the messages (the menu, the form,
 the notice), where a profile shows counts. Only members: every reader shares one page
-per worker and version, so a frame would save one render per post.
+per worker and version, so a shell would save one render per post.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from quart import current_app, g, render_template, session
 
 from guestbook.lib.lru import LRU
 
-_EXT = "guestbook.messages.frames"
-FRAMES = 128  # pages without their list, ~6 kB each: under 1 MB per worker
+_EXT = "guestbook.messages.shells"
+SHELLS = 128  # pages without their list, ~6 kB each: under 1 MB per worker
 AFTER = 'data-live-after="{}"'  # as `_macros.html`'s live_list writes it
 
 
 @dataclass(frozen=True, slots=True)
-class Frame:
+class Shell:
     """A page cut around its live position and its list."""
 
     head: str
@@ -36,7 +37,7 @@ class Frame:
     tail: str
 
     @classmethod
-    def cut(cls, html: str, after: str, listed: str) -> Frame | None:
+    def cut(cls, html: str, after: str, listed: str) -> Shell | None:
         """`html` without `listed` and the position `after` that comes before it; None
         unless each is there exactly once (escaped text never holds either)."""
         at, mark = html.find(listed), AFTER.format(after)
@@ -54,9 +55,9 @@ class Frame:
         return "".join((self.head, AFTER.format(after), self.middle, listed, self.tail))
 
 
-def _frames() -> LRU:
+def _shells() -> LRU:
     app = current_app._get_current_object()
-    return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, LRU(FRAMES))
+    return app.extensions.get(_EXT) or app.extensions.setdefault(_EXT, LRU(SHELLS))
 
 
 def _live_after() -> str:
@@ -68,16 +69,16 @@ def _live_after() -> str:
 
 async def render(template: str, listed: Markup, **context: object) -> str:
     """`template` with `message_list=listed`; for a member's page that is kept
-    (`g.page_key`, set by `cache.page_cache`), from its frame once it has one."""
+    (`g.page_key`, set by `cache.page_cache`), from its shell once it has one."""
     key, user = g.get("page_key"), g.get("user")
     if key is None or user is None:
         return await render_template(template, message_list=listed, **context)
-    frames, after = _frames(), _live_after()
-    frame = frames.get_recent((template, key))
-    if frame is not None:
-        return frame.fill(after, listed)
+    shells, after = _shells(), _live_after()
+    shell = shells.get_recent((template, key))
+    if shell is not None:
+        return shell.fill(after, listed)
     html = await render_template(template, message_list=listed, **context)
-    frame = Frame.cut(html, after, listed)
-    if frame is not None and not session.modified:  # the page itself is not kept either
-        frames.put((template, key), frame)
+    shell = Shell.cut(html, after, listed)
+    if shell is not None and not session.modified:  # the page itself is not kept either
+        shells.put((template, key), shell)
     return html

@@ -1,4 +1,4 @@
-"""A member's main page after a post, put together from its frame (`messages.frames`):
+"""A member's main page after a post, put together from its shell (`messages.shells`):
 the same bytes a render gives, and rendered again whenever anything around the list
 may have changed."""
 
@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from quart import Quart
 
-from guestbook.messages import frames
-from guestbook.messages.frames import Frame
+from guestbook.messages import shells
+from guestbook.messages.shells import Shell
 from support import bodies, member, page_text, seen_by, serving, write
 
 
@@ -25,15 +25,15 @@ async def fresh(app: Quart) -> AsyncIterator[Quart]:
 
 @pytest.fixture
 def renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The templates `frames.render` had to render whole."""
+    """The templates `shells.render` had to render whole."""
     seen: list[str] = []
-    render_template = frames.render_template
+    render_template = shells.render_template
 
     async def counted(template: str, **context: object) -> str:
         seen.append(template)
         return await render_template(template, **context)
 
-    monkeypatch.setattr(frames, "render_template", counted)
+    monkeypatch.setattr(shells, "render_template", counted)
     return seen
 
 
@@ -41,7 +41,7 @@ def live_after(page: str) -> str:
     return re.search(r'data-live-after="(\d*)"', page)[1]
 
 
-async def test_a_members_page_after_a_post_is_its_frame_with_the_new_list(
+async def test_a_members_page_after_a_post_is_its_shell_with_the_new_list(
     app, fresh, renders
 ) -> None:
     alice, bob = await member(app, "alice"), await member(app, "bob")
@@ -53,17 +53,17 @@ async def test_a_members_page_after_a_post_is_its_frame_with_the_new_list(
     await write(bob, "second")
     renders.clear()
     after = await seen_by(alice)
-    assert renders == []  # put together from the frame
+    assert renders == []  # put together from the shell
     assert bodies(after) == ["second", "first"]
     assert int(live_after(after)) > int(live_after(before))
 
-    # Byte for byte what a render gives: the same member on an instance with no frame.
+    # Byte for byte what a render gives: the same member on an instance with no shell.
     again = fresh.test_client()
     again.cookie_jar = alice.cookie_jar
     assert await seen_by(again) == after
 
 
-async def test_what_the_frame_does_not_hold_renders_the_page_again(app, renders) -> None:
+async def test_what_the_shell_does_not_hold_renders_the_page_again(app, renders) -> None:
     alice, bob = await member(app, "alice"), await member(app, "bob")
     await seen_by(alice)
     await seen_by(alice)
@@ -77,7 +77,7 @@ async def test_what_the_frame_does_not_hold_renders_the_page_again(app, renders)
     flashed = await seen_by(alice)
     assert "<li>글을 올렸습니다.</li>" in flashed
     assert renders == ["index.html"] * 3
-    # A reader's page is never framed: one render per post and worker serves them all.
+    # A reader's page never has a shell: one render per post and worker serves them all.
     reader = app.test_client()
     await seen_by(reader)
     await write(bob, "another")
@@ -85,25 +85,25 @@ async def test_what_the_frame_does_not_hold_renders_the_page_again(app, renders)
     assert renders == ["index.html"] * 5
 
 
-async def test_a_frame_is_cut_only_where_each_part_is_there_once() -> None:
+async def test_a_shell_is_cut_only_where_each_part_is_there_once() -> None:
     listed = '<ol class="messages"><li>hi</li></ol>'
     page = f'<p>menu</p><div data-live-after="7"><p>news</p>{listed}</div><footer>'
-    frame = Frame.cut(page, "7", listed)
-    assert frame is not None
-    assert frame.fill("7", listed) == page
-    assert frame.fill("9", "<p>none</p>") == (
+    shell = Shell.cut(page, "7", listed)
+    assert shell is not None
+    assert shell.fill("7", listed) == page
+    assert shell.fill("9", "<p>none</p>") == (
         '<p>menu</p><div data-live-after="9"><p>news</p><p>none</p></div><footer>'
     )
-    assert Frame.cut(page, "8", listed) is None  # not the position the page shows
-    assert Frame.cut(page, "7", "<ol>elsewhere</ol>") is None
-    assert Frame.cut(page + listed, "7", listed) is None  # twice: which one?
-    assert Frame.cut(page.replace("<p>menu", 'data-live-after="7"<p>'), "7", listed) is None
+    assert Shell.cut(page, "8", listed) is None  # not the position the page shows
+    assert Shell.cut(page, "7", "<ol>elsewhere</ol>") is None
+    assert Shell.cut(page + listed, "7", listed) is None  # twice: which one?
+    assert Shell.cut(page.replace("<p>menu", 'data-live-after="7"<p>'), "7", listed) is None
     # No position yet (a worker that has read no event): an empty attribute.
     empty = page.replace('"7"', '""')
-    assert Frame.cut(empty, "", listed).fill("", listed) == empty
+    assert Shell.cut(empty, "", listed).fill("", listed) == empty
 
 
-async def test_a_framed_page_still_answers_a_conditional_get(app) -> None:
+async def test_a_page_from_its_shell_still_answers_a_conditional_get(app) -> None:
     alice, bob = await member(app, "alice"), await member(app, "bob")
     await seen_by(alice)
     await seen_by(alice)
