@@ -150,12 +150,15 @@ async def _after_posts(
                     raise RuntimeError(f"{path}: {response.status_code}, not 200")
             return time.perf_counter() - began
 
+        async def posted() -> None:
+            if (await post()).status_code != 302:
+                raise RuntimeError("the post was refused")
+
         async def rounds(profiled: bool) -> tuple[float, float]:
             """Seconds for the pages after each post, and for as many kept ones."""
             after = kept = 0.0
             for _ in range(posts):
-                if (await post()).status_code != 302:
-                    raise RuntimeError("the post was refused")
+                await posted()
                 if profiled:
                     start()
                 after += await everyone()
@@ -165,7 +168,7 @@ async def _after_posts(
             return after, kept
 
         for _ in range(5):  # warm the caches before measuring
-            await post()
+            await posted()
             await everyone()
         after, kept = await rounds(profiled=False)  # timed without the profiler's cost
         pages = posts * len(readers)
@@ -219,7 +222,9 @@ def _print_share(profile: cProfile.Profile, parts: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("path", nargs="?", default="/")
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument(
+        "--requests", type=int, default=1000, help="requests; with --after-posts, posts"
+    )
     parser.add_argument("--member", action="store_true", help="log in as the reader first")
     parser.add_argument("--post", action="store_true", help="POST a message to the path")
     parser.add_argument("--users", type=int, default=1000)
@@ -244,7 +249,9 @@ def main(argv: list[str] | None = None) -> None:
         GUESTBOOK_POST_LIMIT=str(10**9),
         GUESTBOOK_ALLOWED_HOSTS="localhost",  # the test client's host
     )
-    if args.after_posts:
+    if args.after_posts is not None:
+        if args.after_posts < 1 or args.member or args.post or args.render:
+            parser.error("--after-posts takes 1 or more members, and no --member/--post/--render")
         run = functools.partial(_after_posts, args.path, args.requests, args.after_posts)
     else:
         run = functools.partial(

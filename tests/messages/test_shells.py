@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from quart import Quart
+from sqlalchemy import update
 
+from guestbook import db
 from guestbook.messages import shells
 from guestbook.messages.shells import Shell
+from guestbook.models import MODERATOR, User
 from support import bodies, member, page_text, seen_by, serving, write
+
+
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
+    return {**settings_overrides, "page_size": 2}  # an older page after three messages
 
 
 @pytest.fixture
@@ -61,6 +70,37 @@ async def test_a_members_page_after_a_post_is_its_shell_with_the_new_list(
     again = fresh.test_client()
     again.cookie_jar = alice.cookie_jar
     assert await seen_by(again) == after
+
+
+@pytest.mark.parametrize("case", ["moderator", "promoted", "notice skipped", "older page"])
+async def test_a_page_from_its_shell_is_what_a_render_gives(app, fresh, case) -> None:
+    """Whatever of the page the shell holds follows the member: compared after a post
+    with the same member's page on an instance that renders it."""
+    alice = await member(app, "alice", moderator=case == "moderator")
+    bob = await member(app, "bob")
+    for n in range(3):  # two pages of two
+        await write(bob, f"older {n}")
+    path = "/"
+    if case == "older page":
+        path = re.search(r'href="(/\?before=[^"]+)"', await seen_by(alice))[1]
+    await seen_by(alice, path)
+    await seen_by(alice, path)  # kept, and its shell cut
+    if case == "promoted":
+        async with db.sessionmaker(app)() as session:
+            await session.execute(
+                update(User).where(User.username == "alice").values(role=MODERATOR)
+            )
+            await session.commit()
+    elif case == "notice skipped":
+        await alice.post("/popup/skip", form={"next": "/"})
+    await write(bob, "newest")
+    page = await seen_by(alice, path)
+    again = fresh.test_client()
+    again.cookie_jar = alice.cookie_jar
+    assert await seen_by(again, path) == page
+    assert ("/moderation" in page) == (case in ("moderator", "promoted"))
+    assert ('id="popup"' in page) == (case != "notice skipped")
+    assert ("newest" in page) == (case != "older page")
 
 
 async def test_what_the_shell_does_not_hold_renders_the_page_again(app, renders) -> None:

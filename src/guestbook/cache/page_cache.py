@@ -102,9 +102,13 @@ def _kept_whole(
         page = pages.get_recent((version, key))
         (MISSES if page is None else HITS).inc()
         if page is None:
-            # The view may keep a part of its page under the same key (`messages.shells`).
+            # The view may keep a part of its page under the same key (`messages.shells`);
+            # nothing after it in this request may take the key for its own.
             g.page_key = key
-            response = await make_response(await view(*args, **kwargs))
+            try:
+                response = await make_response(await view(*args, **kwargs))
+            finally:
+                del g.page_key
             # A page that wrote to the session (a new token, a flash) is not kept.
             if response.status_code != 200 or session.modified:
                 return response
