@@ -86,6 +86,15 @@ SCENARIOS = [
         32,
         lambda v, s: Request("GET", f"/?before={s.page_cursor}" if s.page_cursor else "/"),
     ),
+    # What every open page asks for after each event (static/live.js): the newest
+    # message's HTML, here a reader's. The Flask baselines have no live pages.
+    Scenario(
+        "fragment",
+        "a message's fragment, no cookies",
+        32,
+        lambda v, s: Request("GET", f"/messages/{s.messages}/fragment?next=/&seq=1"),
+        flask=False,
+    ),
     Scenario(
         "post",
         "POST a message",

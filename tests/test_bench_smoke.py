@@ -18,12 +18,13 @@ from itsdangerous import URLSafeSerializer
 from support import ROOT, _unavailable
 
 SCENARIOS = [
-    "hello", "index", "index_member", "profile", "post", "api_list", "api_post", "wait", "bare_wait"
+    "hello", "index", "index_member", "profile", "fragment", "post", "api_list", "api_post",
+    "wait", "bare_wait",
 ]  # fmt: skip
 # Which sides measure what: the simplest Flask page has only the main page and hello;
-# the bare Quart app's 50 ms page and the JSON API are ours alone.
+# the bare Quart app's 50 ms page, the live pages' fragment and the JSON API are ours alone.
 SIMPLEST = {"hello", "index"}
-OURS_ONLY = {"bare_wait", "api_list", "api_post"}
+OURS_ONLY = {"bare_wait", "fragment", "api_list", "api_post"}
 
 
 def bench(out: Path, args: list[str], shown: str) -> dict:

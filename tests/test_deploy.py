@@ -612,6 +612,38 @@ async def test_nginx_shares_readers_pages_for_a_second_and_never_members(
         assert "set-cookie" not in fresh.headers
 
 
+async def test_nginx_shares_a_readers_fragment_per_event_and_never_a_members(
+    cluster: tuple[LiveServer, LiveServer], nginx: dict[str, Any]
+) -> None:
+    """Every open page asks for a new message's fragment: readers' asks are one copy in
+    nginx, named by the event, so an edit's event (a new number) gets the new text."""
+    https, name = nginx["https"], new_name()
+    reader = httpx.AsyncClient(verify=False, timeout=30)  # noqa: S501
+    writer = httpx.AsyncClient(verify=False, timeout=30)  # noqa: S501
+    async with reader, writer:
+        await signup(writer, https, name)
+        body = f"shared fragment {uuid.uuid4().hex}"
+        posted = await post_form(writer, f"{https}/messages", {"body": body}, page=f"{https}/")
+        assert posted.status_code == 302
+        ident = int(re.search(r'id="m(\d+)"', (await writer.get(f"{https}/")).text)[1])
+        url = f"{https}/messages/{ident}/fragment?next=/&seq={{}}"
+        created = [await reader.get(url.format(1)) for _ in range(3)]
+        assert all(body in answer.text for answer in created)
+        assert "HIT" in [answer.headers["X-Cache-Status"] for answer in created[1:]]
+        assert all("set-cookie" not in answer.headers for answer in created)
+        mine = await writer.get(url.format(1))
+        assert mine.headers["X-Cache-Status"] == "BYPASS"
+        assert ">Edit</a>" in mine.text
+
+        edit = f"{https}/messages/{ident}/edit"
+        edited = await post_form(writer, edit, {"body": body + " (edited)"})
+        assert edited.status_code == 302
+        # The created event's copy is still what nginx keeps under its URL; the edit's
+        # event names another, which the app answers with the edit.
+        assert "(edited)" not in (await reader.get(url.format(1))).text
+        assert body + " (edited)" in (await reader.get(url.format(2))).text
+
+
 async def wait_for_page(client: httpx.AsyncClient, url: str, text: str) -> httpx.Response:
     """The page at `url` once it shows `text` (nginx's background fetch has landed)."""
     for _ in range(50):

@@ -87,3 +87,29 @@ async def test_a_page_from_nginxs_cache_shows_new_messages_live(new_context: New
     after_id = await visitor.post(writer, after)
     await expect(reader.locator(f"#m{after_id} .body")).to_have_text(after, timeout=SHOWN_WITHIN_MS)
     assert await reader.evaluate("window.notReloaded === true")
+
+
+async def test_an_edit_shows_live_though_nginx_kept_the_message_before_it(
+    new_context: NewContext,
+) -> None:
+    """Readers' fragments are kept by nginx too; the edit's event asks for another URL
+    (its number), so the open page gets the new text, not the copy of the old."""
+    writer = await (await new_context()).new_page()
+    await visitor.sign_up(writer, visitor.new_name("edit"))
+    reader = await (await new_context()).new_page()
+    await reader.goto("/")
+    await expect(reader.locator(".live-list")).to_have_attribute("data-live-state", "open")
+    asked: list[tuple[str, str]] = []
+    reader.on("response", lambda r: asked.append((r.url, r.headers.get("x-cache-status", ""))))
+
+    body = f"Kept by nginx, then edited {secrets.token_hex(4)}"
+    message_id = await visitor.post(writer, body)
+    item = reader.locator(f"#m{message_id} .body")
+    await expect(item).to_have_text(body, timeout=SHOWN_WITHIN_MS)
+    await writer.goto(f"/messages/{message_id}/edit")
+    await writer.get_by_label("Message").fill(body + " (edited)")
+    await writer.get_by_role("button", name="Save").click()
+    await expect(item).to_have_text(body + " (edited)", timeout=SHOWN_WITHIN_MS)
+    # Both went through nginx's cache, each a copy of its own.
+    fragments = [status for url, status in asked if f"/messages/{message_id}/fragment" in url]
+    assert fragments == ["MISS", "MISS"], asked

@@ -80,21 +80,22 @@ def _nothing() -> None:
 
 
 def kept_whole(
-    also: Callable[[], Hashable] = _nothing,
+    also: Callable[[], Hashable] = _nothing, members: bool = True
 ) -> Callable[[Callable[P, Awaitable[object]]], Callable[P, Awaitable[Response]]]:
     """The view's page, kept whole at the current content version; `also` gives what
-    else of the request the page shows (a cookie's choice), which is then in its key."""
-    return functools.partial(_kept_whole, also=also)
+    else of the request the page shows (a cookie's choice), which is then in its key.
+    `members=False`: only readers' copies (a member asks for this page once)."""
+    return functools.partial(_kept_whole, also=also, members=members)
 
 
 def _kept_whole(
-    view: Callable[P, Awaitable[object]], also: Callable[[], Hashable]
+    view: Callable[P, Awaitable[object]], also: Callable[[], Hashable], members: bool
 ) -> Callable[P, Awaitable[Response]]:
     @functools.wraps(view)
     async def wrapped(*args: P.args, **kwargs: P.kwargs) -> Response:
         asked = request._get_current_object()  # the object, not its proxy (web.pipeline)
         reader = _is_reader(asked)
-        key = _key(asked, reader, also)
+        key = _key(asked, reader, also) if reader or members else None
         version = None if key is None else await versions.content_version()
         if version is None:  # or no version row: nothing would tell a write, keep nothing
             return await make_response(await view(*args, **kwargs))

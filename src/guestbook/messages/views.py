@@ -112,12 +112,18 @@ async def delete(message_id: int):
 
 
 @bp.get("/messages/<int:message_id>/fragment")
+@kept_whole(members=False)
 async def fragment(message_id: int):
     """One message's `<li>`, for the live script, rendered for this viewer (their own
     messages get Edit and Delete, others' Like); 404 once it is gone or hidden, so the
     page drops it (`?thread=yes`: as a message's own page shows it).
     On the writer's own profile (`?profile=` their name) their hidden one stays,
-    marked, as the profile shows it."""
+    marked, as the profile shows it.
+
+    Every open page asks for it after each event. A reader's is the same for every
+    reader, so it is kept whole and public, like a reader's page: a shared cache (the
+    nginx sample) answers all but one. Its URL names the event (`seq`, which this view
+    does not read), so no copy kept before an edit answers for the edit."""
     own_profile = g.user is not None and request.args.get("profile") == g.user.username
     row = await services.listed(message_id, g.user, own_hidden=own_profile)
     # Where Delete returns to: the page that fetched this, not this URL.

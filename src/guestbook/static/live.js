@@ -39,11 +39,12 @@
   }
 
   // The message's <li> as this visitor sees it, or null once it is gone (deleted, or
-  // hidden by a moderator).
-  function fragment(id) {
+  // hidden by a moderator). The URL names the event: a shared cache keeps one copy per
+  // event for every reader, and none from before it (an edit's is not the old text).
+  function fragment(id, seq) {
     var back = location.pathname + location.search;
     var url = box.dataset.liveFragment.replace("/0/", "/" + id + "/") +
-      "?next=" + encodeURIComponent(back);
+      "?next=" + encodeURIComponent(back) + "&seq=" + seq;
     // On a profile: its writer sees their hidden messages there, marked.
     if (writer) url += "&profile=" + encodeURIComponent(writer);
     if (thread) url += "&thread=yes";
@@ -105,7 +106,7 @@
     return !parent || !!writer;
   }
 
-  function apply(kind, id, parent) {
+  function apply(kind, id, parent, seq) {
     var shown = document.getElementById("m" + id);
     if (kind === "deleted") {
       if (shown) shown.remove();
@@ -118,7 +119,7 @@
     }
     if (!concerns(id, parent)) return Promise.resolve();
     if (!shown && kind === "edited" && !thread && !belongsHere(id)) return Promise.resolve();
-    return fragment(id).then(function (item) {
+    return fragment(id, seq).then(function (item) {
       var now = document.getElementById("m" + id);
       if (!item) {
         if (now) now.remove();
@@ -160,7 +161,8 @@
   function handle(event) {
     if (event.type === "ping") return;
     work = work.then(function () {
-      var done = event.type === "reload" ? reload() : apply(event.type, event.id, event.parent);
+      var done = event.type === "reload" ? reload()
+        : apply(event.type, event.id, event.parent, event.seq);
       return done.then(function () {
         after = String(event.seq);
         state("open");
