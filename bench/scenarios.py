@@ -90,7 +90,7 @@ SCENARIOS = [
     # message's HTML, here a reader's. The Flask baselines have no live pages.
     Scenario(
         "fragment",
-        "a message's fragment, no cookies",
+        "a message's fragment",
         32,
         lambda v, s: Request("GET", f"/messages/{s.messages}/fragment?next=/&seq=1"),
         flask=False,
