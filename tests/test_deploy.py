@@ -642,6 +642,10 @@ async def test_nginx_shares_a_readers_fragment_per_event_and_never_a_members(
         # event names another, which the app answers with the edit.
         assert "(edited)" not in (await reader.get(url.format(1))).text
         assert body + " (edited)" in (await reader.get(url.format(2))).text
+        # Asked without the event (an older script): never a kept copy.
+        old_way = [await reader.get(url.split("&seq")[0]) for _ in range(2)]
+        assert [answer.headers["X-Cache-Status"] for answer in old_way] == ["MISS", "MISS"]
+        assert all("(edited)" in answer.text for answer in old_way)
 
 
 async def wait_for_page(client: httpx.AsyncClient, url: str, text: str) -> httpx.Response:

@@ -49,8 +49,9 @@ async def test_a_readers_fragment_is_kept_whole_and_public(app, rendered, monkey
     assert statements.seen == ["SELECT content_version.version,"]
 
 
-async def test_an_edit_or_a_hide_reaches_the_kept_fragment_at_once(app) -> None:
+async def test_an_edit_and_a_hide_reach_the_kept_fragment_at_once(app) -> None:
     alice = await member(app, "alice")
+    moderator = await member(app, "mod", moderator=True)
     ident = await write(alice, "before")
     reader = app.test_client()
     assert bodies(await page_text(await reader.get(fragment_url(ident)))) == ["before"]
@@ -58,10 +59,30 @@ async def test_an_edit_or_a_hide_reaches_the_kept_fragment_at_once(app) -> None:
     assert edited.status_code == 302
     # The same URL (a kept copy's key) answers with the edit: the copy is per version.
     assert bodies(await page_text(await reader.get(fragment_url(ident)))) == ["after"]
-    await alice.post(f"/messages/{ident}/delete", form={})
-    gone = await reader.get(fragment_url(ident))
-    assert gone.status_code == 404
-    assert "public" not in gone.headers["Cache-Control"]
+    hidden = await moderator.post(f"/messages/{ident}/hide", form={"next": "/"})
+    assert hidden.status_code == 302
+    for url in (fragment_url(ident), fragment_url(ident) + "&profile=alice"):
+        gone = await reader.get(url)
+        assert gone.status_code == 404, url
+        assert gone.headers["Cache-Control"] == "private, no-cache", url
+    # Only its writer sees it on their own profile, marked, in an answer of their own.
+    own = await alice.get(fragment_url(ident) + "&profile=alice")
+    assert own.status_code == 200
+    assert "hidden-mark" in await page_text(own)
+    assert own.headers["Cache-Control"] == "private, no-cache"
+
+
+async def test_a_fragment_asked_without_its_event_is_neither_kept_nor_public(app, rendered) -> None:
+    """A page still running the script from before (no `seq`) asks one URL for every
+    event of a message: a shared copy of it could answer an edit with the old text."""
+    ident = await write(await member(app, "alice"), "asked the old way")
+    reader = app.test_client()
+    rendered.clear()
+    for _ in range(2):
+        response = await reader.get(f"/messages/{ident}/fragment?next=/")
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "private, no-cache"
+    assert rendered == ["messages/fragment.html"] * 2
 
 
 async def test_a_members_fragment_is_their_own_private_and_not_kept(app, rendered) -> None:

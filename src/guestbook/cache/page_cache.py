@@ -13,6 +13,9 @@ A member's page differs only by who they are and their session's form token, so 
 is kept too, with those in its key, whenever no flash message waits to be shown; it
 stays private. A view may keep parts of its page under the same key, without the
 version (`g.page_key`): the main page keeps a member's page around its list.
+
+The same goes for a message's fragment, which every open page asks for after each live
+event: a reader's is kept and public, a member's neither (`messages.views.fragment`).
 """
 
 from __future__ import annotations
@@ -79,23 +82,34 @@ def _nothing() -> None:
     return None
 
 
+def _always() -> bool:
+    return True
+
+
 def kept_whole(
-    also: Callable[[], Hashable] = _nothing, members: bool = True
+    also: Callable[[], Hashable] = _nothing,
+    members: bool = True,
+    kept_if: Callable[[], bool] = _always,
 ) -> Callable[[Callable[P, Awaitable[object]]], Callable[P, Awaitable[Response]]]:
     """The view's page, kept whole at the current content version; `also` gives what
     else of the request the page shows (a cookie's choice), which is then in its key.
-    `members=False`: only readers' copies (a member asks for this page once)."""
-    return functools.partial(_kept_whole, also=also, members=members)
+    `members=False`: only readers' copies (a member asks for this page once). A request
+    for which `kept_if()` is false gets the view's own answer, neither kept nor public."""
+    return functools.partial(_kept_whole, also=also, members=members, kept_if=kept_if)
 
 
 def _kept_whole(
-    view: Callable[P, Awaitable[object]], also: Callable[[], Hashable], members: bool
+    view: Callable[P, Awaitable[object]],
+    also: Callable[[], Hashable],
+    members: bool,
+    kept_if: Callable[[], bool],
 ) -> Callable[P, Awaitable[Response]]:
     @functools.wraps(view)
     async def wrapped(*args: P.args, **kwargs: P.kwargs) -> Response:
         asked = request._get_current_object()  # the object, not its proxy (web.pipeline)
         reader = _is_reader(asked)
-        key = _key(asked, reader, also) if reader or members else None
+        keep = (reader or members) and kept_if()
+        key = _key(asked, reader, also) if keep else None
         version = None if key is None else await versions.content_version()
         if version is None:  # or no version row: nothing would tell a write, keep nothing
             return await make_response(await view(*args, **kwargs))

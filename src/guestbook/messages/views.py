@@ -111,8 +111,13 @@ async def delete(message_id: int):
     return redirect(back)
 
 
+def _names_its_event() -> bool:
+    """A fragment asked for by today's live script: its URL holds the event's number."""
+    return "seq" in request.args
+
+
 @bp.get("/messages/<int:message_id>/fragment")
-@kept_whole(members=False)
+@kept_whole(members=False, kept_if=_names_its_event)
 async def fragment(message_id: int):
     """One message's `<li>`, for the live script, rendered for this viewer (their own
     messages get Edit and Delete, others' Like); 404 once it is gone or hidden, so the
@@ -123,7 +128,8 @@ async def fragment(message_id: int):
     Every open page asks for it after each event. A reader's is the same for every
     reader, so it is kept whole and public, like a reader's page: a shared cache (the
     nginx sample) answers all but one. Its URL names the event (`seq`, which this view
-    does not read), so no copy kept before an edit answers for the edit."""
+    does not read), so no copy kept before an edit answers for the edit; one asked for
+    without it (a page still running an older script) is neither kept nor public."""
     own_profile = g.user is not None and request.args.get("profile") == g.user.username
     row = await services.listed(message_id, g.user, own_hidden=own_profile)
     # Where Delete returns to: the page that fetched this, not this URL.
