@@ -1,6 +1,7 @@
 """The `guestbook` command, run as a user runs it: a real process, real exit codes."""
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -201,3 +202,51 @@ def test_moderators_are_made_by_create_user_admin_promote_and_demote(tmp_path: P
         ("(command line)", "promote", "member alice"),
         ("(command line)", "demote", "member alice"),
     ]
+
+
+def test_delete_user_takes_yes_and_logs_the_deletion_under_the_members_pseudonym(
+    tmp_path: Path,
+) -> None:
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    for name in ("alice", "bob"):
+        made = run(
+            ["create-user", name, f"{name}@example.com", "--password-stdin"],
+            tmp_path,
+            stdin="long enough\n",
+        )
+        assert made.returncode == 0, made.stderr
+    assert run(["promote", "alice"], tmp_path).returncode == 0  # an entry about her before
+
+    assert_one_line_error(run(["delete-user", "alice"], tmp_path), "cannot be undone: add --yes")
+    assert_one_line_error(run(["delete-user", "nobody", "--yes"], tmp_path), "no member called")
+    deleted = run(["delete-user", "ALICE", "--yes"], tmp_path)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.strip() == "deleted alice"
+
+    database = sqlite3.connect(tmp_path / "instance" / "guestbook.sqlite3")
+    try:
+        users = [name for (name,) in database.execute("SELECT username FROM users")]
+        log = database.execute(
+            "SELECT actor, action, target, user_id FROM audit_log ORDER BY id"
+        ).fetchall()
+        logins = database.execute("SELECT count(*) FROM login_sessions").fetchone()[0]
+    finally:
+        database.close()
+    assert users == ["bob"]
+    assert [(actor, action) for actor, action, _, _ in log] == [
+        ("(command line)", "promote"),
+        ("(command line)", "delete-account"),
+    ]
+    # Both entries about her name the one pseudonym, and nothing names her any more.
+    targets = {target for _, _, target, _ in log}
+    assert len(targets) == 1
+    assert re.fullmatch(r"member \(deleted [0-9a-f]{12}\)", targets.pop())
+    assert [user_id for *_, user_id in log] == [None, None]
+    assert logins == 0
+    # Her name is held back, as after her own deletion.
+    again = run(
+        ["create-user", "alice", "new@example.com", "--password-stdin"],
+        tmp_path,
+        stdin="long enough\n",
+    )
+    assert_one_line_error(again, "used by an account deleted recently")

@@ -648,6 +648,27 @@ async def test_nginx_shares_a_readers_fragment_per_event_and_never_a_members(
         assert all("(edited)" in answer.text for answer in old_way)
 
 
+async def test_nginx_keeps_a_static_file_by_its_fingerprint_and_asks_for_the_rest(
+    cluster: tuple[LiveServer, LiveServer], nginx: dict[str, Any]
+) -> None:
+    """The URL a page names (`?v=` and the file's fingerprint) is kept for good; any
+    other is asked of the app each time. Two instances of a release agree on the ETag."""
+    https = nginx["https"]
+    async with httpx.AsyncClient(verify=False, timeout=30) as reader:  # noqa: S501
+        page = (await reader.get(f"{https}/")).text
+        named = re.search(r'href="(/static/style\.css\?v=[0-9a-f]{16})"', page)[1]
+        kept = [await reader.get(f"{https}{named}") for _ in range(3)]
+        assert [answer.headers["X-Cache-Status"] for answer in kept[1:]] == ["HIT", "HIT"]
+        assert {answer.headers["Cache-Control"] for answer in kept} == {
+            "public, max-age=31536000, immutable"
+        }
+        asked = [await reader.get(f"{https}/static/style.css") for _ in range(2)]
+        assert [answer.headers["X-Cache-Status"] for answer in asked] == ["MISS", "MISS"]
+        assert {answer.text for answer in kept + asked} == {kept[0].text}
+        etags = {(await reader.get(f"{server.url}{named}")).headers["ETag"] for server in cluster}
+        assert etags == {kept[0].headers["ETag"]}
+
+
 async def wait_for_page(client: httpx.AsyncClient, url: str, text: str) -> httpx.Response:
     """The page at `url` once it shows `text` (nginx's background fetch has landed)."""
     for _ in range(50):

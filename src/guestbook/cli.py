@@ -145,6 +145,20 @@ async def _set_role(settings: Settings, username: str, role: str) -> bool:
         return await moderation.set_role(user, role)
 
 
+async def _delete_user(settings: Settings, username: str) -> str:
+    """Delete a member's account as the account page does; returns the name as it was
+    stored."""
+    from guestbook.accounts import services as accounts
+    from guestbook.moderation import services as moderation
+
+    async with _request(settings):
+        user = await accounts.by_username(username)
+        if user is None:
+            raise CommandError(f"there is no member called {username!r}")
+        await moderation.delete_account(user)
+    return user.username
+
+
 def hypercorn_config(args: argparse.Namespace, log_format: str = "text") -> HypercornConfig:
     """Hypercorn's settings: the TOML file if given, then the command line; the logging
     of `log_format` (GUESTBOOK_LOG_FORMAT)."""
@@ -287,6 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     p_user.add_argument("--admin", action="store_true", help="make the member a moderator")
     for name, what in (("promote", "make a member a moderator"), ("demote", "back to member")):
         sub.add_parser(name, help=what).add_argument("username")
+    p_delete = sub.add_parser(
+        "delete-user", help="delete a member's account and all that is theirs, for good"
+    )
+    p_delete.add_argument("username")
+    p_delete.add_argument("--yes", action="store_true", help="it cannot be undone: say so")
     for name, what in OPERATIONS.items():
         sub.add_parser(name, help=what).add_argument("file", type=Path)
 
@@ -323,6 +342,10 @@ def main(argv: list[str] | None = None) -> None:
             role = MODERATOR if args.command == "promote" else MEMBER
             changed = asyncio.run(_set_role(settings, args.username, role))
             print(f"{args.username} is {'now' if changed else 'already'} a {role}")
+        elif args.command == "delete-user":
+            if not args.yes:
+                raise CommandError(f"deleting {args.username!r} cannot be undone: add --yes")
+            print(f"deleted {asyncio.run(_delete_user(settings, args.username))}")
     except (ConfigError, CommandError) as err:
         sys.exit(f"guestbook: {err}")
     except OSError as err:

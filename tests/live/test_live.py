@@ -408,7 +408,7 @@ async def test_pages_carry_the_live_list_and_script(
         await asyncio.sleep(0.3)  # the hub has read the event log
         html = await page_text(await client.get("/"))
     assert re.search(rf'data-live-after="{await newest_seq(app)}"', html)
-    assert '<script src="/static/live.js" defer></script>' in html
+    assert re.search(r'<script src="/static/live\.js\?v=[0-9a-f]{16}" defer></script>', html)
     assert 'data-live-older=""' in html
     profile = await page_text(await client.get("/users/alice"))
     assert 'data-live-writer="alice"' in profile and "live.js" in profile

@@ -13,7 +13,7 @@ from guestbook.web.cookies import ONE_YEAR
 from support import page_text
 
 POPUP = '<aside class="popup" id="popup"'
-SCRIPT_TAG = '<script src="/static/popup.js" defer></script>'
+SCRIPT_TAG = '<script src="/static/popup.js?v='  # then the file's fingerprint
 
 
 async def test_popup_shows_without_the_cookie(client) -> None:

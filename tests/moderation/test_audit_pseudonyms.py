@@ -13,8 +13,10 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
 from guestbook import db, i18n
+from guestbook.accounts import services as accounts
 from guestbook.models import MODERATOR, AuditEntry, User
 from guestbook.moderation import audit
+from guestbook.moderation import services as moderation
 from support import PASSWORD, AuthActions, audit_log, member, page_text, write
 
 PSEUDONYM = re.compile(r"\(deleted [0-9a-f]{12}\)")
@@ -84,6 +86,27 @@ async def test_each_entry_stays_with_one_pseudonym_in_place_of_her_name(
     async with app.app_context():
         with i18n.using("ko"):
             assert audit.shown(hide_his)[0] == f"(탈퇴 {pseudonym[9:-1]})"
+
+
+async def test_an_account_deleted_for_its_member_is_an_entry_under_their_pseudonym(
+    app: Quart, history: dict[str, Any]
+) -> None:
+    """`guestbook delete-user`'s service: the member's own deletion, and one more entry."""
+    async with app.test_request_context("/"):
+        alice = await accounts.by_username("alice")
+        assert alice is not None
+        await moderation.delete_account(alice)
+    block, *_, deleted = await audit_log(app)
+    assert (deleted.actor, deleted.action) == (audit.COMMAND_LINE, audit.DELETE_ACCOUNT)
+    assert deleted.target == block.target and PSEUDONYM.search(deleted.target)
+    assert deleted.user_id is None
+    assert (await history["bob"].get(f"/messages/{history['hers']}")).status_code == 404
+    await history["mod"].get("/")  # the flashes of the mod's actions, shown and gone
+    page = await page_text(await history["mod"].get("/moderation"))
+    assert "Account deleted" in page and "alice" not in page
+    async with app.app_context():
+        with i18n.using("ko"):
+            assert audit.shown(deleted)[1] == "계정 삭제"
 
 
 async def test_another_deleted_member_gets_a_pseudonym_of_their_own(

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,13 @@ def test_a_template_missing_from_the_folder_renders_from_its_source(into: Path) 
     env.loader = ChoiceLoader([ModuleLoader(folder), DictLoader({"new.html": "new {{ x }}"})])
     assert env.get_template("a.html").render(x="<b>") == "<p>&lt;b&gt;</p>"
     assert env.get_template("new.html").render(x=1) == "new 1"
+
+
+def test_a_build_sweeps_what_a_killed_child_left_but_not_a_build_in_progress(into: Path) -> None:
+    left, building = into / ".building-killed", into / ".building-now"
+    for folder in (left, building):
+        (folder / "part").mkdir(parents=True)
+    long_ago = time.time() - 3 * compiled_templates.BUILD_TIMEOUT_SECONDS
+    os.utime(left, (long_ago, long_ago))
+    folder = compiled_templates.build(env_of({"a.html": "a"}), into)
+    assert sorted(path.name for path in into.iterdir()) == [".building-now", folder.name]

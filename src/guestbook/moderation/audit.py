@@ -21,7 +21,8 @@ from guestbook.web.filters import excerpt
 
 log = logging.getLogger(__name__)
 BY_REPORTS = "(reports)"  # the actor when members' reports hid a message
-COMMAND_LINE = "(command line)"  # the actor of `guestbook promote` and `demote`
+COMMAND_LINE = "(command line)"  # the actor of `guestbook promote`, `demote`, `delete-user`
+DELETE_ACCOUNT = "delete-account"
 
 # The rows keep these codes; the moderation page says them in the reader's language.
 ACTIONS = {
@@ -35,6 +36,7 @@ ACTIONS = {
     "unblock+restore": N_("Unblocked, messages shown again"),
     "promote": N_("Made a moderator"),
     "demote": N_("Made a member"),
+    DELETE_ACCOUNT: N_("Account deleted"),
 }
 ACTORS = {BY_REPORTS: N_("(reports)"), COMMAND_LINE: N_("(command line)")}
 DELETED = "(deleted "  # a deleted member's pseudonym: "(deleted 3f9a0c1d2b7e)"

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, func, select, true, update
 from werkzeug.exceptions import Forbidden
 
 from guestbook import config, db
-from guestbook.accounts import api_tokens, login_sessions
+from guestbook.accounts import api_tokens, deletion, login_sessions
 from guestbook.accounts.services import named
 from guestbook.i18n import gettext
 from guestbook.messages.services import NoSuchMessage, delete_row
@@ -194,6 +194,14 @@ async def set_role(user: User, role: str, actor: User | str = audit.COMMAND_LINE
     audit.record(g.db, actor, "promote" if role == MODERATOR else "demote", user=user)
     await g.db.commit()
     return True
+
+
+async def delete_account(user: User, actor: User | str = audit.COMMAND_LINE) -> None:
+    """Delete `user`'s account for them, as their own deletion does
+    (`accounts.deletion`); the audit log's entry of it names them by their pseudonym,
+    as every entry about them then does."""
+    audit.record(g.db, actor, audit.DELETE_ACCOUNT, user=user)
+    await deletion.delete_account(user)  # commits the entry with the deletion
 
 
 @dataclass(frozen=True)

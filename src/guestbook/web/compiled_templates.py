@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import contextlib
 import hashlib
 import logging
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import jinja2
@@ -112,6 +114,17 @@ async def _build(into: Path) -> None:
         await child.wait()
 
 
+def _sweep(into: Path) -> None:
+    """Folders left by children killed mid-build (at their parent's timeout, their own
+    clean-up never ran). A child still building is younger than its timeout: its folder
+    is left alone."""
+    cutoff = time.time() - 2 * BUILD_TIMEOUT_SECONDS
+    for left in into.glob(".building-*"):
+        with contextlib.suppress(OSError):  # another child swept it first
+            if left.stat().st_mtime < cutoff:
+                shutil.rmtree(left)
+
+
 def build(env: Environment, into: Path) -> Path:
     """Compile every template of `env` into a folder of `into` named by its
     fingerprint: a worker whose fingerprint differs never loads it."""
@@ -119,6 +132,7 @@ def build(env: Environment, into: Path) -> Path:
     if folder.is_dir():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(folder.parent)
     # Made aside and renamed into place: a worker sees all of it or none, and of two
     # children racing (two workers starting at once) one rename wins.
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
