@@ -143,7 +143,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Quart:
     errors.init_app(app, fronts=(("/api/", api_routes.problem),))
     i18n.init_app(app)
     filters.init_app(app)
-    static_files.init_app(app, settings)  # static URLs that name their content
+    static_files.init_app(app)  # static URLs that name their content
     compiled_templates.init_app(app, settings)  # after every extension is added
     formatting.init_app(app)  # `markdown`: a message's filter, which `web` may not import
     spam.init_app(app)

@@ -129,10 +129,10 @@ def build(env: Environment, into: Path) -> Path:
     """Compile every template of `env` into a folder of `into` named by its
     fingerprint: a worker whose fingerprint differs never loads it."""
     folder = into / fingerprint(env)
+    into.mkdir(parents=True, exist_ok=True)
+    _sweep(into)
     if folder.is_dir():
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _sweep(folder.parent)
     # Made aside and renamed into place: a worker sees all of it or none, and of two
     # children racing (two workers starting at once) one rename wins.
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))

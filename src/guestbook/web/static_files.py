@@ -9,12 +9,14 @@ file changes its URL, so a page never runs an older script than it was rendered 
 release's) is answered `no-cache`: kept by no shared cache, revalidated by the browser
 each time.
 
-Both carry the fingerprint as their ETag, so a revalidation is a 304, and two hosts
-of one release agree on it. Quart's own answer sends the file whole every time, with a
-12-hour `max-age` and an ETag made of its modification time.
+The fingerprint is the one validator, as ETag: a revalidation is a 304, the same on
+every host of a release. Quart's own route validates by the file's modification time
+(`Last-Modified`, and an ETag made of it), which differs from host to host and goes
+back on a rollback, and sends a 12-hour `max-age`.
 
-Fingerprints are taken once, when the app is made; in development each URL takes its
-file's again if it changed, as templates are read again there.
+Fingerprints are taken when the app is made; a file changed since (an upgrade in place
+before the restart) is taken again when its URL is made or it is sent, so its URL and
+its bytes never part.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ from pathlib import Path
 
 from quart import Quart, Response, current_app, request
 from quart.helpers import send_from_directory
-
-from guestbook.config import Settings
+from werkzeug.security import safe_join
 
 _EXT = "guestbook.web.static_files"
 IMMUTABLE = f"public, max-age={365 * 24 * 3600}, immutable"
@@ -50,25 +51,22 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 class Fingerprints:
     """The static folder's files' fingerprints, by their name under it."""
 
-    def __init__(self, folder: Path, follow_edits: bool) -> None:
-        self.folder, self.follow_edits = folder, follow_edits
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.taken: dict[str, tuple[tuple[int, int], str]] = {}
         for path in folder.rglob("*"):
             if (stamp := _stamp(path)) is not None:
                 self.taken[path.relative_to(folder).as_posix()] = (stamp, fingerprint_of(path))
 
     def of(self, filename: str) -> str | None:
-        """The fingerprint of the file named `filename` under the folder; None for a
-        file it does not hold."""
+        """The fingerprint of the file named `filename` under the folder as it is now;
+        None for a file it does not hold."""
+        joined = safe_join(str(self.folder), filename)  # None: it names a file outside
+        path = None if joined is None else Path(joined)
+        stamp = None if path is None else _stamp(path)
+        if path is None or stamp is None:
+            return None
         found = self.taken.get(filename)
-        if not self.follow_edits:
-            return None if found is None else found[1]
-        path = (self.folder / filename).resolve()
-        if not path.is_relative_to(self.folder.resolve()):
-            return None
-        stamp = _stamp(path)
-        if stamp is None:
-            return None
         if found is None or found[0] != stamp:
             found = self.taken[filename] = (stamp, fingerprint_of(path))
         return found[1]
@@ -89,7 +87,10 @@ def _add_fingerprint(endpoint: str, values: dict) -> None:
 async def send_static_file(filename: str) -> Response:
     """The static route's view: the file, with the caching its URL earns."""
     app = current_app._get_current_object()
-    response = await send_from_directory(app.static_folder, filename, add_etags=False)
+    response = await send_from_directory(
+        app.static_folder, filename, add_etags=False, conditional=False
+    )
+    del response.headers["Last-Modified"]  # the fingerprint alone validates (above)
     fingerprint = _fingerprints(app).of(filename)
     if fingerprint is not None:
         response.set_etag(fingerprint)
@@ -101,9 +102,9 @@ async def send_static_file(filename: str) -> Response:
     )
 
 
-def init_app(app: Quart, settings: Settings) -> None:
+def init_app(app: Quart) -> None:
     folder = Path(app.static_folder)  # type: ignore[arg-type] (the package's, always set)
-    app.extensions[_EXT] = Fingerprints(folder, follow_edits=settings.env == "development")
+    app.extensions[_EXT] = Fingerprints(folder)
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = None  # no Expires: the Cache-Control above says
     app.url_defaults(_add_fingerprint)
     app.view_functions["static"] = send_static_file
