@@ -92,7 +92,7 @@ SCENARIOS = [
         "fragment",
         "a message's fragment",
         32,
-        lambda v, s: Request("GET", f"/messages/{s.messages}/fragment?next=/&seq=1"),
+        lambda v, s: Request("GET", f"/messages/{s.messages}/fragment?seq=1"),
         flask=False,
     ),
     Scenario(

@@ -5,6 +5,7 @@ made shows up within a second or two, without a reload."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
@@ -113,3 +114,39 @@ async def test_an_edit_shows_live_though_nginx_kept_the_message_before_it(
     # Both went through nginx's cache, each a copy of its own.
     fragments = [status for url, status in asked if f"/messages/{message_id}/fragment" in url]
     assert fragments == ["MISS", "MISS"], asked
+
+
+async def test_the_readers_of_every_page_ask_for_one_fragment_url(
+    new_context: NewContext,
+) -> None:
+    """A reader's fragment is the same on every page, so its URL names only the message
+    and the event: nginx keeps one copy for the readers of the main page and of a
+    profile alike. A member's names where its buttons lead back to."""
+    name = visitor.new_name("share")
+    writer = await (await new_context()).new_page()
+    await visitor.sign_up(writer, name)
+    member = await (await new_context()).new_page()
+    await visitor.sign_up(member, visitor.new_name("watch"))
+    readers = [await (await new_context()).new_page() for _ in range(2)]
+    await readers[0].goto("/")
+    await readers[1].goto(f"/users/{name}")
+    await member.goto(f"/users/{name}")
+    watching = [*readers, member]
+    asked: list[list[str]] = [[] for _ in watching]
+    for page, urls in zip(watching, asked, strict=True):
+        await expect(page.locator(".live-list")).to_have_attribute("data-live-state", "open")
+        page.on("request", lambda r, urls=urls: urls.append(r.url))
+
+    body = f"One copy for every reader {secrets.token_hex(4)}"
+    message_id = await visitor.post(writer, body)
+    for page in watching:
+        await expect(page.locator(f"#m{message_id} .body")).to_have_text(
+            body, timeout=SHOWN_WITHIN_MS
+        )
+    fragment = f"/messages/{message_id}/fragment?"
+    [on_main], [on_profile], [members] = (
+        [url.split(fragment, 1)[1] for url in urls if fragment in url] for urls in asked
+    )
+    assert on_main == on_profile, asked
+    assert re.fullmatch(r"seq=\d+", on_main), on_main
+    assert members == f"{on_main}&next=%2Fusers%2F{name}&profile={name}"

@@ -10,6 +10,7 @@
   var after = box.dataset.liveAfter; // the last event seen; "" when unknown
   var writer = box.dataset.liveWriter; // a profile shows this member's messages only
   var thread = box.dataset.liveThread; // a message's page shows its replies, oldest first
+  var member = box.dataset.liveMember === "yes"; // a reader's fragments are every reader's
   var older = box.dataset.liveOlder === "yes"; // a cursor page links to new messages
   var heartbeat = parseFloat(box.dataset.liveHeartbeat) || 25;
   var failures = 0;
@@ -41,12 +42,16 @@
   // The message's <li> as this visitor sees it, or null once it is gone (deleted, or
   // hidden by a moderator). The URL names the event: a shared cache keeps one copy per
   // event for every reader, and none from before it (an edit's is not the old text).
+  // A reader's is the same on every page, so it names nothing of this one: the readers
+  // of all pages share one copy.
   function fragment(id, seq) {
-    var back = location.pathname + location.search;
-    var url = box.dataset.liveFragment.replace("/0/", "/" + id + "/") +
-      "?next=" + encodeURIComponent(back) + "&seq=" + seq;
-    // On a profile: its writer sees their hidden messages there, marked.
-    if (writer) url += "&profile=" + encodeURIComponent(writer);
+    var url = box.dataset.liveFragment.replace("/0/", "/" + id + "/") + "?seq=" + seq;
+    if (member) {
+      // Where its buttons lead back to; and on a profile, its writer sees their hidden
+      // messages there, marked.
+      url += "&next=" + encodeURIComponent(location.pathname + location.search);
+      if (writer) url += "&profile=" + encodeURIComponent(writer);
+    }
     if (thread) url += "&thread=yes";
     return getHtml(url).then(function (html) {
       if (html === null) return null;
