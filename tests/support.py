@@ -502,7 +502,7 @@ FIELD_NAMES = (
     "name",  # an API token's
     "scope",
 )
-QUERY_NAMES = ("before", "next", "profile", "thread", "to", "cursor")
+QUERY_NAMES = ("before", "next", "profile", "thread", "to", "cursor", "seq", "v")
 
 URL_PART = re.compile(r"<(?:(\w+(?:\([^)]*\))?):)?(\w+)>")  # <converter(args):name>
 
