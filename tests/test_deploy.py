@@ -631,6 +631,9 @@ async def test_nginx_shares_a_readers_fragment_per_event_and_never_a_members(
         assert all(body in answer.text for answer in created)
         assert "HIT" in [answer.headers["X-Cache-Status"] for answer in created[1:]]
         assert all("set-cookie" not in answer.headers for answer in created)
+        # A fragment shows no popup: a reader who skipped it gets the same copy.
+        skipped = await reader.get(url.format(1), headers={"Cookie": "popup_skip=yes"})
+        assert skipped.headers["X-Cache-Status"] in ("HIT", "STALE"), skipped.headers
         mine = await writer.get(f"{https}/messages/{ident}/fragment?seq=1&next=/")
         assert mine.headers["X-Cache-Status"] == "BYPASS"
         assert ">Edit</a>" in mine.text
